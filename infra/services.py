@@ -1,0 +1,220 @@
+"""How to configure, start and probe each local service: Kafka (KRaft) and Cassandra, as plain JVM processes."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from infra.jars import INFRA_ROOT
+
+# JDK 17 module flags of Cassandra 5.0 (conf/jvm17-server.options).
+_CASSANDRA_EXPORTS = [
+    "java.base/jdk.internal.misc", "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+    "java.management/com.sun.jmx.remote.security", "java.rmi/sun.rmi.registry", "java.rmi/sun.rmi.server",
+    "java.sql/java.sql", "java.base/java.lang.ref", "jdk.unsupported/sun.misc",
+    "jdk.attach/sun.tools.attach", "jdk.compiler/com.sun.tools.javac.file",
+]  # fmt: skip
+_CASSANDRA_OPENS = [
+    "java.base/java.lang.module", "java.base/jdk.internal.loader", "java.base/jdk.internal.ref",
+    "java.base/jdk.internal.reflect", "java.base/jdk.internal.math", "java.base/jdk.internal.module",
+    "java.base/jdk.internal.util.jar", "java.base/sun.nio.ch", "java.base/java.io",
+    "java.base/java.lang.reflect", "java.base/java.lang", "java.base/java.util", "java.base/java.nio",
+    "jdk.management/com.sun.management.internal", "jdk.compiler/com.sun.tools.javac",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ServiceLayout:
+    """Where one service keeps its data, logs and generated config under the infra folder."""
+
+    home: Path
+    name: str
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data" / self.name
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs" / self.name
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.home / "conf" / self.name
+
+    @property
+    def console_log(self) -> Path:
+        return self.log_dir / "console.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "run" / f"{self.name}.pid"
+
+
+class Service(Protocol):
+    name: str
+    ports: tuple[int, ...]
+    start_timeout_s: float
+
+    @property
+    def endpoint(self) -> str: ...
+
+    def main_log(self, layout: ServiceLayout) -> Path: ...
+
+    def prepare(self, layout: ServiceLayout, java: str, classpath: Path) -> None: ...
+
+    def command(self, layout: ServiceLayout, java: str, classpath: Path) -> list[str]: ...
+
+    def ready(self) -> bool: ...
+
+
+def _render(template: Path, target: Path, **values: object) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = template.read_text()
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    target.write_text(text)
+
+
+def _marker(layout: ServiceLayout) -> list[str]:
+    # Lets `infra down` recognise our JVMs by their command line, never someone else's.
+    return [f"-Dscorecast.service={layout.name}", f"-Dscorecast.home={layout.home.resolve()}"]
+
+
+@dataclass(frozen=True)
+class Kafka:
+    port: int = 9092
+    heap_mb: int = 512
+    name: str = "kafka"
+    start_timeout_s: float = 90.0
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port, self.port + 1)
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def main_log(self, layout: ServiceLayout) -> Path:
+        return layout.log_dir / "server.log"
+
+    def prepare(self, layout: ServiceLayout, java: str, classpath: Path) -> None:
+        properties = layout.conf_dir / "server.properties"
+        _render(
+            INFRA_ROOT / "kafka" / "server.properties",
+            properties,
+            port=self.port,
+            controller_port=self.port + 1,
+            data_dir=layout.data_dir.resolve(),
+        )
+        if (layout.data_dir / "meta.properties").exists():
+            return
+        layout.data_dir.mkdir(parents=True, exist_ok=True)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        format_cmd = [
+            java, "-cp", f"{classpath}/*", *self._log_flags(layout), "kafka.tools.StorageTool", "format",
+            "-t", cluster_id, "-c", str(properties), "--ignore-formatted",
+        ]  # fmt: skip
+        result = subprocess.run(format_cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            from infra.errors import InfraError
+
+            tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
+            raise InfraError(f"formatting Kafka storage failed: {' | '.join(tail)}")
+
+    def _log_flags(self, layout: ServiceLayout) -> list[str]:
+        return [
+            f"-Dlog4j2.configurationFile={(INFRA_ROOT / 'kafka' / 'log4j2.properties').resolve()}",
+            f"-Dkafka.logs.dir={layout.log_dir.resolve()}",
+        ]
+
+    def command(self, layout: ServiceLayout, java: str, classpath: Path) -> list[str]:
+        return [
+            java, f"-Xms{self.heap_mb}m", f"-Xmx{self.heap_mb}m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true", *_marker(layout), *self._log_flags(layout),
+            "-cp", f"{classpath}/*", "kafka.Kafka", str(layout.conf_dir / "server.properties"),
+        ]  # fmt: skip
+
+    def ready(self) -> bool:
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.endpoint, "log_level": 0})
+        try:
+            admin.list_topics(timeout=2)
+        except Exception:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Cassandra:
+    port: int = 9042
+    storage_port: int = 7000
+    heap_mb: int = 1024
+    name: str = "cassandra"
+    start_timeout_s: float = 180.0
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port, self.storage_port)
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def main_log(self, layout: ServiceLayout) -> Path:
+        return layout.log_dir / "system.log"
+
+    def prepare(self, layout: ServiceLayout, java: str, classpath: Path) -> None:
+        _render(
+            INFRA_ROOT / "cassandra" / "cassandra.yaml",
+            layout.conf_dir / "cassandra.yaml",
+            port=self.port,
+            storage_port=self.storage_port,
+            data_dir=layout.data_dir.resolve(),
+        )
+        for sub in ("data", "commitlog", "saved_caches", "hints", "cdc_raw"):
+            (layout.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        # JNA unpacks its native library into the temp dir, which must allow exec; keep it our own.
+        (layout.home / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def command(self, layout: ServiceLayout, java: str, classpath: Path) -> list[str]:
+        jamm = next(classpath.glob("jamm-*.jar"))
+        module_flags = [f"--add-exports={m}=ALL-UNNAMED" for m in _CASSANDRA_EXPORTS]
+        module_flags += [f"--add-opens={m}=ALL-UNNAMED" for m in _CASSANDRA_OPENS]
+        conf = layout.conf_dir.resolve()
+        return [
+            java, f"-Xms{self.heap_mb}m", f"-Xmx{self.heap_mb}m", "-Xss256k", "-XX:+UseG1GC",
+            "-XX:+ExitOnOutOfMemoryError", "-XX:MaxGCPauseMillis=50", "-Djava.net.preferIPv4Stack=true",
+            f"-javaagent:{jamm}", "-Djdk.attach.allowAttachSelf=true", "-Dio.netty.tryReflectionSetAccessible=true",
+            *module_flags, *_marker(layout),
+            f"-Djava.io.tmpdir={(layout.home / 'tmp').resolve()}",
+            f"-Dcassandra.config=file://{conf / 'cassandra.yaml'}",
+            f"-Dcassandra.storagedir={layout.data_dir.resolve()}",
+            f"-Dcassandra.logdir={layout.log_dir.resolve()}",
+            f"-Dlogback.configurationFile={(INFRA_ROOT / 'cassandra' / 'logback.xml').resolve()}",
+            "-Dcassandra-foreground=yes", "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+            "-Dcassandra.initial_token=0", "-Dcassandra.unsafesystem=true",
+            "-Dcassandra.jmx.local.port=7199",
+            "-cp", f"{classpath}/*", "org.apache.cassandra.service.CassandraDaemon",
+        ]  # fmt: skip
+
+    def ready(self) -> bool:
+        from cassandra.cluster import Cluster, NoHostAvailable
+
+        logging.getLogger("cassandra").setLevel(logging.CRITICAL)
+        cluster = Cluster(["127.0.0.1"], port=self.port, connect_timeout=2, control_connection_timeout=2)
+        try:
+            session = cluster.connect()
+            session.execute("SELECT release_version FROM system.local")
+        except (NoHostAvailable, OSError, Exception):
+            return False
+        finally:
+            cluster.shutdown()
+        return True

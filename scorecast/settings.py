@@ -1,0 +1,66 @@
+"""Process settings: one frozen object, read from SCORECAST_* environment variables and passed in explicitly.
+
+Precedence, highest first: keyword arguments to ``Settings(...)``, environment variables, a ``.env`` file in
+the working directory, the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+from pydantic import field_validator
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SCORECAST_", env_file=".env", frozen=True, extra="ignore")
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "PLAIN"
+    topic_prefix: str = ""
+    topic_partitions: int = Field(default=4, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+
+    # Cassandra
+    cassandra_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1"]
+    cassandra_port: int = 9042
+    cassandra_username: str | None = None
+    cassandra_password: SecretStr | None = None
+    cassandra_local_dc: str = "datacenter1"
+    keyspace: str = "scorecast"
+    keyspace_replication: int = Field(default=1, ge=1)
+
+    # Where services come from: processes this tool starts from Maven Central jars, containers (needs a
+    # Docker engine), or clusters that already run elsewhere (only the endpoints above are used).
+    infra_backend: Literal["local", "testcontainers", "external"] = "local"
+    infra_dir: Path = Path(".scorecast")
+    kafka_heap_mb: int = 512
+    cassandra_heap_mb: int = 1024
+
+    @field_validator("cassandra_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    def topic(self, stream: str, kind: str) -> str:
+        """Topic name of one kind (events, predictions, shadow, labels, ...) for one stream."""
+        return f"{self.topic_prefix}{stream}.{kind}"
+
+    def kafka_config(self) -> dict[str, str]:
+        """librdkafka settings shared by every producer, consumer and admin client."""
+        config = {"bootstrap.servers": self.kafka_bootstrap, "security.protocol": self.kafka_security_protocol}
+        if self.kafka_username is not None:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+            config["sasl.username"] = self.kafka_username
+            if self.kafka_password is not None:
+                config["sasl.password"] = self.kafka_password.get_secret_value()
+        return config
