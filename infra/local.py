@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -100,9 +101,7 @@ class LocalCluster:
             self._wait_ready(service, process)
         return self.status()
 
-    def _spawn(
-        self, service: Service, layout: ServiceLayout, java: str, classpath: Path
-    ) -> subprocess.Popen[bytes]:
+    def _spawn(self, service: Service, layout: ServiceLayout, java: str, classpath: Path) -> subprocess.Popen[bytes]:
         layout.log_dir.mkdir(parents=True, exist_ok=True)
         layout.pid_file.parent.mkdir(parents=True, exist_ok=True)
         with layout.console_log.open("ab") as console:
@@ -191,10 +190,8 @@ class LocalCluster:
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _alive(pid: int) -> bool:

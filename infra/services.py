@@ -57,9 +57,14 @@ class ServiceLayout:
 
 
 class Service(Protocol):
-    name: str
-    ports: tuple[int, ...]
-    start_timeout_s: float
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ports(self) -> tuple[int, ...]: ...
+
+    @property
+    def start_timeout_s(self) -> float: ...
 
     @property
     def endpoint(self) -> str: ...

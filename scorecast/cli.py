@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
 from infra.cli import app as infra_app
+from infra.init import initialise
 from scorecast.errors import ScorecastError
+from scorecast.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(infra_app, name="infra")
+
+
+@app.command()
+def init(
+    stream: Annotated[list[str] | None, typer.Option(help="stream to create topics for (default: all)")] = None,
+) -> None:
+    """Create the topics, the keyspace and the tables (idempotent; schema changes are migrations)."""
+    result = initialise(Settings(), stream)
+    print(
+        f"topics created: {len(result.topics_created)}; migrations applied: "
+        + (", ".join(f"{m.version:04d}_{m.name}" for m in result.migrations_applied) or "none")
+    )
 
 
 def main() -> None:

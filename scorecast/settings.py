@@ -7,12 +7,10 @@ the working directory, the defaults below.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
-from pydantic import field_validator
 
 
 class Settings(BaseSettings):
@@ -36,6 +34,7 @@ class Settings(BaseSettings):
     cassandra_local_dc: str = "datacenter1"
     keyspace: str = "scorecast"
     keyspace_replication: int = Field(default=1, ge=1)
+    predictions_ttl_s: int = Field(default=0, ge=0, description="default TTL of prediction rows; 0 keeps them")
 
     # Where services come from: processes this tool starts from Maven Central jars, containers (needs a
     # Docker engine), or clusters that already run elsewhere (only the endpoints above are used).
@@ -55,9 +54,12 @@ class Settings(BaseSettings):
         """Topic name of one kind (events, predictions, shadow, labels, ...) for one stream."""
         return f"{self.topic_prefix}{stream}.{kind}"
 
-    def kafka_config(self) -> dict[str, str]:
+    def kafka_config(self) -> dict[str, str | int | float | bool]:
         """librdkafka settings shared by every producer, consumer and admin client."""
-        config = {"bootstrap.servers": self.kafka_bootstrap, "security.protocol": self.kafka_security_protocol}
+        config: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": self.kafka_bootstrap,
+            "security.protocol": self.kafka_security_protocol,
+        }
         if self.kafka_username is not None:
             config["sasl.mechanism"] = self.kafka_sasl_mechanism
             config["sasl.username"] = self.kafka_username

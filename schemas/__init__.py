@@ -1,0 +1,1 @@
+"""Topic contracts: Avro schemas, the Confluent wire-format codec, feature specs and the Cassandra schema."""
