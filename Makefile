@@ -1,0 +1,40 @@
+# The README's commands. `make demo` runs the whole pipeline on local Kafka and Cassandra; `make test` runs
+# every test. Both create the virtualenv and install everything on first use.
+VENV    ?= .venv
+PYTHON  ?= python3
+# onnxruntime flavour: cpu or gpu (mutually exclusive extras)
+ORT     ?= cpu
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(strip $(ORT))
+
+.PHONY: demo test bench lint up down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,$(strip $(ORT))]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)
+	$(BIN)/scorecast demo
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+up: $(STAMP)
+	$(BIN)/scorecast infra up
+
+down: $(STAMP)
+	$(BIN)/scorecast infra down
+
+clean:
+	-$(BIN)/scorecast infra down --purge
+	rm -rf $(VENV) .scorecast .mypy_cache .ruff_cache .pytest_cache
