@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     kafka_heap_mb: int = 512
     cassandra_heap_mb: int = 1024
 
+    # Models: artifact store (a folder or a file:// URI; empty means <infra_dir>/models) and the runtime.
+    model_store: str = ""
+    onnx_device: Literal["auto", "cpu", "cuda"] = "auto"
+    onnx_intra_op_threads: int = Field(default=1, ge=1)
+    model_poll_interval_s: float = Field(default=1.0, gt=0, description="how often workers re-read model aliases")
+
     @field_validator("cassandra_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
