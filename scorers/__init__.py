@@ -1,0 +1,1 @@
+"""Model runtime (onnxruntime), model registry and artifacts, example training, hot reload, scorer agents."""

@@ -1,0 +1,76 @@
+"""Small hand-built ONNX models with known behaviour, for runtime and signature tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+WIDTH = 16
+
+
+def _model(nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],
+           initializers: list[onnx.TensorProto]) -> bytes:  # fmt: skip
+    graph = helper.make_graph(nodes, "test", inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    data: bytes = model.SerializeToString()
+    return data
+
+
+def logistic(
+    weights: np.ndarray | None = None,
+    *,
+    width: int = WIDTH,
+    input_type: int = TensorProto.FLOAT,
+    output_name: str = "score",
+    output_shape: tuple[int | str | None, ...] = ("n", 1),
+    sigmoid: bool = True,
+) -> bytes:
+    """score = sigmoid(float(x) @ w): one input, one float output of shape (n, 1) or (n,)."""
+    w = np.full((width, 1), 0.01, dtype=np.float32) if weights is None else weights.astype(np.float32)
+    nodes = [
+        helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+        helper.make_node("MatMul", ["xf", "w"], ["logit"]),
+    ]
+    last = "logit"
+    if sigmoid:
+        nodes.append(helper.make_node("Sigmoid", [last], ["p"]))
+        last = "p"
+    if len(output_shape) == 1:
+        nodes.append(helper.make_node("Flatten", [last], ["flat"], axis=0))
+        nodes.append(helper.make_node("Squeeze", ["flat", "zero"], [output_name]))
+    else:
+        nodes.append(helper.make_node("Identity", [last], [output_name]))
+    return _model(
+        nodes,
+        [helper.make_tensor_value_info("x", input_type, ["n", width])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, list(output_shape))],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array([0], dtype=np.int64), "zero")],
+    )
+
+
+def sqrt_first_feature(width: int = WIDTH) -> bytes:
+    """score = sigmoid(sqrt(x[:, 0])): finite on the probe (non-negative inputs), NaN for a negative x[:, 0]."""
+    nodes = [
+        helper.make_node("Slice", ["x", "start", "end", "axis"], ["x0"]),
+        helper.make_node("Sqrt", ["x0"], ["root"]),
+        helper.make_node("Sigmoid", ["root"], ["probability"]),
+    ]
+    ints = {"start": [0], "end": [1], "axis": [1]}
+    return _model(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", width])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["n", 1])],
+        [numpy_helper.from_array(np.array(v, dtype=np.int64), k) for k, v in ints.items()],
+    )
+
+
+def two_inputs(width: int = WIDTH) -> bytes:
+    return _model(
+        [helper.make_node("Add", ["a", "b"], ["s"]), helper.make_node("Sigmoid", ["s"], ["p"])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", width]) for n in ("a", "b")],
+        [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["n", width])],
+        [],
+    )

@@ -1,0 +1,174 @@
+"""OnnxModel: verification at load, batch and output checks at predict, provider choice and IOBinding."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto
+from sklearn.linear_model import LogisticRegression
+
+from schemas.features import FeatureSpec
+from scorers import runtime
+from scorers.errors import ModelVerificationError, RuntimeUnavailableError, ScoringError
+from scorers.runtime import CPU, CUDA, BoundRunner, OnnxModel, PlainRunner, choose_providers, probe_batch
+from tests.unit.scorers import onnx_builders as build
+from tests.unit.scorers.conftest import convert
+
+
+def test_sklearn_probabilities_match_predict_proba(
+    spec: FeatureSpec, sklearn_logistic: tuple[LogisticRegression, np.ndarray]
+) -> None:
+    model, x = sklearn_logistic
+    loaded = OnnxModel.load(convert(model), spec, device="cpu")
+    assert (loaded.output.output_name, loaded.output.column, loaded.provider) == ("probabilities", 1, CPU)
+    scores = loaded.predict(x)
+    assert scores.shape == (len(x),)
+    assert scores.flags.c_contiguous
+    np.testing.assert_allclose(scores, model.predict_proba(x)[:, 1], atol=1e-5)
+
+
+def test_zipmap_output_is_refused(spec: FeatureSpec, sklearn_logistic: tuple[LogisticRegression, np.ndarray]) -> None:
+    with pytest.raises(ModelVerificationError, match="zipmap"):
+        OnnxModel.load(convert(sklearn_logistic[0], zipmap=True), spec)
+
+
+def test_checksum_is_verified(spec: FeatureSpec, tmp_path: Path) -> None:
+    data = build.logistic()
+    digest = hashlib.sha256(data).hexdigest()
+    path = tmp_path / "m.onnx"
+    path.write_bytes(data)
+    assert OnnxModel.load(path, spec, expected_sha256=digest).sha256 == digest
+    with pytest.raises(ModelVerificationError, match="checksum mismatch"):
+        OnnxModel.load(data, spec, expected_sha256="0" * 64)
+
+
+@pytest.mark.parametrize(
+    ("artifact", "message"),
+    [
+        (b"definitely not onnx", "not a loadable ONNX model"),
+        (build.logistic()[:-40], "not a loadable ONNX model"),
+        (build.two_inputs(), "exactly 1 input"),
+        (build.logistic(width=15), r"needs tensor\(float\)\[n, 16\]"),
+        (build.logistic(sigmoid=False, weights=np.ones((16, 1))), "not a probability"),
+        (build.logistic(weights=np.full((16, 1), np.nan)), "probe run failed: .*non-finite"),
+    ],
+    ids=["garbage", "truncated", "two-inputs", "wrong-width", "not-probability", "nan-on-probe"],
+)
+def test_bad_models_are_refused(spec: FeatureSpec, artifact: bytes, message: str) -> None:
+    with pytest.raises(ModelVerificationError, match=message):
+        OnnxModel.load(artifact, spec)
+
+
+def test_one_dimensional_and_single_column_outputs(spec: FeatureSpec) -> None:
+    x = probe_batch(spec, rows=10, seed=5)
+    flat = OnnxModel.load(build.logistic(output_shape=("n",)), spec)
+    column = OnnxModel.load(build.logistic(), spec)
+    assert (flat.output.column, column.output.column) == (None, 0)
+    expected = 1 / (1 + np.exp(-(x.astype(np.float64) @ np.full(16, 0.01))))
+    np.testing.assert_allclose(flat.predict(x), expected, rtol=1e-5)
+    np.testing.assert_allclose(column.predict(x), expected, rtol=1e-5)
+
+
+def test_batch_is_checked_against_the_spec(spec: FeatureSpec) -> None:
+    model = OnnxModel.load(build.logistic(), spec)
+    with pytest.raises(ScoringError, match="float32"):
+        model.predict(np.zeros((4, 16)))
+    with pytest.raises(ScoringError, match=r"shape \(n, 16\)"):
+        model.predict(np.zeros((4, 15), dtype=np.float32))
+    with pytest.raises(ScoringError, match=r"shape \(n, 16\)"):
+        model.predict(np.zeros(16, dtype=np.float32))
+    assert model.predict(np.zeros((0, 16), dtype=np.float32)).shape == (0,)
+    fortran = np.asfortranarray(probe_batch(spec, rows=8))
+    np.testing.assert_array_equal(model.predict(fortran), model.predict(np.ascontiguousarray(fortran)))
+
+
+def test_non_finite_scores_are_refused_but_visible_unchecked(spec: FeatureSpec) -> None:
+    model = OnnxModel.load(build.sqrt_first_feature(), spec)
+    x = probe_batch(spec, rows=6)
+    x[3, 0] = -1.0
+    with pytest.raises(ScoringError, match="1 non-finite scores in a batch of 6 \\(first at row 3\\)"):
+        model.predict(x)
+    scores = model.predict_unchecked(x)
+    assert np.isnan(scores[3])
+    assert np.isfinite(np.delete(scores, 3)).all()
+
+
+def test_non_float_input_is_refused(spec: FeatureSpec) -> None:
+    with pytest.raises(ModelVerificationError, match="needs tensor"):
+        OnnxModel.load(build.logistic(input_type=TensorProto.DOUBLE), spec)
+
+
+def test_provider_choice() -> None:
+    assert choose_providers([CUDA, CPU], "auto", 1) == [(CUDA, {"device_id": 1}), CPU]
+    assert choose_providers([CUDA, CPU], "cuda") == [(CUDA, {"device_id": 0}), CPU]
+    assert choose_providers([CUDA, CPU], "cpu") == [CPU]
+    assert choose_providers([CPU], "auto") == [CPU]
+    with pytest.raises(RuntimeUnavailableError, match=r"scorecast\[gpu\]"):
+        choose_providers([CPU], "cuda")
+
+
+def test_missing_onnxruntime_names_the_extras(monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(RuntimeUnavailableError, match=r"scorecast\[cpu\].*scorecast\[gpu\]"):
+        OnnxModel.load(build.logistic(), spec)
+
+
+class _GpuBuildWithoutGpu:
+    """onnxruntime-gpu on a machine whose CUDA provider cannot start: lists CUDA, sessions come up on CPU."""
+
+    def __init__(self, report_cuda_active: bool) -> None:
+        self.report_cuda_active = report_cuda_active
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(ort, name)
+
+    def get_available_providers(self) -> list[str]:
+        return [CUDA, CPU]
+
+    def InferenceSession(self, data: bytes, sess_options: Any, providers: list[Any]) -> Any:  # noqa: N802
+        assert providers[0] == (CUDA, {"device_id": 0})
+        session = ort.InferenceSession(data, sess_options=sess_options, providers=[CPU])
+        if self.report_cuda_active:
+            session.get_providers = lambda: [CUDA, CPU]
+        return session
+
+
+def test_gpu_build_without_gpu_falls_back_to_cpu(monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec) -> None:
+    monkeypatch.setattr(runtime, "onnxruntime", lambda: _GpuBuildWithoutGpu(report_cuda_active=False))
+    assert OnnxModel.load(build.logistic(), spec, device="auto").provider == CPU
+    with pytest.raises(RuntimeUnavailableError, match="could not start"):
+        OnnxModel.load(build.logistic(), spec, device="cuda")
+
+
+def test_cuda_path_runs_through_iobinding(monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec) -> None:
+    # The CUDA session path end to end (provider list, IOBinding runner, probe), with tensors bound on CPU.
+    reference = OnnxModel.load(build.logistic(), spec, device="cpu")
+    assert isinstance(reference._runner, PlainRunner)
+    monkeypatch.setattr(runtime, "onnxruntime", lambda: _GpuBuildWithoutGpu(report_cuda_active=True))
+    monkeypatch.setitem(runtime.BINDING_DEVICE, CUDA, "cpu")
+    model = OnnxModel.load(build.logistic(), spec, device="cuda")
+    assert model.provider == CUDA
+    assert isinstance(model._runner, BoundRunner)
+    x = probe_batch(spec, rows=100, seed=9)
+    np.testing.assert_array_equal(model.predict(x), reference.predict(x))
+
+
+def test_session_threads_and_spinning(monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec) -> None:
+    seen: list[Any] = []
+    real = ort.InferenceSession
+
+    def spy(data: bytes, sess_options: Any, providers: list[Any]) -> Any:
+        seen.append(sess_options)
+        return real(data, sess_options=sess_options, providers=providers)
+
+    monkeypatch.setattr(ort, "InferenceSession", spy)
+    OnnxModel.load(build.logistic(), spec, device="cpu", intra_op_threads=2)
+    options = seen[0]
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
