@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     kafka_password: SecretStr | None = None
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: str = "PLAIN"
+    # Confluent-compatible Schema Registry; unset uses the schema ids committed in schemas/avro/registry.json.
+    schema_registry_url: str | None = None
     topic_prefix: str = ""
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication: int = Field(default=1, ge=1)
