@@ -66,16 +66,23 @@ class PredictionWriter:
         if len(rows) == 0:
             return
         scores = rows.scores.astype(np.float64).tolist()
+        # The driver takes plain ints (epoch ms) for timestamps, not numpy integers.
+        times = np.asarray(rows.event_times_ms, dtype=np.int64).tolist()
         by_replica: defaultdict[object, list[BoundStatement]] = defaultdict(list)
         metadata = self._session.cluster.metadata
+        # With one node every row has the same replica: skip the per-row token lookup.
+        group = len(metadata.all_hosts()) > 1
         for entity_id, event_id, event_time, score in zip(
-            rows.entity_ids, rows.event_ids, rows.event_times_ms, scores, strict=True
+            rows.entity_ids, rows.event_ids, times, scores, strict=True
         ):
             bound = self._insert.bind(
                 (rows.model, rows.version, entity_id, event_time, event_id, score, rows.scored_at_ms, rows.variant)
             )
-            replicas = metadata.get_replicas(self._keyspace, bound.routing_key)
-            by_replica[replicas[0] if replicas else None].append(bound)
+            if group:
+                replicas = metadata.get_replicas(self._keyspace, bound.routing_key)
+                by_replica[replicas[0] if replicas else None].append(bound)
+            else:
+                by_replica[None].append(bound)
         requests = []
         for statements in by_replica.values():
             for start in range(0, len(statements), self._rows_per_request):
