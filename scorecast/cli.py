@@ -11,9 +11,11 @@ from infra.cli import app as infra_app
 from infra.init import initialise
 from scorecast.errors import ScorecastError
 from scorecast.settings import Settings
+from scorers.cli import app as models_app
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(infra_app, name="infra")
+app.add_typer(models_app, name="models")
 
 
 @app.command()

@@ -1,0 +1,139 @@
+"""Alias changes planned as pure data: which rows to delete and insert, what history to append, rollback targets.
+
+``champion`` and ``canary`` point at one version each, ``challenger`` at any number. The registry turns a
+plan into ONE batch on the model's alias partition (atomic and isolated) plus its history rows. Cassandra
+resolves a delete and an insert with the same write timestamp in favour of the delete, so a plan deletes
+at ``t`` and inserts at ``t + 1``, with ``t`` above every write timestamp already in the partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from scorers.errors import RegistryError
+
+SINGLE_VALUED = ("champion", "canary")
+MULTI_VALUED = ("challenger",)
+ALIASES = SINGLE_VALUED + MULTI_VALUED
+ROLLBACK_ACTIONS = ("rollback", "auto-rollback")
+
+Aliases = Mapping[str, tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class AliasChange:
+    """One alias_history row. ``version`` is the alias's version after the change, ``previous`` before it."""
+
+    alias: str
+    version: int | None
+    previous: int | None
+    action: str
+    reason: str = ""
+    actor: str = ""
+    changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AliasPlan:
+    delete_slices: tuple[str, ...] = ()  # whole aliases removed (at t)
+    delete_rows: tuple[tuple[str, int], ...] = ()  # single (alias, version) rows removed (at t)
+    inserts: tuple[tuple[str, int], ...] = ()  # (alias, version) rows written (at t + 1)
+    history: tuple[AliasChange, ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        return not (self.delete_slices or self.delete_rows or self.inserts)
+
+
+def check_alias(alias: str) -> None:
+    if alias not in ALIASES:
+        raise RegistryError(f"unknown alias {alias!r} (aliases: {', '.join(ALIASES)})")
+
+
+def single(aliases: Aliases, alias: str) -> int | None:
+    versions = aliases.get(alias, ())
+    return versions[0] if versions else None
+
+
+def write_timestamp(now_us: int, existing: Iterable[int]) -> int:
+    """A delete timestamp above every write already in the partition, so later changes always win."""
+    return max([now_us, *(w + 1 for w in existing)])
+
+
+def plan_set(aliases: Aliases, alias: str, version: int, reason: str, actor: str) -> AliasPlan:
+    check_alias(alias)
+    if alias in MULTI_VALUED:
+        if version in aliases.get(alias, ()):
+            return AliasPlan()
+        if version == single(aliases, "champion"):
+            raise RegistryError(f"version {version} is the champion; a {alias} must be another version")
+        return AliasPlan(
+            inserts=((alias, version),), history=(AliasChange(alias, version, None, "set", reason, actor),)
+        )
+    previous = single(aliases, alias)
+    if previous == version:
+        return AliasPlan()
+    change = AliasChange(alias, version, previous, "set", reason, actor)
+    return AliasPlan(delete_slices=(alias,), inserts=((alias, version),), history=(change,))
+
+
+def plan_promote(aliases: Aliases, version: int, reason: str, actor: str, action: str = "promote") -> AliasPlan:
+    """``version`` becomes champion; it leaves challenger/canary, where it would be scored twice."""
+    previous = single(aliases, "champion")
+    if previous == version:
+        return AliasPlan()
+    leaving = tuple((a, version) for a in ("canary", *MULTI_VALUED) if version in aliases.get(a, ()))
+    history = (
+        AliasChange("champion", version, previous, action, reason, actor),
+        *(AliasChange(a, None, v, "unset", f"{action} of v{version}", actor) for a, v in leaving),
+    )
+    return AliasPlan(
+        delete_slices=("champion",), delete_rows=leaving, inserts=(("champion", version),), history=history
+    )
+
+
+def plan_unset(aliases: Aliases, alias: str, version: int | None, reason: str, actor: str) -> AliasPlan:
+    check_alias(alias)
+    held = aliases.get(alias, ())
+    if not held:
+        raise RegistryError(f"alias {alias!r} is not set")
+    if alias == "champion":
+        raise RegistryError("the champion cannot be unset; promote another version or roll back")
+    if version is not None and version not in held:
+        raise RegistryError(f"alias {alias!r} does not hold version {version} (it holds {_list(held)})")
+    removed = held if version is None else (version,)
+    history = tuple(AliasChange(alias, None, v, "unset", reason, actor) for v in removed)
+    return AliasPlan(delete_rows=tuple((alias, v) for v in removed), history=history)
+
+
+def champion_stack(history_oldest_first: Iterable[AliasChange]) -> list[int]:
+    """The champions in order of succession; a rollback pops the one it undoes."""
+    stack: list[int] = []
+    for change in history_oldest_first:
+        if change.alias != "champion":
+            continue
+        if change.action in ROLLBACK_ACTIONS:
+            if stack:
+                stack.pop()
+            if change.version is not None and (not stack or stack[-1] != change.version):
+                stack.append(change.version)
+        elif change.version is not None and (not stack or stack[-1] != change.version):
+            stack.append(change.version)
+    return stack
+
+
+def rollback_target(history_oldest_first: Iterable[AliasChange], current: int | None) -> int:
+    if current is None:
+        raise RegistryError("no champion to roll back")
+    stack = champion_stack(history_oldest_first)
+    if not stack or stack[-1] != current:
+        stack.append(current)
+    if len(stack) < 2:
+        raise RegistryError(f"no previous champion to roll back to (v{current} is the first)")
+    return stack[-2]
+
+
+def _list(versions: Iterable[int]) -> str:
+    return ", ".join(str(v) for v in versions) or "nothing"

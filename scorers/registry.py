@@ -1,0 +1,293 @@
+"""The model registry in Cassandra: numbered versions with their metadata, aliases, and the alias history.
+
+Tables come from schemas/cql/0002_registry.cql. A version number is claimed with a lightweight transaction
+(``IF NOT EXISTS``), so concurrent registrations never share one; the row carries all metadata, so a version
+is visible complete or not at all. A model is verified (ONNX, signature, probe) before anything is written.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cassandra import ConsistencyLevel
+from cassandra.cluster import Session
+from cassandra.query import BatchStatement
+from cassandra.util import datetime_from_uuid1, uuid_from_time
+
+from schemas.features import FeatureSpec, load_feature_spec
+from scorecast.cassandra import connect
+from scorecast.settings import Settings
+from scorers.aliases import (
+    AliasChange,
+    Aliases,
+    AliasPlan,
+    plan_promote,
+    plan_set,
+    plan_unset,
+    rollback_target,
+    single,
+    write_timestamp,
+)
+from scorers.artifacts import ArtifactStore, fetch, open_store, sha256_hex
+from scorers.errors import ModelVerificationError, RegistryError
+from scorers.profile import ReferenceProfile
+from scorers.runtime import OnnxModel
+from scorers.signature import OutputSpec
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+_VERSION_COLUMNS = (
+    "model, version, created_at, created_by, description, sha256, artifact_uri, feature_spec, output_spec, "
+    "reference_profile, metrics"
+)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    model: str
+    version: int
+    created_at: datetime
+    created_by: str
+    description: str
+    sha256: str
+    artifact_uri: str
+    feature_spec: FeatureSpec
+    output_spec: OutputSpec
+    reference_profile: ReferenceProfile | None
+    metrics: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Any) -> ModelVersion:
+        profile = json.loads(row.reference_profile) if row.reference_profile else None
+        return cls(
+            row.model,
+            row.version,
+            row.created_at.replace(tzinfo=UTC),
+            row.created_by or "",
+            row.description or "",
+            row.sha256,
+            row.artifact_uri,
+            FeatureSpec.from_json(json.loads(row.feature_spec)),
+            OutputSpec.from_json(json.loads(row.output_spec)),
+            ReferenceProfile.from_json(profile) if profile else None,
+            json.loads(row.metrics) if row.metrics else {},
+        )
+
+
+def current_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no $USER and no passwd entry (some containers)
+        return "unknown"
+
+
+class Registry:
+    """Registry operations on one keyspace; artifacts go to ``store``."""
+
+    def __init__(self, session: Session, store: ArtifactStore) -> None:
+        self.session = session
+        self.store = store
+        p = session.prepare
+        self._latest = p("SELECT version FROM model_versions WHERE model = ? LIMIT 1")
+        self._version = p(f"SELECT {_VERSION_COLUMNS} FROM model_versions WHERE model = ? AND version = ?")
+        self._versions = p(f"SELECT {_VERSION_COLUMNS} FROM model_versions WHERE model = ?")
+        self._claim = p(
+            f"INSERT INTO model_versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
+        )
+        self._claim.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
+        self._aliases = p("SELECT alias, version, writetime(updated_at) AS written FROM model_aliases WHERE model = ?")
+        self._delete_slice = p("DELETE FROM model_aliases USING TIMESTAMP ? WHERE model = ? AND alias = ?")
+        self._delete_row = p(
+            "DELETE FROM model_aliases USING TIMESTAMP ? WHERE model = ? AND alias = ? AND version = ?"
+        )
+        self._insert_alias = p(
+            "INSERT INTO model_aliases (model, alias, version, updated_at) VALUES (?, ?, ?, ?) USING TIMESTAMP ?"
+        )
+        self._append_history = p(
+            "INSERT INTO alias_history (model, changed_at, alias, version, previous_version, action, reason, actor) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        self._history = p(
+            "SELECT changed_at, alias, version, previous_version, action, reason, actor FROM alias_history "
+            "WHERE model = ?"
+        )
+
+    @classmethod
+    @contextmanager
+    def open(cls, settings: Settings) -> Iterator[Registry]:
+        session = connect(settings, settings.keyspace)
+        try:
+            yield cls(session, open_store(settings))
+        finally:
+            session.cluster.shutdown()
+
+    # -- versions ---------------------------------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        artifact: bytes,
+        *,
+        stream: str = "transactions",
+        description: str = "",
+        metrics: dict[str, Any] | None = None,
+        reference: ReferenceProfile | None = None,
+        expected_sha256: str | None = None,
+        created_by: str | None = None,
+    ) -> ModelVersion:
+        """Verify the model, store the artifact, claim the next version number; refused models change nothing."""
+        if not _NAME.fullmatch(name):
+            raise RegistryError(f"invalid model name {name!r} (letters, digits, _ . -; starting with a letter)")
+        try:
+            spec = load_feature_spec(stream)
+        except FileNotFoundError as error:
+            raise RegistryError(str(error)) from error
+        model = OnnxModel.load(artifact, spec, expected_sha256=expected_sha256, device="cpu")
+        uri = self.store.put(artifact)
+        if sha256_hex(fetch(uri)) != model.sha256:  # the store must give back exactly what was verified
+            raise ModelVerificationError(f"artifact store returned different bytes for {uri}")
+        created_at = datetime.now(UTC)
+        values = [
+            name,
+            0,
+            created_at,
+            created_by or current_actor(),
+            description,
+            model.sha256,
+            uri,
+            json.dumps(spec.to_json()),
+            json.dumps(model.output.to_json()),
+            json.dumps(reference.to_json()) if reference is not None else None,
+            json.dumps(metrics or {}),
+        ]
+        latest = self.session.execute(self._latest, (name,)).one()
+        candidate = latest.version + 1 if latest is not None else 1
+        for _ in range(100):  # lost races move on to the next number
+            values[1] = candidate
+            if self.session.execute(self._claim, values).was_applied:
+                return self.get(name, candidate)
+            candidate += 1
+        raise RegistryError(f"could not claim a version number for {name!r} (too much contention)")
+
+    def models(self) -> list[str]:
+        return sorted(row.model for row in self.session.execute("SELECT DISTINCT model FROM model_versions"))
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """All versions of ``name``, newest first."""
+        return [ModelVersion.from_row(row) for row in self.session.execute(self._versions, (name,))]
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        row = self.session.execute(self._version, (name, version)).one()
+        if row is None:
+            self._require_model(name)
+            raise RegistryError(f"unknown version {name}@{version}")
+        return ModelVersion.from_row(row)
+
+    def resolve(self, name: str, ref: str | None = None) -> ModelVersion:
+        """``ref`` is a version number, an alias, or None for the newest version."""
+        if ref is None:
+            versions = self.versions(name)
+            if not versions:
+                raise RegistryError(f"unknown model {name!r}")
+            return versions[0]
+        if ref.isdigit():
+            return self.get(name, int(ref))
+        held = self.aliases(name).get(ref, ())
+        if len(held) != 1:
+            self._require_model(name)
+            raise RegistryError(f"{name}@{ref}: alias {'holds several versions' if held else 'is not set'}")
+        return self.get(name, held[0])
+
+    def artifact(self, version: ModelVersion) -> bytes:
+        return fetch(version.artifact_uri)
+
+    def _require_model(self, name: str) -> None:
+        if self.session.execute(self._latest, (name,)).one() is None:
+            raise RegistryError(f"unknown model {name!r}")
+
+    # -- aliases ----------------------------------------------------------------------------------------------
+
+    def aliases(self, name: str) -> dict[str, tuple[int, ...]]:
+        """alias -> versions; one single-partition read (what hot reload polls)."""
+        return {a: tuple(v for v, _ in rows) for a, rows in self._alias_rows(name).items()}
+
+    def _alias_rows(self, name: str) -> dict[str, list[tuple[int, int]]]:
+        rows: dict[str, list[tuple[int, int]]] = {}
+        for row in self.session.execute(self._aliases, (name,)):
+            rows.setdefault(row.alias, []).append((row.version, row.written or 0))
+        return rows
+
+    def set_alias(self, name: str, alias: str, version: int, reason: str = "", actor: str | None = None) -> AliasPlan:
+        self.get(name, version)
+        return self._apply(name, lambda held: plan_set(held, alias, version, reason, actor or current_actor()))
+
+    def unset_alias(
+        self, name: str, alias: str, version: int | None = None, reason: str = "", actor: str | None = None
+    ) -> AliasPlan:
+        self._require_model(name)
+        return self._apply(name, lambda held: plan_unset(held, alias, version, reason, actor or current_actor()))
+
+    def promote(self, name: str, version: int, reason: str = "", actor: str | None = None) -> AliasPlan:
+        self.get(name, version)
+        return self._apply(name, lambda held: plan_promote(held, version, reason, actor or current_actor()))
+
+    def rollback(self, name: str, reason: str = "", actor: str | None = None) -> AliasPlan:
+        """Champion back to the champion before it; refused when there is none."""
+        self._require_model(name)
+        history = list(reversed(self.history(name)))
+
+        def plan(held: Aliases) -> AliasPlan:
+            target = rollback_target(history, single(held, "champion"))
+            return plan_promote(held, target, reason, actor or current_actor(), action="rollback")
+
+        return self._apply(name, plan)
+
+    def history(self, name: str) -> list[AliasChange]:
+        """Every alias change of ``name``, newest first."""
+        return [
+            AliasChange(
+                r.alias,
+                r.version,
+                r.previous_version,
+                r.action,
+                r.reason or "",
+                r.actor or "",
+                datetime_from_uuid1(r.changed_at).replace(tzinfo=UTC),
+            )
+            for r in self.session.execute(self._history, (name,))
+        ]
+
+    def _apply(self, name: str, make_plan: Callable[[Aliases], AliasPlan]) -> AliasPlan:
+        rows = self._alias_rows(name)
+        held = {a: tuple(v for v, _ in r) for a, r in rows.items()}
+        plan = make_plan(held)
+        if plan.empty:
+            return plan
+        now_us = time.time_ns() // 1000
+        t = write_timestamp(now_us, (w for r in rows.values() for _, w in r))
+        updated_at = datetime.now(UTC)
+        # Logged: the alias rows and their history are all-or-nothing; the alias rows share one partition,
+        # so readers never see a half-applied change.
+        batch = BatchStatement(consistency_level=ConsistencyLevel.LOCAL_QUORUM)
+        for alias in plan.delete_slices:
+            batch.add(self._delete_slice, (t, name, alias))
+        for alias, version in plan.delete_rows:
+            batch.add(self._delete_row, (t, name, alias, version))
+        for alias, version in plan.inserts:
+            batch.add(self._insert_alias, (name, alias, version, updated_at, t + 1))
+        for i, change in enumerate(plan.history):
+            changed_at = uuid_from_time((now_us + i) / 1e6)
+            batch.add(
+                self._append_history,
+                (name, changed_at, change.alias, change.version, change.previous, change.action, change.reason,
+                 change.actor),
+            )  # fmt: skip
+        self.session.execute(batch)
+        return plan
