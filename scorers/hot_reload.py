@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Protocol
 
 import numpy as np
 
@@ -24,10 +25,18 @@ from scorecast.errors import ScorecastError
 from scorecast.settings import Settings
 from scorers.aliases import SINGLE_VALUED
 from scorers.errors import ModelVerificationError, RegistryError
-from scorers.registry import Registry
+from scorers.registry import ModelVersion
 from scorers.runtime import OnnxModel
 
 log = logging.getLogger(__name__)
+
+
+class VersionSource(Protocol):
+    """What hot reload needs of the registry (``scorers.registry.Registry`` is one)."""
+
+    def get(self, name: str, version: int) -> ModelVersion: ...
+    def artifact(self, version: ModelVersion) -> bytes: ...
+    def aliases(self, name: str) -> dict[str, tuple[int, ...]]: ...
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ class Serving:
 class ModelLoader:
     """Loads registry versions once per process and keeps them: one session per version, LRU beyond ``keep``."""
 
-    def __init__(self, registry: Registry, settings: Settings, stream: str | None = None, keep: int = 8) -> None:
+    def __init__(self, registry: VersionSource, settings: Settings, stream: str | None = None, keep: int = 8) -> None:
         self._registry = registry
         self._settings = settings
         self._stream = stream
@@ -109,7 +118,7 @@ class AliasWatcher:
 
     def __init__(
         self,
-        registry: Registry,
+        registry: VersionSource,
         loader: ModelLoader,
         name: str,
         aliases: Sequence[str] = ("champion",),
@@ -206,7 +215,11 @@ class AliasWatcher:
 
 
 def follow(
-    registry: Registry, settings: Settings, name: str, aliases: Sequence[str] = ("champion",), stream: str | None = None
+    registry: VersionSource,
+    settings: Settings,
+    name: str,
+    aliases: Sequence[str] = ("champion",),
+    stream: str | None = None,
 ) -> AliasWatcher:
     """A watcher (not started) configured from settings: device, threads and poll interval."""
     return AliasWatcher(

@@ -8,8 +8,9 @@ JSON layout (``ReferenceProfile.to_json``)::
      "categorical": {"channel": {"frequencies": {"pos": 0.55, ...}, "counts": {"pos": 33000, ...}}, ...},
      "score": {... same as a numeric feature, for the model's predicted probability ...}}
 
-Bin edges are training quantiles (deciles by default), deduplicated for discrete features; ``counts[i]``
-counts rows in ``[edges[i], edges[i+1])`` (the last bin is closed). Live values outside the outer edges
+Bin edges are training quantiles (deciles by default, observed values, deduplicated); a feature with at most
+``bins`` distinct values (booleans, hours...) gets one bin per value instead. ``counts[i]`` counts rows in
+``[edges[i], edges[i+1])`` (the last bin is closed). Live values outside the outer edges
 belong in the outer bins when a window is compared.
 """
 
@@ -42,9 +43,11 @@ class NumericProfile:
     @classmethod
     def of(cls, values: np.ndarray, bins: int = 10) -> NumericProfile:
         values = np.asarray(values, dtype=np.float64)
-        edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
-        if len(edges) < 2:  # a constant column still needs one bin of non-zero width
-            edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
+        distinct = np.unique(values)
+        if len(distinct) <= bins:  # booleans, small enums: one bin per value, the last one [v, v + 1]
+            edges = np.append(distinct, distinct[-1] + 1.0)
+        else:
+            edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1), method="inverted_cdf"))
         counts, _ = np.histogram(values, bins=edges)
         return cls(
             edges=tuple(float(e) for e in edges),
