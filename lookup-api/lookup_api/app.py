@@ -1,0 +1,90 @@
+"""The ASGI app: built by a function from settings (no module-level app), one Cassandra session per process.
+
+``create_app(settings, api)`` for tests and embedding; ``app_from_env()`` is the factory uvicorn imports in
+each worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from opentelemetry.trace import TracerProvider, get_tracer_provider
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lookup_api.config import ApiSettings
+from lookup_api.errors import ApiError, Unavailable, unavailable
+from lookup_api.observability import Metrics, TelemetryMiddleware
+from lookup_api.routes import Routes
+from lookup_api.service import LookupService
+from scorecast.settings import Settings
+
+log = logging.getLogger(__name__)
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def _error_response(error: ApiError) -> Response:
+    return Response(error.body(), status_code=error.status, headers=error.headers, media_type="application/json")
+
+
+def create_app(
+    settings: Settings, api: ApiSettings | None = None, tracer_provider: TracerProvider | None = None
+) -> Starlette:
+    api = api or ApiSettings()
+    metrics = Metrics(caches=lambda: service.caches())  # noqa: PLW0108 (service is bound on the next line)
+    service = LookupService(settings, api, on_rate_limited=lambda key: metrics.rate_limited.labels(key.name).inc())
+    routes = Routes(service, metrics)
+    tracer = (tracer_provider or get_tracer_provider()).get_tracer("lookup_api")
+
+    async def api_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, ApiError)
+        return _error_response(error)
+
+    async def cassandra_down(request: Request, error: Exception) -> Response:
+        return _error_response(unavailable(str(error), api.retry_after_s))
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        code = _HTTP_CODES.get(error.status_code, "http_error")
+        message = "no such route" if error.status_code == 404 else str(error.detail)
+        return _error_response(ApiError(error.status_code, code, message, error.headers))
+
+    async def bug(request: Request, error: Exception) -> Response:
+        # logged with its traceback by the server; the client gets no internals
+        return _error_response(ApiError(500, "internal", "internal error"))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.database.start()
+        try:
+            yield
+        finally:
+            await service.database.stop()
+
+    app = Starlette(
+        routes=routes.routes(),
+        middleware=[Middleware(TelemetryMiddleware, metrics=metrics, tracer=tracer)],
+        exception_handlers={
+            ApiError: api_error,
+            Unavailable: cassandra_down,
+            HTTPException: http_error,
+            Exception: bug,
+        },
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.metrics = metrics
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn workers: settings from the environment, OpenTelemetry configured per process."""
+    from scorecast.telemetry import configure
+
+    configure("scorecast-lookup-api")
+    return create_app(Settings(), ApiSettings())

@@ -1,0 +1,71 @@
+"""Who is calling and what they may do: API key from the headers, cached key records, 401/403/429.
+
+``Authorization: Bearer <token>`` or ``X-API-Key: <token>``. A key record is cached for ``key_ttl_ms``
+(unknown key ids too), so authentication costs one hash and a dict lookup, not a Cassandra read per request;
+a revoke therefore takes effect within ``key_ttl_ms`` plus one read. 401 means "who are you?" (missing,
+malformed, unknown or revoked key); 403 means "known, but not for this model"; 429 means "too fast".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.datastructures import Headers
+
+from lookup_api.cassandra_async import Row
+from lookup_api.errors import forbidden, rate_limited, unauthorized
+from lookup_api.keys import ApiKey, key_from_row, key_id_of
+from lookup_api.ratelimit import RateLimiter, retry_after_header
+from lookup_api.ttl_cache import AsyncTTLCache
+
+
+def token_from(headers: Headers) -> str | None:
+    authorization = headers.get("authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized("invalid_api_key", "Authorization must be 'Bearer <api key>'")
+        return token.strip()
+    return headers.get("x-api-key")
+
+
+class Authenticator:
+    def __init__(
+        self,
+        read_key: Callable[[str], Awaitable[list[Row]]],
+        ttl_s: float,
+        limiter: RateLimiter,
+        on_rate_limited: Callable[[ApiKey], None] = lambda key: None,
+        maxsize: int = 10_000,
+    ) -> None:
+        self._read_key = read_key
+        self._limiter = limiter
+        self._on_rate_limited = on_rate_limited
+        self.cache: AsyncTTLCache[str, ApiKey | None] = AsyncTTLCache(maxsize=maxsize, ttl_s=ttl_s)
+
+    async def authenticate(self, headers: Headers) -> ApiKey:
+        """The caller's key, after the rate limit; raises 401 or 429."""
+        token = token_from(headers)
+        if not token:
+            raise unauthorized("missing_api_key", "send an API key: 'Authorization: Bearer <key>' or 'X-API-Key'")
+        key_id = key_id_of(token)
+        key = await self.cache.get(key_id, lambda: self._load(key_id)) if key_id else None
+        if key is None or not key.matches(token):
+            raise unauthorized("invalid_api_key", "unknown API key")
+        if key.revoked_at is not None:
+            raise unauthorized("revoked_api_key", "this API key was revoked")
+        wait = self._limiter.check(key.key_id, key.rate_limit_rps)
+        if wait > 0:
+            self._on_rate_limited(key)
+            raise rate_limited(retry_after_header(wait))
+        return key
+
+    @staticmethod
+    def authorize(key: ApiKey | None, model: str) -> None:
+        """403 unless the key may read ``model`` (``None``: auth is off, everything is allowed)."""
+        if key is not None and not key.allows(model):
+            raise forbidden(f"this API key may not read model {model!r}")
+
+    async def _load(self, key_id: str) -> ApiKey | None:
+        rows = await self._read_key(key_id)
+        return key_from_row(rows[0]) if rows else None

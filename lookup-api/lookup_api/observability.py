@@ -1,0 +1,104 @@
+"""Metrics and traces of the API: a Prometheus registry per app and an OpenTelemetry span per request.
+
+The middleware is plain ASGI (no BaseHTTPMiddleware, which costs a task per request). It labels the latency
+histogram with the route template, never the raw path, so ids do not explode the label set. Cache hit and
+miss counts are read from the caches at scrape time instead of being counted on every request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Tracer
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lookup_api.ttl_cache import AsyncTTLCache
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class _CacheCollector(Collector):
+    def __init__(self, caches: Callable[[], dict[str, AsyncTTLCache[Any, Any]]]) -> None:
+        self._caches = caches
+
+    def collect(self) -> Iterator[Metric]:
+        hits = CounterMetricFamily("scorecast_api_cache_hits", "Cache hits", labels=["cache"])
+        misses = CounterMetricFamily("scorecast_api_cache_misses", "Cache misses", labels=["cache"])
+        for name, cache in self._caches().items():
+            hits.add_metric([name], cache.hits)
+            misses.add_metric([name], cache.misses)
+        yield hits
+        yield misses
+
+
+class Metrics:
+    def __init__(self, caches: Callable[[], dict[str, AsyncTTLCache[Any, Any]]]) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "scorecast_api_request_duration_seconds",
+            "Time to answer a request, by route template, method and status code",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "scorecast_api_rate_limited", "Requests refused by a key's rate limit", ["key"], registry=self.registry
+        )
+        self.registry.register(_CacheCollector(caches))
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", "unmatched")
+
+
+class TelemetryMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, tracer: Tracer | None = None) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.tracer = tracer or trace.get_tracer("lookup_api")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        method = scope["method"]
+        context = _incoming_context(scope)
+        with self.tracer.start_as_current_span(method, context=context, kind=SpanKind.SERVER) as span:
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                route = _route_template(scope)
+                span.update_name(f"{method} {route}")
+                if span.is_recording():
+                    span.set_attribute("http.request.method", method)
+                    span.set_attribute("http.route", route)
+                    span.set_attribute("http.response.status_code", status)
+                    for name, value in scope.get("path_params", {}).items():
+                        if name == "model":  # never entity ids: they may be personal data
+                            span.set_attribute("scorecast.model", value)
+                self.metrics.latency.labels(route, method, str(status)).observe(time.perf_counter() - start)
+
+
+def _incoming_context(scope: Scope) -> Any:
+    """W3C trace context from the request headers, so the API's span joins the caller's trace."""
+    for name, value in scope["headers"]:
+        if name == b"traceparent":
+            return propagate.extract({"traceparent": value.decode("latin-1")})
+    return None

@@ -1,0 +1,119 @@
+"""The lookup core: resolve the version, read the predictions, list the registry. HTTP lives in routes.py.
+
+Every read goes through the one shared session with prepared statements (token-aware routing picks a
+replica of the partition). Per request: the key record, the model catalog and (optionally) the prediction
+come from short-TTL caches; only the prediction itself is normally a Cassandra read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from lookup_api.auth import Authenticator
+from lookup_api.cassandra_async import Row
+from lookup_api.catalog import Catalogs, Resolved
+from lookup_api.config import ApiSettings
+from lookup_api.database import Database
+from lookup_api.errors import not_found
+from lookup_api.keys import ApiKey
+from lookup_api.predictions import Predictions, render
+from lookup_api.ratelimit import RateLimiter
+from lookup_api.ttl_cache import AsyncTTLCache
+from lookup_api.validation import BatchRequest, Selector
+from scorecast.settings import Settings
+
+
+class LookupService:
+    def __init__(
+        self, settings: Settings, api: ApiSettings, on_rate_limited: Callable[[ApiKey], None] = lambda key: None
+    ) -> None:
+        self.api = api
+        self.database = Database(settings, api)
+        self.catalogs = Catalogs(self._read_aliases, self._read_versions, ttl_s=api.alias_ttl_ms / 1000)
+        self.predictions = Predictions(self._read_latest, api.cache_ttl_ms / 1000, api.cache_max_entries)
+        limiter = RateLimiter(share=1 / api.workers)
+        self.auth = Authenticator(self._read_key, api.key_ttl_ms / 1000, limiter, on_rate_limited)
+
+    def caches(self) -> dict[str, AsyncTTLCache[Any, Any]]:
+        caches: dict[str, AsyncTTLCache[Any, Any]] = {"alias": self.catalogs.cache, "api_key": self.auth.cache}
+        if self.predictions.cache is not None:
+            caches["prediction"] = self.predictions.cache
+        return caches
+
+    # reads, each one prepared statement on one partition
+    def _read_latest(self, model: str, version: int, entity_id: str) -> Awaitable[list[Row]]:
+        return self.database.query(self.database.statements.latest, (model, version, entity_id))
+
+    def _read_aliases(self, model: str) -> Awaitable[list[Row]]:
+        return self.database.query(self.database.statements.aliases, (model,))
+
+    def _read_versions(self, model: str) -> Awaitable[list[Row]]:
+        return self.database.query(self.database.statements.versions, (model,))
+
+    def _read_key(self, key_id: str) -> Awaitable[list[Row]]:
+        return self.database.query(self.database.statements.api_key, (key_id,))
+
+    async def resolve(self, key: ApiKey | None, model: str, selector: Selector) -> Resolved:
+        Authenticator.authorize(key, model)  # 403 before 404: a key cannot probe models it may not read
+        catalog = await self.catalogs.get(model)
+        return catalog.resolve(selector, self.api.serving_alias)
+
+    async def prediction(self, key: ApiKey | None, model: str, entity_id: str, selector: Selector) -> dict[str, Any]:
+        resolved = await self.resolve(key, model, selector)
+        row = await self.predictions.latest(model, resolved.version, entity_id)
+        if row is None:
+            raise not_found(
+                "prediction_not_found", f"no prediction of {model!r} version {resolved.version} for this entity"
+            )
+        return {
+            "entity_id": entity_id,
+            "model": model,
+            "version": resolved.version,
+            "alias": resolved.alias,
+            **render(row),
+        }
+
+    async def batch(self, key: ApiKey | None, model: str, request: BatchRequest) -> dict[str, Any]:
+        resolved = await self.resolve(key, model, request.selector)
+        rows = await self.predictions.many(model, resolved.version, request.entity_ids, self.api.batch_concurrency)
+        results, missing = [], []
+        for entity_id, row in zip(request.entity_ids, rows, strict=True):
+            if row is None:
+                missing.append(entity_id)
+            else:
+                results.append({"entity_id": entity_id, **render(row)})
+        return {
+            "model": model,
+            "version": resolved.version,
+            "alias": resolved.alias,
+            "results": results,
+            "not_found": missing,
+        }
+
+    async def models(self, key: ApiKey | None) -> dict[str, Any]:
+        statements = self.database.statements
+        version_rows, alias_rows = await asyncio.gather(
+            self.database.query(statements.all_versions, ()), self.database.query(statements.all_aliases, ())
+        )
+        models: dict[str, dict[str, Any]] = {}
+        for model, version, created_at, description in version_rows:
+            entry = models.setdefault(model, {"model": model, "versions": [], "aliases": {}})
+            entry["versions"].append({"version": version, "created_at": created_at, "description": description})
+        for model, alias, version, _updated_at in alias_rows:
+            entry = models.setdefault(model, {"model": model, "versions": [], "aliases": {}})
+            entry["aliases"].setdefault(alias, []).append(version)
+        listed = [m for name, m in sorted(models.items()) if key is None or key.allows(name)]
+        for entry in listed:
+            entry["versions"].sort(key=lambda v: v["version"])
+            for versions in entry["aliases"].values():
+                versions.sort()
+        return {"models": listed}
+
+    async def ready(self) -> tuple[bool, str]:
+        try:
+            await self.database.query(self.database.statements.ping, ())
+        except Exception as error:  # not ready, whatever the reason; the reason is the answer
+            return False, str(error) or type(error).__name__
+        return True, "ready"
