@@ -9,6 +9,7 @@ import typer
 
 from infra.cli import app as infra_app
 from infra.init import initialise
+from lookup_api.cli import keys_app, serve
 from scorecast.errors import ScorecastError
 from scorecast.settings import Settings
 from scorers.cli import app as models_app
@@ -16,6 +17,8 @@ from scorers.cli import app as models_app
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(infra_app, name="infra")
 app.add_typer(models_app, name="models")
+app.command("api")(serve)
+app.add_typer(keys_app, name="api-keys")
 
 
 @app.command()

@@ -7,12 +7,13 @@ import hashlib
 from datetime import UTC, datetime
 
 import pytest
+from starlette.datastructures import Headers
+
 from lookup_api.auth import Authenticator
 from lookup_api.cassandra_async import Row
 from lookup_api.errors import ApiError
 from lookup_api.keys import ApiKey, hash_token, key_from_row, key_id_of, new_token
 from lookup_api.ratelimit import RateLimiter
-from starlette.datastructures import Headers
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

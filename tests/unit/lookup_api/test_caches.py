@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from lookup_api.ttl_cache import AsyncTTLCache
 
 

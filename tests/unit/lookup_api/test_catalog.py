@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from lookup_api.cassandra_async import Row
 from lookup_api.catalog import Catalogs, Resolved, build_catalog
 from lookup_api.errors import ApiError

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from starlette.routing import Route
+
 from lookup_api.app import create_app
 from lookup_api.config import ApiSettings
 from lookup_api.openapi import docs_page, document
-from starlette.routing import Route
-
 from scorecast.settings import Settings
 
 

@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime
 
 import pytest
+
 from lookup_api.cassandra_async import Row
 from lookup_api.predictions import Predictions, gather_bounded, render
 

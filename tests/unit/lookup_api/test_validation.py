@@ -6,6 +6,7 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from lookup_api.errors import ApiError
 from lookup_api.validation import (
     ENTITY_ID,
