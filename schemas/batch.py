@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from fastavro.read import SchemaResolutionError
 
 from schemas import columnar
 from schemas.codec import HEADER, MAGIC, AvroCodec, plain
 from schemas.compat import resolution_problems
 from schemas.errors import SchemaError, UnknownSchemaIdError
-from schemas.features import encode, load_feature_spec
+from schemas.features import FeatureSpec, encode
 from schemas.registry import SchemaStore, expanded, schema_name
 
 
@@ -49,7 +50,7 @@ class EventBatchDecoder:
 
     def __init__(self, store: SchemaStore, stream: str, topic: str | None = None) -> None:
         self.codec = AvroCodec(store, topic or f"{stream}.events", schema_name(stream, "events"))
-        self.spec = load_feature_spec(stream)
+        self.spec = FeatureSpec.from_avro(stream, self.codec.raw_schema)
         self._reader = expanded(self.codec.reader_schema)
         self._plans: dict[int, columnar.Plan | str | None] = {}  # None: fastavro path; str: why not readable
 
@@ -61,7 +62,10 @@ class EventBatchDecoder:
                 self._plans[schema_id] = f"unknown-schema-id: {schema_id}"
                 return self._plans[schema_id]
             problems = resolution_problems(writer, self._reader)
-            if problems:
+            if not columnar.is_flat(writer):
+                # fastavro resolves record by record: a union writer may resolve for some values only.
+                self._plans[schema_id] = None
+            elif problems:
                 self._plans[schema_id] = f"incompatible-schema: id {schema_id}: {'; '.join(problems)}"
             else:
                 self._plans[schema_id] = columnar.plan(writer, self._reader, self.spec)
@@ -142,7 +146,8 @@ class EventBatchDecoder:
                 record = self.codec.decode(blobs[i])
                 encode(self.spec, [record])  # one row: finds a missing or mistyped feature of this record alone
             except SchemaError as error:
-                failures.append(DecodeFailure(i, "undecodable", str(error)))
+                unresolved = isinstance(error.__cause__, SchemaResolutionError)
+                failures.append(DecodeFailure(i, "incompatible-schema" if unresolved else "undecodable", str(error)))
             except KeyError as error:
                 failures.append(DecodeFailure(i, "missing-feature", str(error)))
             except (ValueError, TypeError) as error:

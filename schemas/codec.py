@@ -17,7 +17,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.validation import validate
 
 from schemas.errors import RecordValidationError, WireFormatError
-from schemas.registry import SchemaStore, expanded, load_schema_file
+from schemas.registry import SchemaStore, expanded
 from schemas.validation import RecordValidator
 
 MAGIC = 0
@@ -51,7 +51,7 @@ class AvroCodec:
         """``finite``: numeric fields that must not be NaN or infinite (features, typically)."""
         self.store = store
         self.name = name
-        self.raw_schema = load_schema_file(name)
+        self.raw_schema = store.current(name)
         self.schema_id = store.writer_id(topic, name)
         self.schema = parse_schema(self.raw_schema)
         self.reader_schema = parse_schema(plain(self.raw_schema))

@@ -46,6 +46,14 @@ def _kind(avro_type: Any) -> str:
     return "union" if isinstance(avro_type, list) else str(avro_type)
 
 
+def is_flat(writer: dict[str, Any]) -> bool:
+    """Whether every field of the record is a primitive or an enum (what ``decode`` can read)."""
+    return all(
+        _kind(f["type"]) in _FIXED or _kind(f["type"]) in _VARINT or _kind(f["type"]) in _LENGTH
+        for f in writer["fields"]
+    )
+
+
 def plan(writer: dict[str, Any], reader: dict[str, Any], spec: FeatureSpec) -> Plan | None:
     """How to read records of ``writer`` into the columns of ``spec`` (both schemas expanded and plain, and
     known to resolve); None if the writer is not flat."""
@@ -54,7 +62,7 @@ def plan(writer: dict[str, Any], reader: dict[str, Any], spec: FeatureSpec) -> P
     ops: list[Op] = []
     for field in writer["fields"]:
         kind, name = _kind(field["type"]), field["name"]
-        if kind not in _FIXED and kind not in _VARINT and kind not in _LENGTH:
+        if not is_flat({"fields": [field]}):
             return None
         target: str | int | None = name if name in ENVELOPE else columns.get(name)
         enum_map = None
@@ -145,7 +153,8 @@ def decode(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, plan: Plan, n_
                 index = np.where((value >= 0) & (value < len(op.enum_map) - 1), value, -1)
                 value = op.enum_map[index]
                 fail(value < 0, f"unknown-enum-symbol: feature column {op.target}")
-            features[:, op.target] = value
+            with np.errstate(over="ignore"):  # a double beyond float32 becomes inf, refused as non-finite
+                features[:, op.target] = value
     fail(pos != ends, "undecodable: trailing bytes after the record")
     for column, default in plan.defaults:
         features[:, column] = default

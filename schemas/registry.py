@@ -74,6 +74,10 @@ class RegisteredSchema:
 
 
 class SchemaStore(Protocol):
+    def current(self, name: str) -> dict[str, Any]:
+        """The current version of schema ``name`` (what is written, and what data is read into)."""
+        ...
+
     def writer_id(self, topic: str, name: str) -> int:
         """Id to write the current schema ``name`` under on ``topic``."""
         ...
@@ -100,9 +104,12 @@ class LocalSchemaStore:
         history = self.history(name)
         return history[-1] if history else None
 
+    def current(self, name: str) -> dict[str, Any]:
+        return load_schema_file(name, self.avro_dir)
+
     def writer_id(self, topic: str, name: str) -> int:
         latest = self.latest(name)
-        current = load_schema_file(name, self.avro_dir)
+        current = self.current(name)
         if latest is None or latest.fingerprint != schema_fingerprint(current):
             raise SchemaError(f"schema {name!r} changed since it was registered: run `scorecast schemas register`")
         return latest.id
@@ -134,12 +141,15 @@ class RegistrySchemaStore:
         self._ids: dict[tuple[str, str], int] = {}
         self._schemas: dict[int, dict[str, Any]] = {}
 
+    def current(self, name: str) -> dict[str, Any]:
+        return load_schema_file(name, self.avro_dir)
+
     def writer_id(self, topic: str, name: str) -> int:
         from confluent_kafka.schema_registry import Schema
 
         key = (topic, name)
         if key not in self._ids:
-            text = json.dumps(load_schema_file(name, self.avro_dir))
+            text = json.dumps(self.current(name))
             # Registering an identical schema again returns its existing id; the registry enforces its
             # compatibility level on a changed one.
             self._ids[key] = self.client.register_schema(subject(topic), Schema(text, "AVRO"))
