@@ -1,0 +1,86 @@
+"""Through a real uvicorn server started by `scorecast api` on a loopback port, and the CLI's error line."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lookup_api.keys import KeyAdmin
+from scorecast.settings import Settings
+from tests.integration.lookup_api.conftest import Rows, unique
+
+SCORECAST = str(Path(sys.executable).with_name("scorecast"))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def server(api_keyspace: Settings) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "SCORECAST_KEYSPACE": api_keyspace.keyspace, "SCORECAST_API_AUTH_ENABLED": "true"}
+    process = subprocess.Popen(
+        [SCORECAST, "api", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server never became ready"
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+        assert "sck_" not in output  # keys never reach the log
+
+
+def test_lookups_through_a_real_server(server: str, rows: Rows, keys: KeyAdmin) -> None:
+    model = unique("fraud")
+    rows.model(model, [4], {"champion": [4]})
+    rows.prediction(model, 4, "card-77", 0.77)
+    _, token = keys.create(unique("svc"), [model], rate_limit_rps=1000)
+    with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {token}"}, timeout=5) as client:
+        one = client.get(f"/v1/predictions/{model}/card-77")
+        assert one.status_code == 200
+        assert (one.json()["version"], one.json()["score"], one.json()["alias"]) == (4, 0.77, "champion")
+        batch = client.post(f"/v1/predictions/{model}:batch", json={"entity_ids": ["card-77", "card-0"]}).json()
+        assert ([r["entity_id"] for r in batch["results"]], batch["not_found"]) == (["card-77"], ["card-0"])
+        assert client.get("/nowhere").json()["error"]["code"] == "not_found"
+        assert httpx.get(f"{server}/v1/models", timeout=5).status_code == 401
+        assert "scorecast_api_request_duration_seconds_bucket" in client.get("/metrics").text
+
+
+def test_cli_errors_are_one_line(api_keyspace: Settings) -> None:
+    env = {**os.environ, "SCORECAST_KEYSPACE": api_keyspace.keyspace}
+    done = subprocess.run(
+        [SCORECAST, "api-keys", "revoke", "nobody-has-this-name"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["error: no active API key with key id or name 'nobody-has-this-name'"]
