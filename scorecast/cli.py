@@ -10,7 +10,9 @@ import typer
 from infra.cli import app as infra_app
 from infra.init import initialise
 from lookup_api.cli import keys_app, serve
+from schemas.cli import app as schemas_app
 from scorecast.errors import ScorecastError
+from scorecast.produce_cli import produce
 from scorecast.settings import Settings
 from scorers.cli import app as models_app
 
@@ -19,6 +21,8 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(models_app, name="models")
 app.command("api")(serve)
 app.add_typer(keys_app, name="api-keys")
+app.add_typer(schemas_app, name="schemas")
+app.command()(produce)
 
 
 @app.command()

@@ -1,0 +1,182 @@
+"""`scorecast produce`: events from a JSONL/CSV file or from the synthetic generator to a stream's topics.
+
+Every record is validated before it is sent; a rejected record is reported with its line number and written
+to the reject file, never skipped silently, and any rejection makes the command exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from schemas.errors import RecordValidationError, SchemaError
+from schemas.registry import load_schema_file, schema_name
+from schemas.sources import SourceLine, read_records
+from schemas.synthetic import TransactionGenerator, label_records
+from scorecast.producer import EventProducer, LabelProducer
+from scorecast.settings import Settings
+
+SYNTHETIC_STREAMS = ("transactions",)
+_CHUNK = 5_000
+
+
+@dataclass
+class ProduceResult:
+    topic: str
+    sent: int = 0
+    labels: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # {"line", "error", "fields", "raw"}
+    rejects_path: Path | None = None
+
+
+class _Pacer:
+    """Holds sending to ``rate`` events per second on average (no limit when rate is None)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.start = time.monotonic()
+
+    def wait(self, sent: int) -> None:
+        if self.rate:
+            ahead = sent / self.rate - (time.monotonic() - self.start)
+            if ahead > 0:
+                time.sleep(ahead)
+
+
+def produce_file(
+    settings: Settings,
+    stream: str,
+    *,
+    path: Path,
+    rejects: Path | None = None,
+    rate: float | None = None,
+    progress: bool = False,
+) -> ProduceResult:
+    schema = load_schema_file(schema_name(stream, "events"))
+    rejects = rejects or path.with_name(path.name + ".rejects.jsonl")
+    lines = list(read_records(path, schema))
+    result = ProduceResult(settings.topic(stream, "events"), rejects_path=rejects)
+    pacer = _Pacer(rate)
+    with EventProducer(settings, stream) as producer, _bar(progress, len(lines), "events") as advance:
+        for line in lines:
+            _send(producer, line, result)
+            advance(1)
+            if rate:
+                pacer.wait(result.sent)
+    _write_rejects(rejects, result.rejected)
+    return result
+
+
+def _send(producer: EventProducer, line: SourceLine, result: ProduceResult) -> None:
+    if line.record is None:
+        result.rejected.append({"line": line.line, "error": line.error, "fields": [], "raw": line.raw})
+        return
+    try:
+        producer.send(line.record)
+    except RecordValidationError as error:
+        result.rejected.append({"line": line.line, "error": str(error), "fields": error.fields, "raw": line.raw})
+        return
+    result.sent += 1
+
+
+def produce_synthetic(
+    settings: Settings,
+    stream: str,
+    *,
+    count: int,
+    seed: int = 0,
+    rate: float | None = None,
+    labels: bool = True,
+    progress: bool = False,
+    start_ms: int | None = None,
+) -> ProduceResult:
+    """``count`` synthetic events (and their labels, label_time = event_time + delay) starting now."""
+    if stream not in SYNTHETIC_STREAMS:
+        raise SchemaError(f"synthetic data exists for {', '.join(SYNTHETIC_STREAMS)} only, not {stream!r}")
+    start = start_ms if start_ms is not None else int(time.time() * 1000)
+    generator = TransactionGenerator(seed=seed, start_ms=start, events_per_s=rate or 200.0)
+    result = ProduceResult(settings.topic(stream, "events"))
+    pacer = _Pacer(rate)
+    label_sink = LabelProducer(settings, stream) if labels else nullcontext()
+    with (
+        EventProducer(settings, stream) as producer,
+        label_sink as label_producer,
+        _bar(progress, count, "events") as advance,
+    ):
+        for size in _chunks(count):
+            batch = generator.generate(size)
+            for record in batch.records:
+                producer.send(record)
+                result.sent += 1
+                if rate and result.sent % 50 == 0:
+                    pacer.wait(result.sent)
+            if isinstance(label_producer, LabelProducer):
+                for label in label_records(batch):
+                    label_producer.send(label)
+                result.labels += len(batch)
+            advance(size)
+    return result
+
+
+def _chunks(count: int) -> Iterator[int]:
+    for start in range(0, count, _CHUNK):
+        yield min(_CHUNK, count - start)
+
+
+@contextmanager
+def _bar(enabled: bool, total: int, what: str) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar when wanted; yields ``advance(n)``."""
+    columns = (TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, disable=not enabled, console=Console(stderr=True)) as progress:
+        task = progress.add_task(what, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _write_rejects(path: Path, rejected: Iterable[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for reject in rejected:
+            out.write(json.dumps(reject) + "\n")
+
+
+def produce(
+    *,
+    stream: Annotated[str, typer.Option(help="stream name, e.g. transactions")],
+    file: Annotated[Path | None, typer.Option(help="events as .jsonl or .csv")] = None,
+    synthetic: Annotated[int | None, typer.Option(help="generate this many synthetic events instead", min=1)] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="events per second (default: as fast as possible)", min=0.001)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic generator")] = 0,
+    labels: Annotated[bool, typer.Option(help="with --synthetic, also send labels to the labels topic")] = True,
+    rejects: Annotated[Path | None, typer.Option(help="reject file (default: <file>.rejects.jsonl)")] = None,
+) -> None:
+    """Send events to <stream>.events, validated against the stream's schema; rejects are listed and exit 1."""
+    if (file is None) == (synthetic is None):
+        raise SchemaError("give exactly one of --file and --synthetic")
+    settings = Settings()
+    console = Console(stderr=True)
+    if synthetic is not None:
+        result = produce_synthetic(
+            settings, stream, count=synthetic, seed=seed, rate=rate, labels=labels, progress=True
+        )
+    else:
+        assert file is not None
+        result = produce_file(settings, stream, path=file, rejects=rejects, rate=rate, progress=True)
+    label_note = f" and {result.labels} labels" if result.labels else ""
+    print(f"sent {result.sent} events{label_note} to {result.topic}; rejected {len(result.rejected)}")
+    if result.rejected:
+        for reject in result.rejected[:20]:
+            console.print(f"line {reject['line']}: {reject['error']}", markup=False, highlight=False)
+        if len(result.rejected) > 20:
+            console.print(f"... and {len(result.rejected) - 20} more", markup=False)
+        console.print(f"rejected records written to {result.rejects_path}", markup=False)
+        raise typer.Exit(1)

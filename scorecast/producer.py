@@ -1,0 +1,162 @@
+"""The producer SDK: validated Avro records to Kafka, keyed by entity, idempotent, failures never silent.
+
+    with EventProducer(settings, "transactions") as producer:
+        producer.send(event)          # RecordValidationError names the bad fields; nothing is queued
+    # leaving the block flushed; DeliveryError if any message could not be delivered
+
+Records are validated and encoded before they are queued (schemas.codec, Confluent wire format). Delivery
+failures are counted and kept (the first ``max_kept_failures``); ``flush``/``close`` raise DeliveryError if
+any occurred, or only report them with ``raise_on_failure=False``. The current W3C trace context is injected
+into each message's headers, so a scorer can continue the producer's trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from confluent_kafka import KafkaError, Message, Producer
+from opentelemetry import propagate
+
+from schemas.codec import AvroCodec
+from schemas.features import load_feature_spec
+from schemas.registry import SchemaStore, open_store, schema_name
+from scorecast.errors import ScorecastError
+from scorecast.settings import Settings
+
+# Idempotent (acks=all, ordered, no duplicates on retry) and batched: a few ms of linger buys large batches.
+PRODUCER_DEFAULTS: dict[str, str | int | float | bool] = {
+    "enable.idempotence": True,
+    "linger.ms": 10,
+    "batch.size": 1_000_000,
+    "compression.type": "lz4",
+    "queue.buffering.max.messages": 500_000,
+    "delivery.timeout.ms": 120_000,
+}
+
+
+class DeliveryError(ScorecastError):
+    def __init__(self, report: DeliveryReport) -> None:
+        self.report = report
+        first = report.failures[0][1] if report.failures else "unknown error"
+        super().__init__(f"{report.failed} of {report.sent} messages to {report.topic} not delivered (first: {first})")
+
+
+@dataclass
+class DeliveryReport:
+    topic: str
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    failures: list[tuple[bytes | None, str]] = field(default_factory=list)  # (key, error), the first ones
+
+    @property
+    def pending(self) -> int:
+        return self.sent - self.delivered - self.failed
+
+
+class AvroProducer:
+    """Sends records of one schema to one topic; the Kafka key is the record's ``key_field``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        schema: str,
+        key_field: str,
+        *,
+        store: SchemaStore | None = None,
+        finite: frozenset[str] = frozenset(),
+        config: Mapping[str, str | int | float | bool] | None = None,
+        raise_on_failure: bool = True,
+        max_kept_failures: int = 1_000,
+    ) -> None:
+        self.topic = topic
+        self.key_field = key_field
+        self.codec = AvroCodec(store or open_store(settings), topic, schema, finite=finite)
+        self.raise_on_failure = raise_on_failure
+        self.max_kept_failures = max_kept_failures
+        self.report = DeliveryReport(topic)
+        self._producer = Producer({**settings.kafka_config(), **PRODUCER_DEFAULTS, **(config or {})})
+
+    def send(self, record: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
+        """Validate, encode and queue one record. Raises RecordValidationError (nothing queued) if invalid."""
+        value = self.codec.encode(record)
+        key = record.get(self.key_field)
+        carrier: dict[str, str] = dict(headers or {})
+        propagate.inject(carrier)
+        self._produce(value, key.encode() if isinstance(key, str) else None, _headers(carrier))
+
+    def _produce(self, value: bytes, key: bytes | None, headers: list[tuple[str, str | bytes | None]]) -> None:
+        while True:
+            try:
+                self._producer.produce(self.topic, value, key, headers=headers, on_delivery=self._delivered)
+                break
+            except BufferError:  # the local queue is full: serve delivery reports until there is room
+                self._producer.poll(0.05)
+        self.report.sent += 1
+        self._producer.poll(0)
+
+    def _delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is None:
+            self.report.delivered += 1
+            return
+        self.report.failed += 1
+        if len(self.report.failures) < self.max_kept_failures:
+            self.report.failures.append((message.key(), str(error)))
+
+    def flush(self, timeout: float = 60.0) -> DeliveryReport:
+        """Wait for every queued message; raise DeliveryError if any failed or is still pending."""
+        self._producer.flush(timeout)
+        if self.report.pending:
+            self.report.failed += self.report.pending
+            self.report.failures.append((None, f"{self.report.pending} messages still undelivered after {timeout}s"))
+        if self.report.failed and self.raise_on_failure:
+            raise DeliveryError(self.report)
+        return self.report
+
+    def close(self, timeout: float = 60.0) -> DeliveryReport:
+        return self.flush(timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if kind is None:
+            self.close()
+            return
+        # Deliver what was queued, but let the error that ended the block be the one that surfaces.
+        with contextlib.suppress(Exception):
+            self._producer.flush(60.0)
+
+
+class EventProducer(AvroProducer):
+    """Events of a stream (``<stream>.events``, or its shadow topic), keyed by entity_id; features must be finite."""
+
+    def __init__(self, settings: Settings, stream: str, *, kind: str = "events", **options: Any) -> None:
+        numeric = frozenset(f.name for f in load_feature_spec(stream).features if f.avro_type in ("double", "float"))
+        options.setdefault("finite", numeric)
+        super().__init__(settings, settings.topic(stream, kind), schema_name(stream, kind), "entity_id", **options)
+
+
+class LabelProducer(AvroProducer):
+    """Late ground truth of a stream (``<stream>.labels``), keyed by entity_id like its events (event_id if none)."""
+
+    def __init__(self, settings: Settings, stream: str, **options: Any) -> None:
+        super().__init__(settings, settings.topic(stream, "labels"), "labels", "entity_id", **options)
+
+    def send(self, record: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
+        if record.get("entity_id") is None:
+            value = self.codec.encode(record)
+            carrier: dict[str, str] = dict(headers or {})
+            propagate.inject(carrier)
+            self._produce(value, str(record["event_id"]).encode(), _headers(carrier))
+            return
+        super().send(record, headers)
+
+
+def _headers(carrier: dict[str, str]) -> list[tuple[str, str | bytes | None]]:
+    return list(carrier.items())
