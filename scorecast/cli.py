@@ -15,6 +15,7 @@ from scorecast.errors import ScorecastError
 from scorecast.produce_cli import produce
 from scorecast.settings import Settings
 from scorers.cli import app as models_app
+from scorers.worker_cli import score
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(infra_app, name="infra")
@@ -23,6 +24,9 @@ app.command("api")(serve)
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(schemas_app, name="schemas")
 app.command()(produce)
+worker_app = typer.Typer(help="Long-running stream workers (stop them with SIGTERM or Ctrl-C).")
+worker_app.command("score")(score)
+app.add_typer(worker_app, name="worker")
 
 
 @app.command()

@@ -1,30 +1,26 @@
 """OpenTelemetry for every process: one tracer and meter provider, metrics served to Prometheus.
 
 Kafka carries W3C trace context in message headers; ``extract_context`` reads it back so a consumer's spans
-link to the producer's trace. Exporting spans is left to the deployment (install an OTLP exporter and set
-OTEL_EXPORTER_OTLP_ENDPOINT); without one, spans are created and dropped at negligible cost.
+link to the producer's trace. Span export is the deployment's choice: add a span processor to the provider
+(``trace.get_tracer_provider().add_span_processor(...)``, e.g. an OTLP exporter); without one, spans are
+created and dropped at negligible cost.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-_configured = False
 
 
 def configure(service_name: str, metrics_port: int | None = None) -> None:
     """Install the SDK providers once per process; serve /metrics on ``metrics_port`` if given."""
-    global _configured
-    if _configured:
-        return
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return  # already configured in this process
     resource = Resource.create({"service.name": service_name})
     readers = []
     if metrics_port is not None:
@@ -34,22 +30,16 @@ def configure(service_name: str, metrics_port: int | None = None) -> None:
         start_http_server(metrics_port, addr="127.0.0.1")
         readers.append(PrometheusMetricReader())
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
-    tracer_provider = TracerProvider(resource=resource)
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        except ImportError:  # the exporter is an optional install
-            pass
-    trace.set_tracer_provider(tracer_provider)
-    _configured = True
+    trace.set_tracer_provider(TracerProvider(resource=resource))
 
 
-def extract_context(headers: Sequence[tuple[str, bytes | str | None]] | None) -> Context:
+def extract_context(
+    headers: Sequence[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None] | None,
+) -> Context:
     """The trace context a producer injected into Kafka headers (empty context if none)."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
     carrier = {}
-    for key, value in headers or ():
+    for key, value in pairs:
         if value is not None:
             carrier[key] = value.decode() if isinstance(value, bytes) else value
     return propagate.extract(carrier)

@@ -39,7 +39,7 @@ class PredictionRows:
     variant: str
     entity_ids: Sequence[str]
     event_ids: Sequence[str]
-    event_times_ms: Sequence[int]
+    event_times_ms: np.ndarray  # int64 epoch milliseconds
     scores: np.ndarray
     scored_at_ms: int
 
@@ -67,14 +67,12 @@ class PredictionWriter:
             return
         scores = rows.scores.astype(np.float64).tolist()
         # The driver takes plain ints (epoch ms) for timestamps, not numpy integers.
-        times = np.asarray(rows.event_times_ms, dtype=np.int64).tolist()
+        times = rows.event_times_ms.astype(np.int64).tolist()
         by_replica: defaultdict[object, list[BoundStatement]] = defaultdict(list)
         metadata = self._session.cluster.metadata
         # With one node every row has the same replica: skip the per-row token lookup.
         group = len(metadata.all_hosts()) > 1
-        for entity_id, event_id, event_time, score in zip(
-            rows.entity_ids, rows.event_ids, times, scores, strict=True
-        ):
+        for entity_id, event_id, event_time, score in zip(rows.entity_ids, rows.event_ids, times, scores, strict=True):
             bound = self._insert.bind(
                 (rows.model, rows.version, entity_id, event_time, event_id, score, rows.scored_at_ms, rows.variant)
             )

@@ -11,10 +11,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from scorecast.settings import Settings
+
+if TYPE_CHECKING:
+    from scorers.training import ExampleModel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,3 +81,12 @@ def _drop(settings: Settings) -> None:
     if topics:
         for future in admin.delete_topics(topics, operation_timeout=30).values():
             future.result()
+
+
+@pytest.fixture(scope="session")
+def example_models() -> list[ExampleModel]:
+    """The three example models (LightGBM champion, MLP and logistic challengers), trained once per session."""
+    from scorers.training import train_examples
+
+    _, models = train_examples(seed=7, n_train=20_000, n_holdout=5_000)
+    return models

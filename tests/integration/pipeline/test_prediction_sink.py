@@ -16,7 +16,7 @@ def _rows(n: int, scored_at_ms: int) -> PredictionRows:
         variant="champion",
         entity_ids=[f"card-{i % 7}" for i in range(n)],
         event_ids=[f"evt-{i}" for i in range(n)],
-        event_times_ms=[1_767_225_600_000 + i for i in range(n)],
+        event_times_ms=1_767_225_600_000 + np.arange(n, dtype=np.int64),
         scores=np.linspace(0.0, 1.0, n, dtype=np.float32),
         scored_at_ms=scored_at_ms,
     )

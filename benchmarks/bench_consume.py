@@ -1,0 +1,100 @@
+"""Raw Kafka consume rate: confluent-kafka ``consume(num_messages)`` against faust-streaming ``take()``.
+
+This is the measurement behind the scorer's transport choice (ARCHITECTURE.md): the same topic, the same
+messages, each client draining it from the beginning in its own consumer group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer
+
+from benchmarks.common import Measurement, measure
+from infra.topics import ensure_topics
+from scorecast.settings import Settings
+
+MESSAGE = os.urandom(180)  # about one Avro-encoded transaction event
+
+
+def fill_topic(settings: Settings, topic: str, n: int) -> None:
+    ensure_topics(settings, [topic], partitions=4)
+    producer = Producer({**settings.kafka_config(), "linger.ms": 20, "batch.num.messages": 10000})
+    for i in range(n):
+        while True:
+            try:
+                producer.produce(topic, key=str(i % 5000).encode(), value=MESSAGE)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(60)
+
+
+def confluent_rate(settings: Settings, topic: str, n: int, batch: int = 2000) -> float:
+    consumer = Consumer(
+        {**settings.kafka_config(), "group.id": f"bench-{uuid.uuid4()}", "auto.offset.reset": "earliest",
+         "enable.auto.commit": False}
+    )  # fmt: skip
+    consumer.subscribe([topic])
+    seen = 0
+    started = None
+    deadline = time.monotonic() + 120
+    while seen < n and time.monotonic() < deadline:
+        messages = consumer.consume(batch, 0.5)
+        if messages and started is None:
+            started = time.perf_counter()
+        seen += sum(1 for m in messages if m.error() is None)
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    consumer.close()
+    return seen / elapsed if elapsed > 0 else 0.0
+
+
+def faust_rate(settings: Settings, topic: str, n: int, batch: int = 2000) -> float:
+    import faust
+
+    app = faust.App(
+        f"bench-{uuid.uuid4().hex[:8]}",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        topic_disable_leader=True,
+        store="memory://",
+    )
+    source = app.topic(topic, value_type=bytes, value_serializer="raw")
+    state = {"seen": 0, "started": 0.0, "ended": 0.0}
+
+    @app.agent(source)
+    async def drain(stream: faust.StreamT[bytes]) -> None:
+        async for values in stream.take(batch, within=0.05):
+            if not state["started"]:
+                state["started"] = time.perf_counter()
+            state["seen"] += len(values)
+            if state["seen"] >= n:
+                state["ended"] = time.perf_counter()
+                await app.stop()
+
+    async def run() -> None:
+        await app.start()
+        deadline = time.monotonic() + 120
+        while not state["ended"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await app.stop()
+
+    asyncio.run(run())
+    elapsed = (state["ended"] or time.perf_counter()) - state["started"]
+    return state["seen"] / elapsed if elapsed > 0 else 0.0
+
+
+def run(settings: Settings, n: int = 200_000, repeats: int = 3) -> list[Measurement]:
+    topic = f"bench.consume.{uuid.uuid4().hex[:8]}"
+    fill_topic(settings, topic, n)
+    return [
+        measure(
+            "kafka consume: confluent-kafka consume(2000)", "msg/s", lambda: confluent_rate(settings, topic, n), repeats
+        ),
+        measure("kafka consume: faust-streaming take(2000)", "msg/s", lambda: faust_rate(settings, topic, n), repeats),
+    ]

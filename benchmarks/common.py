@@ -1,0 +1,34 @@
+"""What every benchmark reports: a median over repeated runs with its spread, and ratios taken in one run."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    unit: str
+    median: float
+    low: float
+    high: float
+    runs: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.median:,.0f} {self.unit} (min {self.low:,.0f}, max {self.high:,.0f}, n={self.runs})"
+
+
+def measure(name: str, unit: str, run: Callable[[], float], repeats: int = 3) -> Measurement:
+    """Run ``run`` ``repeats`` times; each call returns one figure (a rate or a latency)."""
+    values = [run() for _ in range(repeats)]
+    return Measurement(name, unit, statistics.median(values), min(values), max(values), repeats)
+
+
+def ratio(numerator: Measurement, denominator: Measurement) -> float:
+    return numerator.median / denominator.median if denominator.median else float("nan")

@@ -1,0 +1,52 @@
+"""`scorecast worker score`: run a scorer agent until SIGTERM/SIGINT (or until idle, with --idle-exit)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from scorecast.settings import Settings
+from scorecast.telemetry import configure
+from scorers.worker import WorkerConfig, scorer_worker
+
+console = Console(stderr=True)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: the worker finishes and commits its batch, then leaves the group."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def score(
+    stream: Annotated[str, typer.Option(help="stream whose events to score")] = "transactions",
+    model: Annotated[str, typer.Option(help="registered model name")] = "fraud",
+    alias: Annotated[str, typer.Option(help="alias whose version(s) score: champion, or challenger for shadow")] = (
+        "champion"
+    ),
+    source: Annotated[str, typer.Option(help="topic kind to consume: events or shadow")] = "events",
+    sink: Annotated[str, typer.Option(help="topic kind to produce predictions to")] = "predictions",
+    batch_max: Annotated[int, typer.Option(help="most events per micro-batch")] = 2000,
+    metrics_port: Annotated[int | None, typer.Option(help="serve Prometheus metrics on this port")] = None,
+    idle_exit: Annotated[float | None, typer.Option(help="exit after this many seconds without events")] = None,
+) -> None:
+    """Score a stream with the model version(s) an alias points at, following alias changes live."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(f"scorecast-scorer-{stream}", metrics_port)
+    settings = Settings()
+    config = WorkerConfig(stream=stream, model=model, alias=alias, source=source, sink=sink, batch_max=batch_max)
+    stop = stop_on_signals()
+    with scorer_worker(settings, config) as worker:
+        console.print(f"scoring {settings.topic(stream, source)} with {model}@{alias} (group {config.group})")
+        stats = worker.run(stop, idle_exit_s=idle_exit)
+    console.print(
+        f"scored {stats.scored} events in {stats.batches} batches; {stats.dead_lettered} dead letters; "
+        f"{stats.retries} write retries"
+    )
