@@ -7,6 +7,7 @@ to the reject file, never skipped silently, and any rejection makes the command 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -163,7 +164,6 @@ def produce(
     if (file is None) == (synthetic is None):
         raise SchemaError("give exactly one of --file and --synthetic")
     settings = Settings()
-    console = Console(stderr=True)
     if synthetic is not None:
         result = produce_synthetic(
             settings, stream, count=synthetic, seed=seed, rate=rate, labels=labels, progress=True
@@ -175,8 +175,8 @@ def produce(
     print(f"sent {result.sent} events{label_note} to {result.topic}; rejected {len(result.rejected)}")
     if result.rejected:
         for reject in result.rejected[:20]:
-            console.print(f"line {reject['line']}: {reject['error']}", markup=False, highlight=False)
+            print(f"line {reject['line']}: {reject['error']}", file=sys.stderr)
         if len(result.rejected) > 20:
-            console.print(f"... and {len(result.rejected) - 20} more", markup=False)
-        console.print(f"rejected records written to {result.rejects_path}", markup=False)
+            print(f"... and {len(result.rejected) - 20} more", file=sys.stderr)
+        print(f"rejected records written to {result.rejects_path}", file=sys.stderr)
         raise typer.Exit(1)
