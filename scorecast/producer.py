@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from confluent_kafka import KafkaError, Message, Producer
+from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
 from schemas.codec import AvroCodec
@@ -81,14 +82,23 @@ class AvroProducer:
         self.max_kept_failures = max_kept_failures
         self.report = DeliveryReport(topic)
         self._producer = Producer({**settings.kafka_config(), **PRODUCER_DEFAULTS, **(config or {})})
+        self._context: otel_context.Context | None = None
+        self._trace_headers: list[tuple[str, str | bytes | None]] = []
 
     def send(self, record: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
         """Validate, encode and queue one record. Raises RecordValidationError (nothing queued) if invalid."""
         value = self.codec.encode(record)
         key = record.get(self.key_field)
-        carrier: dict[str, str] = dict(headers or {})
-        propagate.inject(carrier)
-        self._produce(value, key.encode() if isinstance(key, str) else None, _headers(carrier))
+        self._produce(value, key.encode() if isinstance(key, str) else None, self._headers(headers))
+
+    def _headers(self, extra: Mapping[str, str] | None) -> list[tuple[str, str | bytes | None]]:
+        """The caller's headers plus the current W3C trace context (re-injected only when the context changed)."""
+        current = otel_context.get_current()
+        if current is not self._context:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier, context=current)
+            self._context, self._trace_headers = current, list(carrier.items())
+        return [*(extra or {}).items(), *self._trace_headers] if extra else list(self._trace_headers)
 
     def _produce(self, value: bytes, key: bytes | None, headers: list[tuple[str, str | bytes | None]]) -> None:
         while True:
@@ -150,13 +160,6 @@ class LabelProducer(AvroProducer):
 
     def send(self, record: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
         if record.get("entity_id") is None:
-            value = self.codec.encode(record)
-            carrier: dict[str, str] = dict(headers or {})
-            propagate.inject(carrier)
-            self._produce(value, str(record["event_id"]).encode(), _headers(carrier))
+            self._produce(self.codec.encode(record), str(record["event_id"]).encode(), self._headers(headers))
             return
         super().send(record, headers)
-
-
-def _headers(carrier: dict[str, str]) -> list[tuple[str, str | bytes | None]]:
-    return list(carrier.items())
