@@ -75,7 +75,7 @@ class DeadLetter:
             consumer=consumer,
         )
 
-    def headers(self) -> list[tuple[str, bytes]]:
+    def headers(self) -> list[tuple[str, str | bytes | None]]:
         fields = {
             "reason": self.reason,
             "error": self.error,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,51 +56,50 @@ def _converter(avro_type: Any) -> Callable[[str], Any]:
     return _boolean if avro_type == "boolean" else conversions.get(str(avro_type), str)
 
 
-def read_jsonl(path: Path) -> Iterator[SourceLine]:
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for number, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as error:
-                yield SourceLine(number, raw.rstrip("\n"), None, f"not JSON: {error}")
-                continue
-            if not isinstance(record, dict):
-                yield SourceLine(number, raw.rstrip("\n"), None, f"expected a JSON object, got {type(record).__name__}")
-                continue
-            yield SourceLine(number, raw.rstrip("\n"), record)
+def parse_jsonl(lines: Iterable[str]) -> Iterator[SourceLine]:
+    """JSON Lines: one object a line; blank lines are skipped, but still counted."""
+    for number, raw in enumerate(lines, start=1):
+        text = raw.rstrip("\r\n")
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as error:
+            yield SourceLine(number, text, None, f"not JSON: {error}")
+            continue
+        if not isinstance(record, dict):
+            yield SourceLine(number, text, None, f"expected a JSON object, got {type(record).__name__}")
+            continue
+        yield SourceLine(number, text, record)
 
 
-def read_csv(path: Path, schema: dict[str, Any]) -> Iterator[SourceLine]:
+def parse_csv(lines: Iterable[str], schema: dict[str, Any]) -> Iterator[SourceLine]:
+    """CSV with a header row naming the fields; cells converted by the field's type in ``schema``."""
     converters = {f["name"]: _converter(f["type"]) for f in schema["fields"]}
-    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-        rows = csv.DictReader(handle)
-        for row in rows:
-            number = rows.line_num
-            raw = ",".join(v or "" for v in row.values() if isinstance(v, str))
-            record: dict[str, Any] = {}
-            errors = []
-            for name, cell in row.items():
-                if name is None or cell is None:
-                    errors.append("row has more cells than the header" if name is None else f"{name}: missing cell")
-                    continue
-                if cell == "":
-                    continue
+    rows = csv.DictReader(lines)
+    for row in rows:
+        raw = ",".join(v for v in row.values() if isinstance(v, str))
+        record: dict[str, Any] = {}
+        errors = []
+        for name, cell in row.items():
+            if name is None or cell is None:
+                errors.append("row has more cells than the header" if name is None else f"{name}: missing cell")
+            elif cell != "":
                 try:
                     record[name] = converters.get(name, str)(cell)
                 except ValueError as error:
                     errors.append(f"{name}: {error}")
-            yield SourceLine(number, raw, None if errors else record, "; ".join(errors))
+        yield SourceLine(rows.line_num, raw, None if errors else record, "; ".join(errors))
 
 
-def read_records(path: Path, schema: dict[str, Any]) -> Iterator[SourceLine]:
+def read_records(path: Path, schema: dict[str, Any]) -> list[SourceLine]:
     """The lines of a .jsonl/.ndjson or .csv file."""
     suffix = path.suffix.lower()
     if not path.exists():
         raise SchemaError(f"no such file: {path}")
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return read_jsonl(path)
-    if suffix == ".csv":
-        return read_csv(path, schema)
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            return list(parse_jsonl(handle))
+        if suffix == ".csv":
+            return list(parse_csv(handle, schema))
     raise SchemaError(f"{path.name}: unsupported file type (use .jsonl or .csv)")

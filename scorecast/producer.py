@@ -74,14 +74,16 @@ class AvroProducer:
         config: Mapping[str, str | int | float | bool] | None = None,
         raise_on_failure: bool = True,
         max_kept_failures: int = 1_000,
+        client: Producer | None = None,
     ) -> None:
+        """``client``: a confluent-kafka Producer (or a test double) to use instead of creating one."""
         self.topic = topic
         self.key_field = key_field
         self.codec = AvroCodec(store or open_store(settings), topic, schema, finite=finite)
         self.raise_on_failure = raise_on_failure
         self.max_kept_failures = max_kept_failures
         self.report = DeliveryReport(topic)
-        self._producer = Producer({**settings.kafka_config(), **PRODUCER_DEFAULTS, **(config or {})})
+        self._producer = client or Producer({**settings.kafka_config(), **PRODUCER_DEFAULTS, **(config or {})})
         self._context: otel_context.Context | None = None
         self._trace_headers: list[tuple[str, str | bytes | None]] = []
 

@@ -40,6 +40,7 @@ def test_independent_wire_bytes_decode_and_ours_decode_with_plain_fastavro(store
     magic, schema_id = struct.unpack(">bI", ours[:5])
     assert (magic, schema_id) == (0, codec.schema_id)
     plain = schemaless_reader(io.BytesIO(ours[5:]), schema, None)
+    assert isinstance(plain, dict)
     assert plain["event_time"].timestamp() * 1000 == record["event_time"]
     assert {k: v for k, v in plain.items() if k != "event_time"} == {
         k: v for k, v in record.items() if k != "event_time"
