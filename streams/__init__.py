@@ -1,0 +1,1 @@
+"""Stream processors: drift and concept-drift signals, champion/challenger promotion signals, alerting."""

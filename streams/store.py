@@ -1,0 +1,111 @@
+"""Signals and processor checkpoints in Cassandra (tables of schemas/cql/0004_signals.cql)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from cassandra.cluster import Session
+
+from streams.signals import Signal
+
+_SIGNAL_COLUMNS = (
+    "model, day, window_end, kind, metric, version, window_start, baseline_version, value, threshold, decision, "
+    "evidence, emitted_at"
+)
+
+
+def _day(ms: int) -> date:
+    return datetime.fromtimestamp(ms / 1000, UTC).date()
+
+
+def _ms(value: datetime) -> int:
+    return int(value.replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _when(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class SignalStore:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._insert = session.prepare(f"INSERT INTO signals ({_SIGNAL_COLUMNS}) VALUES ({', '.join('?' * 13)})")
+        self._insert_day = session.prepare("INSERT INTO signal_days (model, day) VALUES (?, ?)")
+        self._days = session.prepare("SELECT day FROM signal_days WHERE model = ?")
+        self._read = session.prepare(f"SELECT {_SIGNAL_COLUMNS} FROM signals WHERE model = ? AND day = ? LIMIT ?")
+
+    def write(self, signals: list[Signal]) -> None:
+        """Upsert every signal; returns once all are acknowledged (raises the first failure)."""
+        futures = []
+        for s in signals:
+            day = _day(s.window_end)
+            futures.append(self.session.execute_async(self._insert, (
+                s.model, day, _when(s.window_end), s.kind, s.metric, s.version or 0, _when(s.window_start),
+                s.baseline_version, s.value, s.threshold, s.decision, dict(s.evidence), _when(s.emitted_at),
+            )))  # fmt: skip
+        for model, day in {(s.model, _day(s.window_end)) for s in signals}:
+            futures.append(self.session.execute_async(self._insert_day, (model, day)))
+        for future in futures:
+            future.result()
+
+    def latest(self, model: str, limit: int = 50, kind: str | None = None) -> list[Signal]:
+        """The newest signals of ``model`` (by window end), at most ``limit``."""
+        found: list[Signal] = []
+        for row in self.session.execute(self._days, (model,)):
+            day = row.day.date() if hasattr(row.day, "date") else row.day
+            for r in self.session.execute(self._read, (model, day, limit * 4 if kind else limit)):
+                if kind is None or r.kind == kind:
+                    found.append(_signal(r))
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
+
+def _signal(r: Any) -> Signal:
+    return Signal(
+        kind=r.kind,
+        model=r.model,
+        metric=r.metric,
+        value=r.value,
+        window_start=_ms(r.window_start),
+        window_end=_ms(r.window_end),
+        emitted_at=_ms(r.emitted_at),
+        version=r.version or None,
+        baseline_version=r.baseline_version,
+        threshold=r.threshold,
+        decision=r.decision,
+        evidence=dict(r.evidence or {}),
+    )
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    state: dict[str, Any]
+    offsets: dict[tuple[str, int], int]  # (topic, partition) -> next offset already processed
+
+
+class CheckpointStore:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._read = session.prepare("SELECT state, offsets FROM stream_checkpoints WHERE processor = ?")
+        self._write = session.prepare(
+            "INSERT INTO stream_checkpoints (processor, state, offsets, updated_at) VALUES (?, ?, ?, ?)"
+        )
+
+    def load(self, processor: str) -> Checkpoint | None:
+        row = self.session.execute(self._read, (processor,)).one()
+        if row is None:
+            return None
+        offsets = {}
+        for key, offset in (row.offsets or {}).items():
+            topic, _, partition = key.rpartition(":")
+            offsets[(topic, int(partition))] = int(offset)
+        return Checkpoint(json.loads(row.state), offsets)
+
+    def save(self, processor: str, state: dict[str, Any], offsets: dict[tuple[str, int], int]) -> None:
+        """One row: the state and the offsets it covers are written together, atomically."""
+        encoded = {f"{topic}:{partition}": offset for (topic, partition), offset in offsets.items()}
+        self.session.execute(self._write, (processor, json.dumps(state), encoded, datetime.now(UTC)))

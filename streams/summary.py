@@ -1,0 +1,154 @@
+"""Bounded, mergeable window summaries: histograms on the reference profile's bins, plus a few moments.
+
+A ``Layout`` fixes, from a model version's reference profile, which slots of one flat count vector belong to
+which column. Numeric columns get their reference bins plus an underflow and an overflow slot (live values
+beyond the training range stay visible to KS); categorical columns get one slot per symbol. A ``Summary`` is
+that count vector plus per-column sums of centred values and squares, extremes and a count of non-finite
+values: its size depends on the layout alone, never on how many events it has seen, and two summaries add
+up (panes of a sliding window are summed when the window closes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from schemas.features import FeatureSpec
+from scorers.profile import NumericProfile, ReferenceProfile
+
+# How a column is compared with its reference: KS on bins for continuous values (conservative under binning
+# and ties), chi-square for per-value bins (booleans, small integer sets) and categories.
+Test = Literal["ks", "chi2"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Literal["numeric", "categorical"]
+    test: Test
+    index: int  # column of the input matrix
+    offset: int  # first slot in the flat count vector
+    edges: np.ndarray  # numeric: the reference bin edges; categorical: empty
+    reference: np.ndarray  # reference counts per slot (0 in a numeric column's under/overflow slots)
+    ref_mean: float = 0.0
+    ref_std: float = 1.0
+    labels: tuple[str, ...] = ()  # categorical: the symbols, in index order
+
+    @property
+    def slots(self) -> int:
+        return len(self.reference)
+
+
+def _numeric(name: str, index: int, offset: int, profile: NumericProfile) -> Column:
+    edges = np.asarray(profile.edges, dtype=np.float64)
+    reference = np.concatenate([[0], np.asarray(profile.counts, dtype=np.int64), [0]])
+    # Per-value bins (see scorers.profile): the last edge is max + 1; those columns are categorical in effect.
+    per_value = bool(edges[-1] == profile.max + 1.0)
+    return Column(name, "numeric", "chi2" if per_value else "ks", index, offset, edges, reference,
+                  profile.mean, profile.std if profile.std > 0 else 1.0)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Layout:
+    columns: tuple[Column, ...]
+    slots: int
+
+    @classmethod
+    def of_features(cls, spec: FeatureSpec, profile: ReferenceProfile, names: list[str] | None = None) -> Layout:
+        """The spec's features that the profile describes (or only ``names``), in spec order."""
+        columns: list[Column] = []
+        offset = 0
+        for index, feature in enumerate(spec.features):
+            if names is not None and feature.name not in names:
+                continue
+            if feature.name in profile.numeric:
+                column = _numeric(feature.name, index, offset, profile.numeric[feature.name])
+            elif feature.name in profile.categorical:
+                counts = profile.categorical[feature.name].counts
+                reference = np.array([counts.get(c, 0) for c in feature.categories], dtype=np.int64)
+                column = Column(feature.name, "categorical", "chi2", index, offset, np.empty(0), reference,
+                                labels=feature.categories)  # fmt: skip
+            else:
+                continue
+            columns.append(column)
+            offset += column.slots
+        return cls(tuple(columns), offset)
+
+    @classmethod
+    def of_score(cls, profile: NumericProfile, name: str = "score") -> Layout:
+        column = _numeric(name, 0, 0, profile)
+        return cls((column,), column.slots)
+
+    def summary(self) -> Summary:
+        width = len(self.columns)
+        return Summary(
+            counts=np.zeros(self.slots, dtype=np.int64),
+            sums=np.zeros((width, 2), dtype=np.float64),
+            low=np.full(width, np.inf),
+            high=np.full(width, -np.inf),
+            invalid=np.zeros(width, dtype=np.int64),
+        )
+
+
+@dataclass
+class Summary:
+    counts: np.ndarray  # per slot
+    sums: np.ndarray  # per column: sum of (x - ref_mean) / ref_std and of its square (centred: no cancellation)
+    low: np.ndarray  # per column minimum and maximum of finite values
+    high: np.ndarray
+    invalid: np.ndarray  # per column: non-finite or out-of-range values, counted, never binned
+    events: int = 0
+    offsets: dict[int, int] = field(default_factory=dict)  # Kafka partition -> lowest offset summarised
+
+    def add(self, layout: Layout, rows: np.ndarray) -> None:
+        """Count ``rows`` (a (n, width) matrix in feature-spec order; categorical values are symbol indexes)."""
+        self.events += len(rows)
+        for j, column in enumerate(layout.columns):
+            values = np.asarray(rows[:, column.index], dtype=np.float64)
+            finite = np.isfinite(values)
+            if column.kind == "categorical":
+                finite &= (values >= 0) & (values < column.slots)
+                slots = values[finite].astype(np.int64)
+            else:
+                slots = _numeric_slots(column.edges, values[finite])
+                z = (values[finite] - column.ref_mean) / column.ref_std
+                self.sums[j] += (z.sum(), np.square(z).sum())
+                if len(z):
+                    self.low[j] = min(self.low[j], float(values[finite].min()))
+                    self.high[j] = max(self.high[j], float(values[finite].max()))
+            self.counts[column.offset : column.offset + column.slots] += np.bincount(slots, minlength=column.slots)
+            self.invalid[j] += len(values) - len(slots)
+
+    def note_offsets(self, partitions: np.ndarray, offsets: np.ndarray) -> None:
+        """Remember the lowest offset per partition summarised here (what a restart must re-read)."""
+        for partition in np.unique(partitions):
+            lowest = int(offsets[partitions == partition].min())
+            key = int(partition)
+            self.offsets[key] = min(self.offsets.get(key, lowest), lowest)
+
+    def merge(self, other: Summary) -> None:
+        self.counts += other.counts
+        self.sums += other.sums
+        np.minimum(self.low, other.low, out=self.low)
+        np.maximum(self.high, other.high, out=self.high)
+        self.invalid += other.invalid
+        self.events += other.events
+        for partition, offset in other.offsets.items():
+            self.offsets[partition] = min(self.offsets.get(partition, offset), offset)
+
+    def column_counts(self, column: Column) -> np.ndarray:
+        return self.counts[column.offset : column.offset + column.slots]
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.counts, self.sums, self.low, self.high, self.invalid)
+        return sum(a.nbytes for a in arrays) + 16 * len(self.offsets)
+
+
+def _numeric_slots(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """0 below the first edge, i for [edges[i-1], edges[i]), B + 1 above the last; the last bin is closed."""
+    slots = np.searchsorted(edges, values, side="right")
+    slots[values == edges[-1]] = len(edges) - 1
+    return slots

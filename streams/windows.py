@@ -1,0 +1,157 @@
+"""Event-time windows built from panes: tumbling or sliding, closed by a watermark with allowed lateness.
+
+Time is cut into panes of ``slide_ms``; a window is ``size_ms / slide_ms`` consecutive panes, so a sliding
+window is the sum of its panes and every event is counted once, in one pane, whatever the overlap. A window is
+named by its last pane ``k``: it covers ``[(k - panes + 1) * slide, (k + 1) * slide)``. The watermark is the
+largest event time seen minus the allowed lateness; a window closes once the watermark reaches its end, and a
+pane is dropped once the last window containing it has closed. So at most ``(size + lateness) / slide + 1``
+panes are ever open: state is bounded by the window shape, never by the stream's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, Self, TypeVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    size_ms: int
+    slide_ms: int
+    lateness_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.size_ms <= 0 or self.slide_ms <= 0 or self.lateness_ms < 0:
+            raise ValueError("window size and slide must be positive and lateness non-negative")
+        if self.size_ms % self.slide_ms:
+            raise ValueError(f"window size {self.size_ms} ms must be a multiple of the slide {self.slide_ms} ms")
+
+    @classmethod
+    def tumbling(cls, size_ms: int, lateness_ms: int = 0) -> WindowSpec:
+        return cls(size_ms, size_ms, lateness_ms)
+
+    @property
+    def panes(self) -> int:
+        """Panes per window (1 for tumbling windows)."""
+        return self.size_ms // self.slide_ms
+
+    def pane_of(self, times_ms: np.ndarray) -> np.ndarray:
+        return np.floor_divide(np.asarray(times_ms, dtype=np.int64), self.slide_ms)
+
+    def bounds(self, window: int) -> tuple[int, int]:
+        """[start, end) in epoch milliseconds of the window whose last pane is ``window``."""
+        return (window - self.panes + 1) * self.slide_ms, (window + 1) * self.slide_ms
+
+    def window_panes(self, window: int) -> range:
+        return range(window - self.panes + 1, window + 1)
+
+    def last_window_of(self, pane: int) -> int:
+        """The last window a pane belongs to; once it has closed the pane is no longer needed."""
+        return pane + self.panes - 1
+
+
+class Watermark:
+    """Event-time progress: the largest time seen minus the allowed lateness; only moves forward."""
+
+    def __init__(self, spec: WindowSpec) -> None:
+        self.spec = spec
+        self.max_time_ms: int | None = None
+
+    def advance(self, times_ms: np.ndarray) -> None:
+        if len(times_ms):
+            latest = int(np.max(times_ms))
+            if self.max_time_ms is None or latest > self.max_time_ms:
+                self.max_time_ms = latest
+
+    @property
+    def value_ms(self) -> int | None:
+        return None if self.max_time_ms is None else self.max_time_ms - self.spec.lateness_ms
+
+    def closed_through(self) -> int | None:
+        """The last window (by its last pane) that the watermark has closed; None before any event."""
+        value = self.value_ms
+        if value is None:
+            return None
+        # Window k closes when value >= (k + 1) * slide, i.e. k <= value // slide - 1.
+        return value // self.spec.slide_ms - 1
+
+
+P = TypeVar("P", bound="Pane")
+
+
+class Pane(Protocol):
+    """A mergeable summary of the events of one pane (streams.summary.Summary is one)."""
+
+    events: int
+    offsets: dict[int, int]
+
+    def merge(self, other: Self) -> None: ...
+
+
+class PaneStore(Generic[P]):
+    """Open panes of one window shape, and the closing of windows as the watermark passes their end."""
+
+    def __init__(self, spec: WindowSpec, new: Callable[[], P], emitted_through_ms: int | None = None) -> None:
+        """``emitted_through_ms``: end of the last window already reported (after a restart); none is re-reported."""
+        self.spec = spec
+        self._new = new
+        self.panes: dict[int, P] = {}
+        self.watermark = Watermark(spec)
+        self._closed: int | None = None if emitted_through_ms is None else emitted_through_ms // spec.slide_ms - 1
+        # After a restart every open window is re-read whole, so no window counts as partial.
+        self._first_pane: int | None = None if emitted_through_ms is None else -(2**62)
+
+    def on_time(self, panes: np.ndarray) -> np.ndarray:
+        """Which panes still belong to an open window (the others are late)."""
+        if len(panes) and self._first_pane is None:
+            self._first_pane = int(panes.min())
+        if self._closed is None:
+            return np.ones(len(panes), dtype=bool)
+        return np.asarray(panes + self.spec.panes - 1 > self._closed)
+
+    def pane(self, index: int) -> P:
+        found = self.panes.get(index)
+        if found is None:
+            found = self.panes[index] = self._new()
+        return found
+
+    def close(self) -> list[tuple[int, P]]:
+        """Windows the watermark has closed since the last call, as (window, merged summary), oldest first."""
+        through = self.watermark.closed_through()
+        return self._close(through) if through is not None else []
+
+    def close_all(self) -> list[tuple[int, P]]:
+        """Close every window with data (end of a finite stream, e.g. a backtest)."""
+        return self._close(max(self.panes) + self.spec.panes - 1) if self.panes else []
+
+    def _close(self, through: int) -> list[tuple[int, P]]:
+        if self._closed is not None and through <= self._closed:
+            return []
+        start = self._closed + 1 if self._closed is not None else None
+        # Only windows that hold a pane can have data: never iterate over an empty gap in event time.
+        windows = {k for p in self.panes for k in range(p, p + self.spec.panes) if k <= through}
+        closed = []
+        for window in sorted(k for k in windows if start is None or k >= start):
+            if self._first_pane is not None and window - self.spec.panes + 1 < self._first_pane:
+                continue  # a sliding window that starts before the stream did: partial, not reported
+            total = self._new()
+            for pane in self.spec.window_panes(window):
+                if pane in self.panes:
+                    total.merge(self.panes[pane])
+            if total.events:
+                closed.append((window, total))
+        self._closed = through
+        for pane in [p for p in self.panes if self.spec.last_window_of(p) <= through]:
+            del self.panes[pane]
+        return closed
+
+    def commit_offsets(self) -> dict[int, int]:
+        """Per partition, the lowest offset still needed by an open window: what a restart must re-read."""
+        lowest: dict[int, int] = {}
+        for summary in self.panes.values():
+            for partition, offset in summary.offsets.items():
+                lowest[partition] = min(lowest.get(partition, offset), offset)
+        return lowest
