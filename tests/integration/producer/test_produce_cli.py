@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,14 @@ def test_a_csv_file_is_converted_by_field_type(settings: Settings, tmp_path: Pat
 def test_produce_needs_exactly_one_source(settings: Settings) -> None:
     result = CliRunner().invoke(app, ["produce", "--stream", "transactions"], env=_env(settings))
     assert result.exit_code != 0
+
+
+def test_rate_holds_sending_back(settings: Settings) -> None:
+    started = time.monotonic()
+    args = ["produce", "--stream", "transactions", "--synthetic", "300", "--rate", "500", "--no-labels"]
+    result = CliRunner().invoke(app, args, env=_env(settings))
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started >= 0.5  # 300 events at 500/s take at least 0.6 s
+    assert "sent 300 events to" in result.output
+    assert len(read_topic(settings, settings.topic("transactions", "events"), 300, timeout_s=30)) == 300
+    assert read_topic(settings, settings.topic("transactions", "labels"), 0, timeout_s=3) == []
