@@ -88,3 +88,14 @@ def test_register_appends_compatible_versions_and_refuses_breaking_ones(
     (store_dir / "labels.avsc").write_text(json.dumps(labels))
     with pytest.raises(IncompatibleSchemaError, match="label: type changed from int to string"):
         register(store, "labels")
+
+
+def test_the_schemas_check_command_passes_on_the_repository() -> None:
+    from typer.testing import CliRunner
+
+    from schemas.cli import app
+
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "transactions.events" in result.output
+    assert "registered" in result.output
