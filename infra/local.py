@@ -60,7 +60,8 @@ def _port_in_use(port: int) -> bool:
 def _tail(path: Path, lines: int = 15) -> str:
     if not path.exists():
         return f"(no log at {path})"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    # Cut long lines (Cassandra logs its whole classpath) so the message stays readable.
+    return "\n".join(line[:300] for line in path.read_text(errors="replace").splitlines()[-lines:])
 
 
 class LocalCluster:

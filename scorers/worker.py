@@ -1,9 +1,9 @@
 """The scorer agent: consume a micro-batch, score it, write predictions, and only then commit offsets.
 
 Order per batch (at-least-once by construction): Cassandra writes acknowledged → predictions and dead letters
-delivered to Kafka → offsets committed. A failed write is retried with backoff while the partitions are paused
-(consumption stops instead of buffering), and nothing is committed until it succeeds. SIGTERM finishes the
-batch in hand, commits it and leaves the group.
+delivered to Kafka → offsets committed. A failed write is retried with backoff and nothing is consumed or
+committed until it succeeds, so a slow Cassandra slows consumption instead of filling memory. SIGTERM finishes
+the batch in hand, commits it and leaves the group.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class WorkerConfig:
     batch_max: int = 2000
     batch_wait_s: float = 0.01  # short: at low rates a batch waits at most this long for company
     retry_backoff_max_s: float = 10.0
+    session_timeout_ms: int = 10_000
+    instance_id: str | None = None  # static group membership (e.g. the pod name of a StatefulSet)
 
     @property
     def group(self) -> str:
@@ -89,20 +91,30 @@ class ScorerWorker:
                 # Bounds the prefetch queue, and so the worker's memory, whatever the topic's backlog.
                 "queued.max.messages.kbytes": 16384,
                 "max.poll.interval.ms": 300000,
+                # A worker that died without leaving (kill -9, lost node) holds its partitions until this
+                # expires; 10 s instead of librdkafka's 45 s bounds that stall.
+                "session.timeout.ms": config.session_timeout_ms,
+                "heartbeat.interval.ms": max(1000, config.session_timeout_ms // 4),
+                # Static membership: a restarted worker with the same id gets its partitions back at once.
+                **({"group.instance.id": config.instance_id} if config.instance_id else {}),
             }
         )
         self._topic = settings.topic(config.stream, config.source)
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> WorkerStats:
-        """Score until ``stop`` is set (or nothing arrived for ``idle_exit_s``); returns what was done."""
-        self._consumer.subscribe([self._topic])
+        """Score until ``stop`` is set, or until partitions were held and nothing arrived for ``idle_exit_s``."""
+        self._consumer.subscribe(
+            [self._topic], on_assign=_log_partitions("assigned"), on_revoke=_log_partitions("revoked")
+        )
         last_message = time.monotonic()
         try:
             while not stop.is_set():
                 messages = self._consumer.consume(self.config.batch_max, self.config.batch_wait_s)
                 messages = [m for m in messages if self._usable(m)]
                 if not messages:
-                    if idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
+                    if not self._consumer.assignment():
+                        last_message = time.monotonic()  # idle counts only while partitions are held
+                    elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
                         break
                     continue
                 last_message = time.monotonic()
@@ -137,26 +149,20 @@ class ScorerWorker:
                     with tracer.start_as_current_span("scorecast.write"):
                         self._outputs.deliver(scored, messages, delivery)
                     break
-                except Exception as error:  # any sink failure: keep the batch, pause, retry; never commit
+                except Exception as error:  # any sink failure: keep the batch, back off, retry; never commit
+                    # Nothing is consumed meanwhile: in-flight work stays one batch (plus librdkafka's bounded
+                    # prefetch). Past max.poll.interval.ms the group moves the partitions and the commit below
+                    # is refused; the new owner redoes the batch, which the idempotent writes absorb.
                     self.stats.retries += 1
-                    log.warning("write failed, retrying in %.1fs (partitions paused): %s", backoff, error)
-                    if stop.is_set():
+                    log.warning("write failed, retrying in %.1fs: %s", backoff, error)
+                    if stop.wait(backoff):
                         raise
-                    self._pause_for(backoff)
                     backoff = min(backoff * 2, self.config.retry_backoff_max_s)
             self._commit(messages)
         self.stats.batches += 1
         self.stats.scored += len(scored.events)
         self.stats.dead_lettered += len(scored.rejects)
         self.stats.partitions.update(_partition(m) for m in messages)
-
-    def _pause_for(self, seconds: float) -> None:
-        assignment = self._consumer.assignment()
-        self._consumer.pause(assignment)
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self._consumer.poll(0.1)  # keeps group membership alive; returns nothing while paused
-        self._consumer.resume(assignment)
 
     def _commit(self, messages: list[Message]) -> None:
         next_offsets: dict[tuple[str, int], int] = {}
@@ -210,3 +216,11 @@ def scorer_worker(settings: Settings, config: WorkerConfig) -> Iterator[ScorerWo
             watcher.stop()
     finally:
         session.cluster.shutdown()
+
+
+def _log_partitions(what: str) -> Callable[[Consumer, list[TopicPartition]], None]:
+    def log_them(_: Consumer, partitions: list[TopicPartition]) -> None:
+        if partitions:
+            log.info("%s partitions %s", what, sorted(tp.partition for tp in partitions))
+
+    return log_them

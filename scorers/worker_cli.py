@@ -35,13 +35,26 @@ def score(
     sink: Annotated[str, typer.Option(help="topic kind to produce predictions to")] = "predictions",
     batch_max: Annotated[int, typer.Option(help="most events per micro-batch")] = 2000,
     metrics_port: Annotated[int | None, typer.Option(help="serve Prometheus metrics on this port")] = None,
-    idle_exit: Annotated[float | None, typer.Option(help="exit after this many seconds without events")] = None,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="exit once partitions were held and no event came for this many seconds")
+    ] = None,
+    instance_id: Annotated[
+        str | None, typer.Option(help="static group member id: a restarted worker gets its partitions back at once")
+    ] = None,
 ) -> None:
     """Score a stream with the model version(s) an alias points at, following alias changes live."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     configure(f"scorecast-scorer-{stream}", metrics_port)
     settings = Settings()
-    config = WorkerConfig(stream=stream, model=model, alias=alias, source=source, sink=sink, batch_max=batch_max)
+    config = WorkerConfig(
+        stream=stream,
+        model=model,
+        alias=alias,
+        source=source,
+        sink=sink,
+        batch_max=batch_max,
+        instance_id=instance_id,
+    )
     stop = stop_on_signals()
     with scorer_worker(settings, config) as worker:
         console.print(f"scoring {settings.topic(stream, source)} with {model}@{alias} (group {config.group})")

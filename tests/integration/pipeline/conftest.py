@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +32,7 @@ RunWorker = Callable[..., WorkerStats]
 
 
 @pytest.fixture
-def run_worker(pipeline_settings: Settings) -> Iterator[RunWorker]:
+def run_worker(pipeline_settings: Settings) -> RunWorker:
     """Runs a scorer worker in this process until it has been idle for ``idle_exit_s``."""
 
     def run(idle_exit_s: float = 3.0, stop: threading.Event | None = None, **config: object) -> WorkerStats:
@@ -37,4 +40,43 @@ def run_worker(pipeline_settings: Settings) -> Iterator[RunWorker]:
         with scorer_worker(pipeline_settings, worker_config) as worker:
             return worker.run(stop or threading.Event(), idle_exit_s=idle_exit_s)
 
-    yield run
+    return run
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a `scorecast` subprocess use exactly these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
+    env.update(
+        SCORECAST_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        SCORECAST_CASSANDRA_HOSTS=",".join(settings.cassandra_hosts),
+        SCORECAST_CASSANDRA_PORT=str(settings.cassandra_port),
+        SCORECAST_KEYSPACE=settings.keyspace,
+        SCORECAST_TOPIC_PREFIX=settings.topic_prefix,
+        SCORECAST_MODEL_STORE=settings.model_store,
+        SCORECAST_ONNX_DEVICE=settings.onnx_device,
+    )
+    return env
+
+
+@pytest.fixture
+def spawn_worker(pipeline_settings: Settings) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Starts `scorecast worker score` processes; any still running at the end are killed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def spawn(*args: str) -> subprocess.Popen[str]:
+        scorecast = Path(sys.executable).with_name("scorecast")
+        process = subprocess.Popen(
+            [str(scorecast), "worker", "score", "--stream", "transactions", "--model", "fraud", *args],
+            env=worker_env(pipeline_settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        started.append(process)
+        return process
+
+    yield spawn
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
