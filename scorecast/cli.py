@@ -41,6 +41,16 @@ def init(
     )
 
 
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option(help="synthetic transactions to produce and score")] = 20_000,
+) -> None:
+    """Run the whole pipeline on local Kafka and Cassandra: services, models, events, scoring, lookups."""
+    from scorecast.demo import run_demo
+
+    run_demo(Settings(), events=events)
+
+
 def main() -> None:
     try:
         app()
