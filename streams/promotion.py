@@ -124,4 +124,4 @@ class PromotionTracker:
             champion, challenger = (int(v) for v in key.split(":"))
             test = MixtureSPRT.resume(self.policy.test, value["test"])
             self._pairs[(champion, challenger)] = _Pair(test, list(value["loss_sums"]), list(value["times"]),
-                                                        int(value["reported"]))  # fmt: skip
+                                                        int(value["reported_n"]))  # fmt: skip

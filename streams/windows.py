@@ -106,11 +106,15 @@ class PaneStore(Generic[P]):
 
     def on_time(self, panes: np.ndarray) -> np.ndarray:
         """Which panes still belong to an open window (the others are late)."""
-        if len(panes) and self._first_pane is None:
-            self._first_pane = int(panes.min())
         if self._closed is None:
-            return np.ones(len(panes), dtype=bool)
-        return np.asarray(panes + self.spec.panes - 1 > self._closed)
+            on_time = np.ones(len(panes), dtype=bool)
+        else:
+            on_time = np.asarray(panes + self.spec.panes - 1 > self._closed)
+        if on_time.any():
+            # The stream's start is its earliest on-time pane, even when that event arrives out of order.
+            earliest = int(panes[on_time].min())
+            self._first_pane = earliest if self._first_pane is None else min(self._first_pane, earliest)
+        return on_time
 
     def pane(self, index: int) -> P:
         found = self.panes.get(index)
