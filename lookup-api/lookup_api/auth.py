@@ -9,6 +9,7 @@ malformed, unknown or revoked key); 403 means "known, but not for this model"; 4
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from starlette.datastructures import Headers
 
@@ -16,7 +17,7 @@ from lookup_api.cassandra_async import Row
 from lookup_api.errors import forbidden, rate_limited, unauthorized
 from lookup_api.keys import ApiKey, key_from_row, key_id_of
 from lookup_api.ratelimit import RateLimiter, retry_after_header
-from lookup_api.ttl_cache import AsyncTTLCache
+from lookup_api.ttl_cache import MISSING, AsyncTTLCache
 
 
 def token_from(headers: Headers) -> str | None:
@@ -49,7 +50,11 @@ class Authenticator:
         if not token:
             raise unauthorized("missing_api_key", "send an API key: 'Authorization: Bearer <key>' or 'X-API-Key'")
         key_id = key_id_of(token)
-        key = await self.cache.get(key_id, lambda: self._load(key_id)) if key_id else None
+        key = None
+        if key_id is not None:
+            load = partial(self._load, key_id)
+            cached = self.cache.peek(key_id, load)
+            key = await self.cache.wait(key_id, load) if cached is MISSING else cached
         if key is None or not key.matches(token):
             raise unauthorized("invalid_api_key", "unknown API key")
         if key.revoked_at is not None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from lookup_api.cassandra_async import Row
 from lookup_api.errors import ApiError, not_found
-from lookup_api.ttl_cache import AsyncTTLCache
+from lookup_api.ttl_cache import MISSING, AsyncTTLCache
 from lookup_api.validation import Selector
 
 
@@ -78,7 +79,9 @@ class Catalogs:
         self.cache: AsyncTTLCache[str, ModelCatalog] = AsyncTTLCache(maxsize=maxsize, ttl_s=ttl_s)
 
     async def get(self, model: str) -> ModelCatalog:
-        return await self.cache.get(model, lambda: self._load(model))
+        load = partial(self._load, model)
+        catalog = self.cache.peek(model, load)
+        return await self.cache.wait(model, load) if catalog is MISSING else catalog
 
     async def _load(self, model: str) -> ModelCatalog:
         alias_rows, version_rows = await asyncio.gather(self._aliases(model), self._versions(model))

@@ -110,27 +110,29 @@ class Database:
     async def _connect(self) -> None:
         try:
             if self._session is None:
-                self._session = await asyncio.to_thread(self._open)
+                self._session = await asyncio.to_thread(open_session, self._settings, self._api)
             self._statements = await asyncio.to_thread(Statements.prepare, self._session)
             self.last_error = ""
         except Exception as error:  # any failure leaves the app up and unready; the reason is in /readyz
             self.last_error = f"{type(error).__name__}: {error}"[:300]
             log.warning("Cassandra not ready: %s", self.last_error)
 
-    def _open(self) -> Session:
-        session = connect(self._settings, self._settings.keyspace)
-        profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self._settings.cassandra_local_dc)),
-            consistency_level=session.cluster.profile_manager.default.consistency_level,
-            request_timeout=self._api.request_timeout_s,
-            row_factory=tuple_factory,  # plain tuples: the default named tuples build a class per result
-        )
-        try:
-            session.cluster.add_execution_profile(PROFILE, profile)
-        except Exception:
-            session.cluster.shutdown()
-            raise
-        return session
+
+def open_session(settings: Settings, api: ApiSettings) -> Session:
+    """A session on the keyspace with the API's execution profile (also used by the benchmark's raw reads)."""
+    session = connect(settings, settings.keyspace)
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc)),
+        consistency_level=session.cluster.profile_manager.default.consistency_level,
+        request_timeout=api.request_timeout_s,
+        row_factory=tuple_factory,  # plain tuples: the default named tuples build a class per result
+    )
+    try:
+        session.cluster.add_execution_profile(PROFILE, profile)
+    except Exception:
+        session.cluster.shutdown()
+        raise
+    return session
 
 
 def _translate(error: BaseException) -> BaseException:

@@ -52,6 +52,14 @@ class Metrics:
             "scorecast_api_rate_limited", "Requests refused by a key's rate limit", ["key"], registry=self.registry
         )
         self.registry.register(_CacheCollector(caches))
+        self._latency_children: dict[tuple[str, str, int], Any] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        # labels() hashes and locks on every call; the few (route, method, status) children are kept here
+        child = self._latency_children.get((route, method, status))
+        if child is None:
+            child = self._latency_children[(route, method, status)] = self.latency.labels(route, method, str(status))
+        child.observe(seconds)
 
 
 def _route_template(scope: Scope) -> str:
@@ -79,21 +87,22 @@ class TelemetryMiddleware:
             await send(message)
 
         method = scope["method"]
-        context = _incoming_context(scope)
-        with self.tracer.start_as_current_span(method, context=context, kind=SpanKind.SERVER) as span:
-            try:
-                await self.app(scope, receive, send_status)
-            finally:
-                route = _route_template(scope)
+        # not made current: the request creates no child spans, and attaching a context costs per request
+        span = self.tracer.start_span(method, context=_incoming_context(scope), kind=SpanKind.SERVER)
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = _route_template(scope)
+            if span.is_recording():
                 span.update_name(f"{method} {route}")
-                if span.is_recording():
-                    span.set_attribute("http.request.method", method)
-                    span.set_attribute("http.route", route)
-                    span.set_attribute("http.response.status_code", status)
-                    for name, value in scope.get("path_params", {}).items():
-                        if name == "model":  # never entity ids: they may be personal data
-                            span.set_attribute("scorecast.model", value)
-                self.metrics.latency.labels(route, method, str(status)).observe(time.perf_counter() - start)
+                span.set_attributes(
+                    {"http.request.method": method, "http.route": route, "http.response.status_code": status}
+                )
+                model = scope.get("path_params", {}).get("model")
+                if model is not None:  # never entity ids: they may be personal data
+                    span.set_attribute("scorecast.model", model)
+            span.end()
+            self.metrics.observe(route, method, status, time.perf_counter() - start)
 
 
 def _incoming_context(scope: Scope) -> Any:

@@ -89,11 +89,13 @@ async def gather_bounded(starts: Sequence[Callable[[], Awaitable[T]]], limit: in
 def render(row: Row, now_ms: int | None = None) -> dict[str, Any]:
     """The JSON fields of one prediction row; ``age_ms`` is how long ago it was scored."""
     event_id, event_time, score, outputs, scored_at = row
+    # the driver's OrderedMap keeps (key, value) pairs in _items; dict(mapping) would re-serialize each key
+    pairs: Any = getattr(outputs, "_items", outputs)
     if now_ms is None:
         now_ms = time.time_ns() // 1_000_000
     return {
         "score": score,
-        "outputs": dict(outputs) if outputs else {},
+        "outputs": dict(pairs) if outputs else {},
         "event_id": event_id,
         "event_time": event_time,
         "scored_at": scored_at,

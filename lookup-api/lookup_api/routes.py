@@ -15,7 +15,7 @@ from lookup_api.keys import ApiKey
 from lookup_api.observability import Metrics
 from lookup_api.openapi import docs_page, document
 from lookup_api.service import LookupService
-from lookup_api.validation import batch_request, check_entity_id, check_model, query_selector
+from lookup_api.validation import Selector, batch_request, check_entity_id, check_model, query_selector
 
 
 class JSONResponse(Response):
@@ -54,13 +54,13 @@ class Routes:
         key = await self._key(request)
         model = check_model(request.path_params["model"])
         entity_id = check_entity_id(request.path_params["entity_id"])
-        selector = query_selector(request.query_params, _multi(request))
+        selector = _selector(request)
         return JSONResponse(await self.service.prediction(key, model, entity_id, selector))
 
     async def batch(self, request: Request) -> Response:
         key = await self._key(request)
         model = check_model(request.path_params["model"])
-        selector = query_selector(request.query_params, _multi(request))
+        selector = _selector(request)
         content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise ApiError(415, "unsupported_media_type", "send the body as application/json")
@@ -94,8 +94,11 @@ class Routes:
         return HTMLResponse(self.docs)
 
 
-def _multi(request: Request) -> dict[str, list[str]]:
-    return {name: request.query_params.getlist(name) for name in request.query_params}
+def _selector(request: Request) -> Selector:
+    if not request.scope["query_string"]:  # the common case: no parsing at all
+        return Selector()
+    params = request.query_params
+    return query_selector(params, {name: params.getlist(name) for name in params})
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -19,7 +19,7 @@ class Clock:
 
 def test_entries_expire_after_the_ttl() -> None:
     clock = Clock()
-    cache: AsyncTTLCache[str, int] = AsyncTTLCache(maxsize=10, ttl_s=0.5, timer=clock)
+    cache: AsyncTTLCache[str, int] = AsyncTTLCache(maxsize=10, ttl_s=0.5, timer=clock, refresh_after=1.0)
     loads: list[str] = []
 
     async def load(value: int) -> int:
@@ -37,6 +37,31 @@ def test_entries_expire_after_the_ttl() -> None:
     assert asyncio.run(scenario()) == [1, 1, 3]
     assert len(loads) == 2
     assert (cache.hits, cache.misses) == (1, 2)
+
+
+def test_hits_late_in_the_ttl_refresh_in_the_background_without_waiting() -> None:
+    clock = Clock()
+    cache: AsyncTTLCache[str, int] = AsyncTTLCache(maxsize=10, ttl_s=1.0, timer=clock, refresh_after=0.5)
+    version = 1
+
+    async def load() -> int:
+        return version
+
+    async def scenario() -> list[int]:
+        seen = [await cache.get("k", load)]  # loaded at t=0
+        clock.now = 0.4
+        seen.append(await cache.get("k", load))  # fresh: no reload
+        nonlocal version
+        version = 2  # the alias flips
+        clock.now = 0.6
+        seen.append(await cache.get("k", load))  # still the cached value, but a reload starts
+        await asyncio.sleep(0)  # let the background reload finish
+        await asyncio.sleep(0)
+        seen.append(await cache.get("k", load))
+        return seen
+
+    assert asyncio.run(scenario()) == [1, 1, 1, 2]
+    assert cache.misses == 1
 
 
 def test_concurrent_misses_share_one_load() -> None:
