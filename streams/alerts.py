@@ -83,20 +83,19 @@ class AlertRules:
 
 
 class Alerter:
-    """Fans alerts out to the log, an OpenTelemetry counter and the webhook; returns their ALERT signals."""
+    """Fans alerts out to the log, an OpenTelemetry counter and the webhook (queued, never waited on)."""
 
     def __init__(self, webhook: WebhookSender | None = None, meter: metrics.Meter | None = None) -> None:
         self.webhook = webhook
         meter = meter or metrics.get_meter("scorecast.streams")
         self._alerts = meter.create_counter("scorecast_alerts", unit="1", description="alerts raised")
 
-    def fire(self, alerts: list[Alert], emitted_at: int) -> list[Signal]:
+    def fire(self, alerts: list[Alert]) -> None:
         for alert in alerts:
             log.warning("ALERT %s", alert.message)
             self._alerts.add(1, {"model": alert.model, "kind": alert.kind, "metric": alert.metric})
             if self.webhook is not None:
                 self.webhook.submit(alert.payload())
-        return [a.signal(emitted_at) for a in alerts]
 
     def close(self) -> None:
         if self.webhook is not None:

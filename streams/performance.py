@@ -11,7 +11,8 @@ then kept) by a one-sided Welch test on the summaries (``ttest_ind_from_stats``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.stats import ttest_ind_from_stats
@@ -71,6 +72,23 @@ class Performance:
         for partition, offset in other.offsets.items():
             self.offsets[partition] = min(self.offsets.get(partition, offset), offset)
 
+    def to_json(self) -> dict[str, Any]:
+        """Sparse: a window's scores fill few of the grid's bins."""
+        return {
+            "pos": {str(i): int(c) for i, c in enumerate(self.positives) if c},
+            "neg": {str(i): int(c) for i, c in enumerate(self.negatives) if c},
+            "sums": self.sums.tolist(),
+            "events": self.events,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Performance:
+        summary = cls(sums=np.asarray(data["sums"], dtype=np.float64), events=int(data["events"]))
+        for target, counts in ((summary.positives, data["pos"]), (summary.negatives, data["neg"])):
+            for i, c in counts.items():
+                target[int(i)] = c
+        return summary
+
     def metrics(self) -> Metrics:
         n = max(self.events, 1)
         mean = self.sums[0] / n
@@ -121,6 +139,15 @@ class PerformanceMonitor:
         self.store = PaneStore(spec, Performance, emitted_through_ms)
         self.baseline: Metrics | None = None
         self.late = 0
+
+    def state(self) -> dict[str, Any]:
+        return {"store": self.store.state(Performance.to_json), "late": self.late,
+                "baseline": asdict(self.baseline) if self.baseline is not None else None}  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.store.restore(state["store"], Performance.from_json)
+        self.late = int(state["late"])
+        self.baseline = Metrics(**state["baseline"]) if state["baseline"] is not None else None
 
     def add(self, scores: np.ndarray, labels: np.ndarray, event_times_ms: np.ndarray) -> None:
         panes = self.spec.pane_of(event_times_ms)

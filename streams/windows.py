@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import numpy as np
 
@@ -104,6 +104,11 @@ class PaneStore(Generic[P]):
         # After a restart every open window is re-read whole, so no window counts as partial.
         self._first_pane: int | None = None if emitted_through_ms is None else -(2**62)
 
+    @property
+    def emitted_through_ms(self) -> int | None:
+        """End of the last closed window: what a checkpoint keeps so a restart reports nothing twice."""
+        return None if self._closed is None else (self._closed + 1) * self.spec.slide_ms
+
     def on_time(self, panes: np.ndarray) -> np.ndarray:
         """Which panes still belong to an open window (the others are late)."""
         if self._closed is None:
@@ -151,6 +156,16 @@ class PaneStore(Generic[P]):
         for pane in [p for p in self.panes if self.spec.last_window_of(p) <= through]:
             del self.panes[pane]
         return closed
+
+    def state(self, encode: Callable[[P], Any]) -> dict[str, Any]:
+        """Everything needed to continue exactly here (for checkpoints)."""
+        return {"closed": self._closed, "first_pane": self._first_pane, "max_time": self.watermark.max_time_ms,
+                "panes": {str(p): encode(s) for p, s in self.panes.items()}}  # fmt: skip
+
+    def restore(self, state: dict[str, Any], decode: Callable[[Any], P]) -> None:
+        self._closed, self._first_pane = state["closed"], state["first_pane"]
+        self.watermark.max_time_ms = state["max_time"]
+        self.panes = {int(p): decode(s) for p, s in state["panes"].items()}
 
     def commit_offsets(self) -> dict[int, int]:
         """Per partition, the lowest offset still needed by an open window: what a restart must re-read."""

@@ -1,0 +1,122 @@
+"""`scorecast worker drift|promotion` (the stream processors) and `scorecast signals show`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scorecast.cassandra import connect
+from scorecast.settings import Settings
+from scorecast.telemetry import configure
+from scorers.worker_cli import stop_on_signals
+from streams.config import load_config
+from streams.runtime import drift_processor, promotion_processor
+from streams.store import SignalStore
+
+console = Console(stderr=True)
+app = typer.Typer(no_args_is_help=True, help="Drift, performance and promotion signals.")
+_SHOWN = {"p_value", "p_holm", "psi", "flagged", "n", "events", "ci_low", "ci_high", "reason", "message", "auc",
+          "degradation"}  # evidence worth a column in `signals show`; the rest stays in Cassandra  # fmt: skip
+
+Stream = Annotated[str, typer.Option(help="stream to watch")]
+Model = Annotated[str, typer.Option(help="registered model name")]
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="TOML or JSON file of windows and thresholds per model")
+]
+Webhook = Annotated[
+    str | None, typer.Option(envvar="SCORECAST_ALERT_WEBHOOK_URL", help="POST alerts to this URL (overrides --config)")
+]
+MetricsPort = Annotated[int | None, typer.Option(help="serve Prometheus metrics on this port")]
+IdleExit = Annotated[float | None, typer.Option(help="exit once nothing came for this many seconds")]
+
+
+def _options(config: Path | None, model: str, webhook_url: str | None, **sections: dict[str, Any]) -> Any:
+    overrides = {name: {k: v for k, v in fields.items() if v is not None} for name, fields in sections.items()}
+    if webhook_url:
+        overrides["alerts"] = {"webhook_url": webhook_url}
+    return load_config(config).for_model(model, **overrides)
+
+
+def _start(name: str, metrics_port: int | None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(name, metrics_port)
+
+
+def drift(
+    stream: Stream = "transactions",
+    model: Model = "fraud",
+    config: ConfigFile = None,
+    window: Annotated[float | None, typer.Option(help="window length in seconds of event time")] = None,
+    slide: Annotated[float | None, typer.Option(help="slide in seconds (sliding windows); unset: tumbling")] = None,
+    alpha: Annotated[float | None, typer.Option(help="false-alarm probability of one window")] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="reference profile (.json) or training data (.npy, .avro), not the registry's"),
+    ] = None,
+    webhook_url: Webhook = None,
+    metrics_port: MetricsPort = None,
+    idle_exit: IdleExit = None,
+) -> None:
+    """Watch a model's input features and scores for drift against its reference profile."""
+    options = _options(config, model, webhook_url, drift={"window_s": window, "slide_s": slide, "alpha": alpha})
+    _start(f"scorecast-drift-{stream}", metrics_port)
+    stop = stop_on_signals()
+    with drift_processor(Settings(), stream, model, options, reference) as worker:
+        d = options.drift
+        console.print(f"drift of {model} on {stream}: windows of {d.window_s:g}s"
+                      + (f" sliding by {d.slide_s:g}s" if d.slide_s else "") + f", alpha {d.alpha:g}")  # fmt: skip
+        stats = worker.run(stop, idle_exit_s=idle_exit)
+    console.print(f"{stats.events} events and {stats.scores} scores in {stats.windows} windows; "
+                  f"{stats.alarms} alarms; {stats.dead_lettered} dead letters")  # fmt: skip
+
+
+def promotion(
+    stream: Stream = "transactions",
+    model: Model = "fraud",
+    config: ConfigFile = None,
+    alpha: Annotated[float | None, typer.Option(help="error probability of a PROMOTE decision")] = None,
+    loss: Annotated[str | None, typer.Option(help="log_loss or brier")] = None,
+    horizon: Annotated[float | None, typer.Option(help="seconds a prediction waits for its label")] = None,
+    webhook_url: Webhook = None,
+    metrics_port: MetricsPort = None,
+    idle_exit: IdleExit = None,
+) -> None:
+    """Join champion, challengers and late labels; decide PROMOTE / HOLD / REJECT with a sequential test."""
+    options = _options(config, model, webhook_url, promotion={"alpha": alpha, "loss": loss, "horizon_s": horizon})
+    _start(f"scorecast-promotion-{stream}", metrics_port)
+    stop = stop_on_signals()
+    with promotion_processor(Settings(), stream, model, options) as worker:
+        console.print(f"promotion of {model} on {stream}: mSPRT on {options.promotion.loss}, "
+                      f"alpha {options.promotion.alpha:g}")  # fmt: skip
+        stats = worker.run(stop, idle_exit_s=idle_exit)
+    decisions = ", ".join(f"v{k.replace(':', ' vs v')}: {v}" for k, v in stats.decisions.items()) or "no decision"
+    console.print(
+        f"{stats.predictions} predictions, {stats.labels} labels, {stats.pairs} pairs; decisions: {decisions}"
+    )
+
+
+@app.command()
+def show(
+    model: Model = "fraud",
+    limit: Annotated[int, typer.Option(min=1, help="most signals to show")] = 20,
+    kind: Annotated[str | None, typer.Option(help="DRIFT, PROMOTION or ALERT")] = None,
+) -> None:
+    """The newest signals of a model, newest window first."""
+    settings = Settings()
+    session = connect(settings, settings.keyspace)
+    try:
+        signals = SignalStore(session).latest(model, limit, kind.upper() if kind else None)
+    finally:
+        session.cluster.shutdown()
+    table = Table("window end (UTC)", "kind", "version", "metric", "value", "decision", "evidence")
+    for s in signals:
+        evidence = ", ".join(f"{k}={v}" for k, v in sorted(s.evidence.items()) if k in _SHOWN)
+        when = datetime.fromtimestamp(s.window_end / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(when, s.kind, str(s.version or ""), s.metric, f"{s.value:.4g}", s.decision or "", evidence)
+    Console().print(table)

@@ -1,0 +1,72 @@
+"""Consumer plumbing shared by the stream processors: one consumer assigned every partition, explicit commits.
+
+A processor's statistics are global per model (a window pools every partition), so one processor instance
+reads all partitions of its topics with ``assign`` instead of joining a group rebalance; its consumer group id
+only names where offsets are committed. Run one instance per (stream, model) processor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+from scorecast.errors import ScorecastError
+from scorecast.settings import Settings
+
+log = logging.getLogger(__name__)
+TP = tuple[str, int]
+
+
+class KafkaTopicError(ScorecastError):
+    """A topic a processor needs is missing."""
+
+
+def consumer(settings: Settings, group: str) -> Consumer:
+    return Consumer(
+        {
+            **settings.kafka_config(),
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            # Bounds the prefetch queue, and so memory, whatever the backlog.
+            "queued.max.messages.kbytes": 16384,
+        }
+    )
+
+
+def assign_all(client: Consumer, topics: Iterable[str], timeout_s: float = 10.0) -> list[TP]:
+    """Assign every partition of ``topics`` at the group's committed offsets (the beginning if none)."""
+    metadata = client.list_topics(timeout=timeout_s)
+    partitions = []
+    for topic in topics:
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None:
+            raise KafkaTopicError(f"topic {topic} does not exist (run `scorecast init`)")
+        partitions += [TopicPartition(topic, p) for p in sorted(found.partitions)]
+    committed = client.committed(partitions, timeout=timeout_s)
+    for tp in committed:
+        if tp.offset < 0:
+            tp.offset = OFFSET_BEGINNING
+    client.assign(committed)
+    return [(tp.topic, tp.partition) for tp in committed]
+
+
+def usable(message: Message) -> bool:
+    error = message.error()
+    if error is None:
+        return True
+    if error.code() != KafkaError._PARTITION_EOF:
+        log.warning("consumer error: %s", error)
+    return False
+
+
+def where(message: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed message (never None once consumed without error)."""
+    return message.topic() or "", message.partition() or 0, message.offset() or 0
+
+
+def commit(client: Consumer, offsets: dict[TP, int]) -> None:
+    if offsets:
+        client.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)

@@ -1,0 +1,205 @@
+"""The promotion processor: champion and challenger predictions joined with late labels, tested sequentially.
+
+It reads ``<stream>.predictions`` (champion), ``<stream>.shadow-predictions`` (challengers) and
+``<stream>.labels`` with one confluent-kafka consumer over every partition, joins them by event id
+(streams.join), feeds each (champion, challenger) pair's loss differences to a mixture SPRT
+(streams.promotion) and each version's labelled predictions to a performance monitor (windowed by event
+time: per-version metrics over time, and concept drift). It emits PROMOTION signals (PROMOTE / HOLD / REJECT
+with their evidence), performance signals, and alerts.
+
+Recovery is exact for the statistics: the checkpoint (tests, performance windows, join counters) is saved
+with the next offset processed on each partition; Kafka offsets are committed only up to the oldest record
+still waiting in the join. On a restart the waiting entries are rebuilt by re-reading from there, and a
+combination whose records all lie before the checkpoint's offsets is not counted again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from confluent_kafka import Message
+
+from schemas.codec import AvroCodec
+from schemas.dead_letters import DeadLetterSink
+from schemas.registry import SchemaStore, schema_name
+from scorecast.settings import Settings
+from streams import kafka
+from streams.alerts import Alert, AlertRules
+from streams.config import ConceptOptions, PromotionOptions
+from streams.emit import Emitter
+from streams.join import Joined, LabelJoin
+from streams.performance import ConceptPolicy, PerformanceMonitor
+from streams.promotion import PromotionPolicy, PromotionTracker
+from streams.references import References
+from streams.sequential import SequentialConfig
+from streams.signals import Signal, performance_signal, promotion_signal
+from streams.windows import WindowSpec
+
+log = logging.getLogger(__name__)
+KINDS = ("predictions", "shadow-predictions", "labels")
+
+
+@dataclass
+class PromotionStats:
+    predictions: int = 0
+    labels: int = 0
+    pairs: int = 0
+    dead_lettered: int = 0
+    decisions: dict[str, str] = field(default_factory=dict)  # "champion:challenger" -> last decision
+    signals: list[Signal] = field(default_factory=list)  # the last batch's, for callers that watch
+
+
+def promotion_policy(options: PromotionOptions) -> PromotionPolicy:
+    test = SequentialConfig(options.alpha, options.design_n, options.min_pairs, options.margin, options.max_pairs)
+    return PromotionPolicy(test, options.loss, options.report_every)
+
+
+class PromotionWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        stream: str,
+        model: str,
+        options: PromotionOptions,
+        concept: ConceptOptions,
+        references: References,
+        emitter: Emitter,
+        schemas: SchemaStore,
+        dead_letters: DeadLetterSink,
+        client: Any,
+    ) -> None:
+        self.stream, self.model, self.options, self.concept = stream, model, options, concept
+        self._refs = references
+        self._emitter = emitter
+        self._dead_letters = dead_letters
+        self._client = client
+        self._topics = {settings.topic(stream, kind): kind for kind in KINDS}
+        self._codecs = {t: AvroCodec(schemas, t, schema_name(stream, kind)) for t, kind in self._topics.items()}
+        self.join = LabelJoin(round(options.horizon_s * 1000), options.max_pending)
+        self.tracker = PromotionTracker(promotion_policy(options))
+        self._performance: dict[int, PerformanceMonitor] = {}
+        self._concept_spec = WindowSpec.tumbling(round(concept.window_s * 1000), round(concept.label_horizon_s * 1000))
+        self._concept_policy = ConceptPolicy(concept.alpha, concept.min_labels, concept.min_degradation)
+        self._rules = AlertRules()
+        self._processed: dict[kafka.TP, int] = {}  # next offset processed, per partition
+        self._checkpointed: dict[kafka.TP, int] = {}  # offsets the restored statistics already include
+        self.stats = PromotionStats()
+
+    def restore(self, state: dict[str, Any], offsets: dict[kafka.TP, int]) -> None:
+        self.tracker.restore(state.get("tracker", {}))
+        for version, monitor_state in state.get("performance", {}).items():
+            self._monitor(int(version)).restore(monitor_state)
+        self._checkpointed = dict(offsets)
+        self._processed = dict(offsets)
+
+    def run(self, stop: threading.Event, idle_exit_s: float | None = None, checkpoint_s: float = 5.0) -> PromotionStats:
+        kafka.assign_all(self._client, list(self._topics))
+        self.join.expect(self._refs.challengers())
+        last_message = last_checkpoint = time.monotonic()
+        while not stop.is_set():
+            messages = [m for m in self._client.consume(5_000, 0.2) if kafka.usable(m)]
+            if messages:
+                last_message = time.monotonic()
+                self.process(messages, stop)
+            elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
+                break
+            if time.monotonic() - last_checkpoint >= checkpoint_s:
+                self.checkpoint()
+                last_checkpoint = time.monotonic()
+        self.checkpoint()
+        return self.stats
+
+    def process(self, messages: list[Message], stop: threading.Event) -> None:
+        joined: list[Joined] = []
+        label_times: list[int] = []
+        for topic, kind in self._topics.items():  # the join does not care about the order across topics
+            part = [m for m in messages if m.topic() == topic]
+            if part:
+                joined.append(self._join(kind, topic, part, label_times))
+        self._dead_letters.flush()
+        for m in messages:
+            topic, partition, offset = kafka.where(m)
+            self._processed[(topic, partition)] = offset + 1
+        signals, alerts = self._evaluate(joined, label_times)
+        self._emitter.emit(signals, alerts, stop)
+        self.stats.signals = signals
+        if signals:
+            self.checkpoint()
+
+    def _join(self, kind: str, topic: str, messages: list[Message], label_times: list[int]) -> Joined:
+        records, sources, offsets, fresh = [], [], [], []
+        for m in messages:
+            try:
+                record = self._codecs[topic].decode(m.value() or b"")
+            except Exception as error:  # undecodable or unknown schema: a dead letter, never a crash
+                self._dead_letters.send(m, "undecodable", error)
+                self.stats.dead_lettered += 1
+                continue
+            if kind != "labels" and record.get("model") != self.model:
+                continue
+            if kind == "predictions" and record.get("variant", "champion") != "champion":
+                continue  # canary or treatment traffic: scored on other events, nothing to pair with
+            _, partition, offset = kafka.where(m)
+            records.append(record)
+            sources.append((kind, partition))
+            offsets.append(offset)
+            fresh.append(offset >= self._checkpointed.get((topic, partition), 0))
+        ids = [r["event_id"] for r in records]
+        if kind == "labels":
+            times = [int(r["label_time"]) for r in records]
+            label_times += times
+            self.stats.labels += len(records)
+            return self.join.labels(sources, offsets, ids, [int(r["label"]) for r in records], times, fresh)
+        self.stats.predictions += len(records)
+        return self.join.predictions(sources, offsets, ids, [int(r["version"]) for r in records],
+                                     [float(r["score"]) for r in records], [int(r["event_time"]) for r in records],
+                                     kind == "predictions", fresh)  # fmt: skip
+
+    def _evaluate(self, joined: list[Joined], label_times: list[int]) -> tuple[list[Signal], list[Alert]]:
+        signals: list[Signal] = []
+        alerts: list[Alert] = []
+        now = self._emitter.now_ms()
+        for part in joined:
+            for version, (scores, labels, times) in part.versions.items():
+                self._monitor(version).add(np.asarray(scores), np.asarray(labels), np.asarray(times))
+            for (champion, challenger), (a, b, labels, times) in part.pairs.items():
+                self.stats.pairs += len(labels)
+                for report in self.tracker.add(champion, challenger, np.asarray(a), np.asarray(b),
+                                               np.asarray(labels), np.asarray(times)):  # fmt: skip
+                    signals.append(promotion_signal(self.model, self.options.loss, report, self.options.alpha, now))
+                    alerts += self._rules.promotion(self.model, report)
+                    self.stats.decisions[f"{champion}:{challenger}"] = report.decision
+        if label_times:
+            for version, monitor in self._performance.items():
+                for window in monitor.advance(np.asarray(label_times)):
+                    signals.append(performance_signal(self.model, version, window, self.concept.alpha, now))
+                    alerts += self._rules.concept(self.model, version, window)
+        return signals, alerts
+
+    def _monitor(self, version: int) -> PerformanceMonitor:
+        if version not in self._performance:
+            self._performance[version] = PerformanceMonitor(self._concept_spec, self._concept_policy)
+        return self._performance[version]
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "tracker": self.tracker.state(),
+            "performance": {str(v): m.state() for v, m in self._performance.items()},
+            "join": asdict(self.join.counts),  # diagnostics, not restored: a restart recounts what it re-reads
+        }
+
+    def checkpoint(self) -> None:
+        """Save the statistics with the offsets they cover, then commit the oldest offsets the join still needs."""
+        if not self._processed:
+            return
+        commit_at = dict(self._processed)
+        by_kind = {kind: topic for topic, kind in self._topics.items()}
+        for (kind, partition), offset in self.join.low_water().items():
+            key = (by_kind[kind], partition)
+            commit_at[key] = min(commit_at.get(key, offset), offset)
+        self._emitter.checkpoint(self.state(), self._processed, commit_at)
