@@ -16,6 +16,7 @@ from scorecast.produce_cli import produce
 from scorecast.settings import Settings
 from scorers.cli import app as models_app
 from scorers.worker_cli import score
+from streams import cli as streams_cli
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(infra_app, name="infra")
@@ -26,7 +27,10 @@ app.add_typer(schemas_app, name="schemas")
 app.command()(produce)
 worker_app = typer.Typer(help="Long-running stream workers (stop them with SIGTERM or Ctrl-C).")
 worker_app.command("score")(score)
+worker_app.command("drift")(streams_cli.drift)
+worker_app.command("promotion")(streams_cli.promotion)
 app.add_typer(worker_app, name="worker")
+app.add_typer(streams_cli.app, name="signals")
 
 
 @app.command()
