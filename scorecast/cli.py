@@ -16,6 +16,7 @@ from scorecast.produce_cli import produce
 from scorecast.settings import Settings
 from scorers.cli import app as models_app
 from scorers.worker_cli import score
+from shadow import worker_cli as shadow_workers
 from streams import cli as streams_cli
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -29,6 +30,9 @@ worker_app = typer.Typer(help="Long-running stream workers (stop them with SIGTE
 worker_app.command("score")(score)
 worker_app.command("drift")(streams_cli.drift)
 worker_app.command("promotion")(streams_cli.promotion)
+worker_app.command("shadow-tee")(shadow_workers.tee)
+worker_app.command("challengers")(shadow_workers.challengers)
+worker_app.command("shadow-join")(shadow_workers.join)
 app.add_typer(worker_app, name="worker")
 app.add_typer(streams_cli.app, name="signals")
 
