@@ -36,6 +36,8 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=False,  # off for speed; keys travel in headers, which no log line of ours contains
+        proxy_headers=False,  # nothing here reads the client address; run behind a proxy that sets it if needed
+        server_header=False,
         log_level="info",
     )
 
