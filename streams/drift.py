@@ -83,7 +83,12 @@ class DriftMonitor:
             summary.add(self.layout, rows[selected])
             if partitions is not None and offsets is not None:
                 summary.note_offsets(partitions[selected], offsets[selected])
-        self.store.watermark.advance(times)
+        self.store.watermark.advance(times, partitions)
+        return [self._report(w, s) for w, s in self.store.close()]
+
+    def idle(self, partition: int) -> list[WindowReport]:
+        """A source partition is caught up: it no longer holds the watermark back."""
+        self.store.watermark.mark_idle(partition)
         return [self._report(w, s) for w, s in self.store.close()]
 
     def close_all(self) -> list[WindowReport]:

@@ -90,6 +90,10 @@ class DriftWorker:
         self._scores: dict[int, DriftMonitor | None] = {}  # None: that version has no score profile
         self._resume: dict[str, Any] = {}
         self._processed: dict[kafka.TP, int] = {}
+        self._assigned: dict[str, list[int]] = {}
+        self._idle: dict[str, set[int]] = {}  # partitions caught up, per topic
+        self._latest: dict[str, dict[int, int]] = {}  # largest event time per topic partition
+        self._alignment = kafka.Alignment(client, self._spec.size_ms)
         self.stats = DriftStats()
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -97,13 +101,15 @@ class DriftWorker:
         self._resume = state
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None, checkpoint_s: float = 5.0) -> DriftStats:
-        kafka.assign_all(self._client, [self._events_topic, self._predictions_topic])
+        for topic, partition in kafka.assign_all(self._client, [self._events_topic, self._predictions_topic]):
+            self._assigned.setdefault(topic, []).append(partition)
         last_message = last_checkpoint = time.monotonic()
         while not stop.is_set():
-            messages = [m for m in self._client.consume(5_000, 0.2) if kafka.usable(m)]
+            messages, ends = kafka.split(self._client.consume(5_000, 0.2))
+            if messages or ends:
+                self.process(messages, ends, stop)
             if messages:
                 last_message = time.monotonic()
-                self.process(messages, stop)
             elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
                 break
             if time.monotonic() - last_checkpoint >= checkpoint_s:
@@ -112,18 +118,26 @@ class DriftWorker:
         self.checkpoint()
         return self.stats
 
-    def process(self, messages: list[Message], stop: threading.Event) -> None:
+    def process(self, messages: list[Message], ends: list[kafka.TP], stop: threading.Event) -> None:
         events = [m for m in messages if m.topic() == self._events_topic]
         predictions = [m for m in messages if m.topic() == self._predictions_topic]
+        for m in messages:
+            topic, partition, offset = kafka.where(m)
+            self._processed[(topic, partition)] = offset + 1
+            self._idle.setdefault(topic, set()).discard(partition)
         reports: list[tuple[int, str, WindowReport]] = []
         if events:
             reports += self._add_events(events)
         if predictions:
             reports += self._add_scores(predictions)
+        for topic, partition in ends:
+            self._idle.setdefault(topic, set()).add(partition)
+            for source, version, monitor in self.monitors():
+                if topic == self._topic_of(source):
+                    reports += [(version, source, r) for r in monitor.idle(partition)]
         self._dead_letters.flush()
-        for m in messages:
-            topic, partition, offset = kafka.where(m)
-            self._processed[(topic, partition)] = offset + 1
+        for topic, latest in self._latest.items():
+            self._alignment.update(topic, latest, self._idle.get(topic, set()))
         signals: list[Signal] = []
         alerts: list[Alert] = []
         now = self._emitter.now_ms()
@@ -136,6 +150,15 @@ class DriftWorker:
         self.stats.signals = signals
         if signals:
             self.checkpoint()
+
+    def _topic_of(self, source: str) -> str:
+        return self._events_topic if source == "features" else self._predictions_topic
+
+    def _note_times(self, topic: str, partitions: np.ndarray, times: np.ndarray) -> None:
+        latest = self._latest.setdefault(topic, {})
+        for partition in np.unique(partitions).tolist():
+            newest = int(times[partitions == partition].max())
+            latest[partition] = max(latest.get(partition, newest), newest)
 
     def _add_events(self, messages: list[Message]) -> list[tuple[int, str, WindowReport]]:
         decoded = self._decoder.decode([m.value() for m in messages])
@@ -158,6 +181,7 @@ class DriftWorker:
         positions = decoded.positions
         partitions = np.array([kafka.where(messages[i])[1] for i in positions], dtype=np.int64)
         offsets = np.array([kafka.where(messages[i])[2] for i in positions], dtype=np.int64)
+        self._note_times(self._events_topic, partitions, decoded.event_times)
         reports += [(champion, "features", r) for r in monitor.add(decoded.features, decoded.event_times,
                                                                    partitions, offsets)]  # fmt: skip
         self.stats.events += len(decoded)
@@ -187,7 +211,9 @@ class DriftWorker:
             if monitor is None:
                 continue
             rows = np.asarray(scores, dtype=np.float64)[:, None]
-            found = monitor.add(rows, np.asarray(times), np.asarray(partitions), np.asarray(offsets))
+            parts, when = np.asarray(partitions), np.asarray(times)
+            self._note_times(self._predictions_topic, parts, when)
+            found = monitor.add(rows, when, parts, np.asarray(offsets))
             reports += [(version, "score", r) for r in found]
             self.stats.scores += len(scores)
         return reports
@@ -203,7 +229,13 @@ class DriftWorker:
         else:
             layout = Layout.of_features(self._refs.spec(version), profile, self.options.features)
         resumed = self._resume.get(f"{source}:{version}")
-        return DriftMonitor(layout, self._spec, self._policy, emitted_through_ms=resumed)
+        monitor = DriftMonitor(layout, self._spec, self._policy, emitted_through_ms=resumed)
+        topic = self._topic_of(source)
+        watermark = monitor.store.watermark
+        watermark.expect(self._assigned.get(topic, []))  # every partition must speak (or be caught up) first
+        for partition in self._idle.get(topic, set()):
+            watermark.mark_idle(partition)
+        return monitor
 
     def monitors(self) -> Iterator[tuple[str, int, DriftMonitor]]:
         if self._features is not None and self._features[1] is not None:

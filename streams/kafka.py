@@ -32,6 +32,8 @@ def consumer(settings: Settings, group: str) -> Consumer:
             "auto.offset.reset": "earliest",
             # Bounds the prefetch queue, and so memory, whatever the backlog.
             "queued.max.messages.kbytes": 16384,
+            # End-of-partition events tell the watermark which partitions are caught up (idle).
+            "enable.partition.eof": True,
         }
     )
 
@@ -53,13 +55,49 @@ def assign_all(client: Consumer, topics: Iterable[str], timeout_s: float = 10.0)
     return [(tp.topic, tp.partition) for tp in committed]
 
 
-def usable(message: Message) -> bool:
-    error = message.error()
-    if error is None:
-        return True
-    if error.code() != KafkaError._PARTITION_EOF:
-        log.warning("consumer error: %s", error)
-    return False
+def split(messages: list[Message]) -> tuple[list[Message], list[TP]]:
+    """(records, partitions that reached their end); other consumer errors are logged."""
+    records, ends = [], []
+    for message in messages:
+        error = message.error()
+        if error is None:
+            records.append(message)
+        elif error.code() == KafkaError._PARTITION_EOF:
+            ends.append((message.topic() or "", message.partition() or 0))
+        else:
+            log.warning("consumer error: %s", error)
+    return records, ends
+
+
+class Alignment:
+    """Watermark alignment: pause a partition whose event time runs more than ``max_skew_ms`` ahead of the
+    slowest one, resume it once the others catch up. Catching up a backlog then never opens more windows than
+    the skew allows, and no partition's events turn late because another was read first."""
+
+    def __init__(self, client: Consumer, max_skew_ms: int) -> None:
+        self._client = client
+        self.max_skew_ms = max_skew_ms
+        self.paused: set[TP] = set()
+
+    def update(self, topic: str, latest: dict[int, int], idle: set[int]) -> None:
+        active = [t for p, t in latest.items() if p not in idle]
+        if not active:
+            return
+        floor = min(active)
+        pause, resume = [], []
+        for partition, time in latest.items():
+            tp = (topic, partition)
+            ahead = time - floor > self.max_skew_ms
+            if ahead and tp not in self.paused:
+                pause.append(tp)
+            elif not ahead and tp in self.paused:
+                resume.append(tp)
+        if pause:
+            self._client.pause([TopicPartition(t, p) for t, p in pause])
+            self.paused.update(pause)
+        if resume:
+            self._client.resume([TopicPartition(t, p) for t, p in resume])
+            self.paused.difference_update(resume)
 
 
 def where(message: Message) -> tuple[str, int, int]:

@@ -157,9 +157,13 @@ class PerformanceMonitor:
             selected = on_time & (panes == pane)
             self.store.pane(int(pane)).add(scores[selected], labels[selected])
 
-    def advance(self, label_times_ms: np.ndarray) -> list[PerformanceReport]:
-        """Move the label watermark and report the windows it closed."""
-        self.store.watermark.advance(np.asarray(label_times_ms, dtype=np.int64))
+    def advance(self, label_times_ms: np.ndarray, partitions: np.ndarray | None = None) -> list[PerformanceReport]:
+        """Move the label watermark (per labels partition) and report the windows it closed."""
+        self.store.watermark.advance(np.asarray(label_times_ms, dtype=np.int64), partitions)
+        return [self._report(w, s) for w, s in self.store.close()]
+
+    def idle(self, partition: int) -> list[PerformanceReport]:
+        self.store.watermark.mark_idle(partition)
         return [self._report(w, s) for w, s in self.store.close()]
 
     def close_all(self) -> list[PerformanceReport]:

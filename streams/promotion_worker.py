@@ -86,6 +86,11 @@ class PromotionWorker:
         self._concept_spec = WindowSpec.tumbling(round(concept.window_s * 1000), round(concept.label_horizon_s * 1000))
         self._concept_policy = ConceptPolicy(concept.alpha, concept.min_labels, concept.min_degradation)
         self._rules = AlertRules()
+        self._labels_topic = settings.topic(stream, "labels")
+        self._label_partitions: list[int] = []
+        self._idle: set[int] = set()  # labels partitions caught up
+        self._latest: dict[int, int] = {}  # largest label time per labels partition
+        self._alignment = kafka.Alignment(client, self._concept_spec.size_ms)
         self._processed: dict[kafka.TP, int] = {}  # next offset processed, per partition
         self._checkpointed: dict[kafka.TP, int] = {}  # offsets the restored statistics already include
         self.stats = PromotionStats()
@@ -98,14 +103,17 @@ class PromotionWorker:
         self._processed = dict(offsets)
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None, checkpoint_s: float = 5.0) -> PromotionStats:
-        kafka.assign_all(self._client, list(self._topics))
+        for topic, partition in kafka.assign_all(self._client, list(self._topics)):
+            if topic == self._labels_topic:
+                self._label_partitions.append(partition)
         self.join.expect(self._refs.challengers())
         last_message = last_checkpoint = time.monotonic()
         while not stop.is_set():
-            messages = [m for m in self._client.consume(5_000, 0.2) if kafka.usable(m)]
+            messages, ends = kafka.split(self._client.consume(5_000, 0.2))
+            if messages or ends:
+                self.process(messages, ends, stop)
             if messages:
                 last_message = time.monotonic()
-                self.process(messages, stop)
             elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
                 break
             if time.monotonic() - last_checkpoint >= checkpoint_s:
@@ -114,24 +122,29 @@ class PromotionWorker:
         self.checkpoint()
         return self.stats
 
-    def process(self, messages: list[Message], stop: threading.Event) -> None:
+    def process(self, messages: list[Message], ends: list[kafka.TP], stop: threading.Event) -> None:
         joined: list[Joined] = []
-        label_times: list[int] = []
+        labelled: tuple[list[int], list[int]] = ([], [])  # label times and their partitions
         for topic, kind in self._topics.items():  # the join does not care about the order across topics
             part = [m for m in messages if m.topic() == topic]
             if part:
-                joined.append(self._join(kind, topic, part, label_times))
+                joined.append(self._join(kind, topic, part, labelled))
         self._dead_letters.flush()
         for m in messages:
             topic, partition, offset = kafka.where(m)
             self._processed[(topic, partition)] = offset + 1
-        signals, alerts = self._evaluate(joined, label_times)
+            if topic == self._labels_topic:
+                self._idle.discard(partition)
+        idle_now = [p for t, p in ends if t == self._labels_topic]
+        self._idle.update(idle_now)
+        signals, alerts = self._evaluate(joined, labelled, idle_now)
+        self._alignment.update(self._labels_topic, self._latest, self._idle)
         self._emitter.emit(signals, alerts, stop)
         self.stats.signals = signals
         if signals:
             self.checkpoint()
 
-    def _join(self, kind: str, topic: str, messages: list[Message], label_times: list[int]) -> Joined:
+    def _join(self, kind: str, topic: str, messages: list[Message], labelled: tuple[list[int], list[int]]) -> Joined:
         records, sources, offsets, fresh = [], [], [], []
         for m in messages:
             try:
@@ -152,7 +165,10 @@ class PromotionWorker:
         ids = [r["event_id"] for r in records]
         if kind == "labels":
             times = [int(r["label_time"]) for r in records]
-            label_times += times
+            labelled[0].extend(times)
+            labelled[1].extend(p for _, p in sources)
+            for (_, partition), time_ms in zip(sources, times, strict=True):
+                self._latest[partition] = max(self._latest.get(partition, time_ms), time_ms)
             self.stats.labels += len(records)
             return self.join.labels(sources, offsets, ids, [int(r["label"]) for r in records], times, fresh)
         self.stats.predictions += len(records)
@@ -160,7 +176,9 @@ class PromotionWorker:
                                      [float(r["score"]) for r in records], [int(r["event_time"]) for r in records],
                                      kind == "predictions", fresh)  # fmt: skip
 
-    def _evaluate(self, joined: list[Joined], label_times: list[int]) -> tuple[list[Signal], list[Alert]]:
+    def _evaluate(
+        self, joined: list[Joined], labelled: tuple[list[int], list[int]], idle_now: list[int]
+    ) -> tuple[list[Signal], list[Alert]]:
         signals: list[Signal] = []
         alerts: list[Alert] = []
         now = self._emitter.now_ms()
@@ -174,16 +192,21 @@ class PromotionWorker:
                     signals.append(promotion_signal(self.model, self.options.loss, report, self.options.alpha, now))
                     alerts += self._rules.promotion(self.model, report)
                     self.stats.decisions[f"{champion}:{challenger}"] = report.decision
-        if label_times:
-            for version, monitor in self._performance.items():
-                for window in monitor.advance(np.asarray(label_times)):
-                    signals.append(performance_signal(self.model, version, window, self.concept.alpha, now))
-                    alerts += self._rules.concept(self.model, version, window)
+        for version, monitor in self._performance.items():
+            windows = monitor.advance(np.asarray(labelled[0]), np.asarray(labelled[1])) if labelled[0] else []
+            for partition in idle_now:
+                windows += monitor.idle(partition)
+            for window in windows:
+                signals.append(performance_signal(self.model, version, window, self.concept.alpha, now))
+                alerts += self._rules.concept(self.model, version, window)
         return signals, alerts
 
     def _monitor(self, version: int) -> PerformanceMonitor:
         if version not in self._performance:
-            self._performance[version] = PerformanceMonitor(self._concept_spec, self._concept_policy)
+            monitor = self._performance[version] = PerformanceMonitor(self._concept_spec, self._concept_policy)
+            monitor.store.watermark.expect(self._label_partitions)
+            for partition in self._idle:
+                monitor.store.watermark.mark_idle(partition)
         return self._performance[version]
 
     def state(self) -> dict[str, Any]:

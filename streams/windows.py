@@ -2,10 +2,12 @@
 
 Time is cut into panes of ``slide_ms``; a window is ``size_ms / slide_ms`` consecutive panes, so a sliding
 window is the sum of its panes and every event is counted once, in one pane, whatever the overlap. A window is
-named by its last pane ``k``: it covers ``[(k - panes + 1) * slide, (k + 1) * slide)``. The watermark is the
-largest event time seen minus the allowed lateness; a window closes once the watermark reaches its end, and a
-pane is dropped once the last window containing it has closed. So at most ``(size + lateness) / slide + 1``
-panes are ever open: state is bounded by the window shape, never by the stream's length.
+named by its last pane ``k``: it covers ``[(k - panes + 1) * slide, (k + 1) * slide)``. The watermark follows
+the slowest source partition (``Watermark``); a window closes once it reaches the window's end, and a pane is
+dropped once the last window containing it has closed. Panes span the lateness plus the skew between
+partitions; processors keep the skew small by pausing partitions that run ahead (watermark alignment), and
+``max_panes`` is a hard cap beyond which the oldest windows are closed early, so state is bounded by the
+window shape, never by the stream's length.
 """
 
 from __future__ import annotations
@@ -54,21 +56,53 @@ class WindowSpec:
 
 
 class Watermark:
-    """Event-time progress: the largest time seen minus the allowed lateness; only moves forward."""
+    """Event-time progress over partitions: the slowest active partition's largest time, minus the lateness.
+
+    Each source partition advances on its own, so a consumer that reads one partition far ahead of another
+    (catching up a backlog) does not make the other's events late. A partition that is caught up (end of
+    partition) is idle and does not hold the watermark back until it delivers again; a partition that is
+    ``expect``ed but has not delivered yet holds it back. The watermark never moves backwards.
+    """
 
     def __init__(self, spec: WindowSpec) -> None:
         self.spec = spec
-        self.max_time_ms: int | None = None
+        self.latest: dict[int, int] = {}  # partition -> largest event time seen
+        self.idle: set[int] = set()
+        self.waiting: set[int] = set()  # expected partitions not heard from yet
+        self.value_ms: int | None = None
 
-    def advance(self, times_ms: np.ndarray) -> None:
-        if len(times_ms):
-            latest = int(np.max(times_ms))
-            if self.max_time_ms is None or latest > self.max_time_ms:
-                self.max_time_ms = latest
+    def expect(self, partitions: list[int]) -> None:
+        self.waiting |= set(partitions) - set(self.latest) - self.idle
+
+    def advance(self, times_ms: np.ndarray, partitions: np.ndarray | None = None) -> None:
+        times = np.asarray(times_ms, dtype=np.int64)
+        parts = np.zeros(len(times), dtype=np.int64) if partitions is None else np.asarray(partitions)
+        for partition in np.unique(parts).tolist():
+            latest = int(times[parts == partition].max())
+            self.latest[partition] = max(self.latest.get(partition, latest), latest)
+            self.idle.discard(partition)
+            self.waiting.discard(partition)
+        self._update()
+
+    def mark_idle(self, partition: int) -> None:
+        """The partition is caught up: stop waiting for it."""
+        self.idle.add(partition)
+        self.waiting.discard(partition)
+        self._update()
+
+    def _update(self) -> None:
+        if self.waiting:
+            return
+        active = [t for p, t in self.latest.items() if p not in self.idle]
+        if not active:  # every partition caught up: the newest time seen is as far as anything goes
+            active = [max(self.latest.values())] if self.latest else []
+        if active:
+            value = min(active) - self.spec.lateness_ms
+            self.value_ms = value if self.value_ms is None else max(self.value_ms, value)
 
     @property
-    def value_ms(self) -> int | None:
-        return None if self.max_time_ms is None else self.max_time_ms - self.spec.lateness_ms
+    def max_time_ms(self) -> int | None:
+        return max(self.latest.values()) if self.latest else None
 
     def closed_through(self) -> int | None:
         """The last window (by its last pane) that the watermark has closed; None before any event."""
@@ -94,9 +128,16 @@ class Pane(Protocol):
 class PaneStore(Generic[P]):
     """Open panes of one window shape, and the closing of windows as the watermark passes their end."""
 
-    def __init__(self, spec: WindowSpec, new: Callable[[], P], emitted_through_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        spec: WindowSpec,
+        new: Callable[[], P],
+        emitted_through_ms: int | None = None,
+        max_panes: int | None = None,
+    ) -> None:
         """``emitted_through_ms``: end of the last window already reported (after a restart); none is re-reported."""
         self.spec = spec
+        self.max_panes = max_panes or 4 * ((spec.size_ms + spec.lateness_ms) // spec.slide_ms + 2)
         self._new = new
         self.panes: dict[int, P] = {}
         self.watermark = Watermark(spec)
@@ -130,6 +171,9 @@ class PaneStore(Generic[P]):
     def close(self) -> list[tuple[int, P]]:
         """Windows the watermark has closed since the last call, as (window, merged summary), oldest first."""
         through = self.watermark.closed_through()
+        if len(self.panes) > self.max_panes:  # skew beyond the cap: close the oldest windows early
+            excess = sorted(self.panes)[len(self.panes) - self.max_panes - 1]
+            through = max(through if through is not None else excess, self.spec.last_window_of(excess))
         return self._close(through) if through is not None else []
 
     def close_all(self) -> list[tuple[int, P]]:
@@ -159,12 +203,14 @@ class PaneStore(Generic[P]):
 
     def state(self, encode: Callable[[P], Any]) -> dict[str, Any]:
         """Everything needed to continue exactly here (for checkpoints)."""
-        return {"closed": self._closed, "first_pane": self._first_pane, "max_time": self.watermark.max_time_ms,
+        return {"closed": self._closed, "first_pane": self._first_pane, "watermark": self.watermark.value_ms,
+                "latest": {str(p): t for p, t in self.watermark.latest.items()},
                 "panes": {str(p): encode(s) for p, s in self.panes.items()}}  # fmt: skip
 
     def restore(self, state: dict[str, Any], decode: Callable[[Any], P]) -> None:
         self._closed, self._first_pane = state["closed"], state["first_pane"]
-        self.watermark.max_time_ms = state["max_time"]
+        self.watermark.value_ms = state["watermark"]
+        self.watermark.latest = {int(p): t for p, t in state["latest"].items()}
         self.panes = {int(p): decode(s) for p, s in state["panes"].items()}
 
     def commit_offsets(self) -> dict[int, int]:
