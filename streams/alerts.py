@@ -35,13 +35,30 @@ class Alert:
     evidence: dict[str, str] = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
-        return {"source": "scorecast", "model": self.model, "version": self.version, "kind": self.kind,
-                "metric": self.metric, "message": self.message, "window_start": self.window_start,
-                "window_end": self.window_end, "evidence": self.evidence}  # fmt: skip
+        return {
+            "source": "scorecast",
+            "model": self.model,
+            "version": self.version,
+            "kind": self.kind,
+            "metric": self.metric,
+            "message": self.message,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "evidence": self.evidence,
+        }
 
     def signal(self, emitted_at: int) -> Signal:
-        return Signal("ALERT", self.model, self.metric, 1.0, self.window_start, self.window_end, emitted_at,
-                      self.version, evidence={"kind": self.kind, "message": self.message, **self.evidence})  # fmt: skip
+        return Signal(
+            "ALERT",
+            self.model,
+            self.metric,
+            1.0,
+            self.window_start,
+            self.window_end,
+            emitted_at,
+            self.version,
+            evidence={"kind": self.kind, "message": self.message, **self.evidence},
+        )
 
 
 class AlertRules:
@@ -65,8 +82,10 @@ class AlertRules:
     def concept(self, model: str, version: int, report: PerformanceReport) -> list[Alert]:
         if not report.alarm or report.baseline is None:
             return []
-        message = (f"performance of {model} v{version} decayed: log loss {report.metrics.log_loss:.4f} vs "
-                   f"{report.baseline.log_loss:.4f} (p={report.p_value:.2g}, n={report.metrics.n})")  # fmt: skip
+        message = (
+            f"performance of {model} v{version} decayed: log loss {report.metrics.log_loss:.4f} vs "
+            f"{report.baseline.log_loss:.4f} (p={report.p_value:.2g}, n={report.metrics.n})"
+        )
         evidence = {"p_value": text(report.p_value), "degradation": text(report.degradation)}
         return [Alert(model, "concept", "log_loss", message, report.start_ms, report.end_ms, version, evidence)]
 
@@ -74,12 +93,24 @@ class AlertRules:
         if report.decision == "HOLD":
             return []
         r = report.result
-        message = (f"{report.decision} {model} v{report.challenger} against champion v{report.champion} "
-                   f"({report.reason}): loss change {r.mean:+.5f} per event, CI [{r.lower:.5f}, {r.upper:.5f}], "
-                   f"n={r.n}, p={r.p_value:.2g}")  # fmt: skip
+        message = (
+            f"{report.decision} {model} v{report.challenger} against champion v{report.champion} "
+            f"({report.reason}): loss change {r.mean:+.5f} per event, CI [{r.lower:.5f}, {r.upper:.5f}], "
+            f"n={r.n}, p={r.p_value:.2g}"
+        )
         evidence = {"decision": report.decision, "champion": text(report.champion), "p_value": text(r.p_value)}
-        return [Alert(model, "promotion", "promotion", message, report.first_time_ms, report.last_time_ms,
-                      report.challenger, evidence)]  # fmt: skip
+        return [
+            Alert(
+                model,
+                "promotion",
+                "promotion",
+                message,
+                report.first_time_ms,
+                report.last_time_ms,
+                report.challenger,
+                evidence,
+            )
+        ]
 
 
 class Alerter:

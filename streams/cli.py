@@ -21,8 +21,20 @@ from streams.store import SignalStore
 
 console = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True, help="Drift, performance and promotion signals.")
-_SHOWN = {"p_value", "p_holm", "psi", "flagged", "n", "events", "ci_low", "ci_high", "reason", "message", "auc",
-          "degradation"}  # evidence worth a column in `signals show`; the rest stays in Cassandra  # fmt: skip
+_SHOWN = {
+    "p_value",
+    "p_holm",
+    "psi",
+    "flagged",
+    "n",
+    "events",
+    "ci_low",
+    "ci_high",
+    "reason",
+    "message",
+    "auc",
+    "degradation",
+}  # evidence worth a column in `signals show`; the rest stays in Cassandra
 
 Stream = Annotated[str, typer.Option(help="stream to watch")]
 Model = Annotated[str, typer.Option(help="registered model name")]
@@ -69,11 +81,16 @@ def drift(
     stop = stop_on_signals()
     with drift_processor(Settings(), stream, model, options, reference) as worker:
         d = options.drift
-        console.print(f"drift of {model} on {stream}: windows of {d.window_s:g}s"
-                      + (f" sliding by {d.slide_s:g}s" if d.slide_s else "") + f", alpha {d.alpha:g}")  # fmt: skip
+        console.print(
+            f"drift of {model} on {stream}: windows of {d.window_s:g}s"
+            + (f" sliding by {d.slide_s:g}s" if d.slide_s else "")
+            + f", alpha {d.alpha:g}"
+        )
         stats = worker.run(stop, idle_exit_s=idle_exit)
-    console.print(f"{stats.events} events and {stats.scores} scores in {stats.windows} windows; "
-                  f"{stats.alarms} alarms; {stats.dead_lettered} dead letters")  # fmt: skip
+    console.print(
+        f"{stats.events} events and {stats.scores} scores in {stats.windows} windows; "
+        f"{stats.alarms} alarms; {stats.dead_lettered} dead letters"
+    )
 
 
 def promotion(
@@ -92,8 +109,9 @@ def promotion(
     _start(f"scorecast-promotion-{stream}", metrics_port)
     stop = stop_on_signals()
     with promotion_processor(Settings(), stream, model, options) as worker:
-        console.print(f"promotion of {model} on {stream}: mSPRT on {options.promotion.loss}, "
-                      f"alpha {options.promotion.alpha:g}")  # fmt: skip
+        console.print(
+            f"promotion of {model} on {stream}: mSPRT on {options.promotion.loss}, alpha {options.promotion.alpha:g}"
+        )
         stats = worker.run(stop, idle_exit_s=idle_exit)
     decisions = ", ".join(f"v{k.replace(':', ' vs v')}: {v}" for k, v in stats.decisions.items()) or "no decision"
     console.print(

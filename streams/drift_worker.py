@@ -182,8 +182,9 @@ class DriftWorker:
         partitions = np.array([kafka.where(messages[i])[1] for i in positions], dtype=np.int64)
         offsets = np.array([kafka.where(messages[i])[2] for i in positions], dtype=np.int64)
         self._note_times(self._events_topic, partitions, decoded.event_times)
-        reports += [(champion, "features", r) for r in monitor.add(decoded.features, decoded.event_times,
-                                                                   partitions, offsets)]  # fmt: skip
+        reports += [
+            (champion, "features", r) for r in monitor.add(decoded.features, decoded.event_times, partitions, offsets)
+        ]
         self.stats.events += len(decoded)
         return reports
 
@@ -221,8 +222,9 @@ class DriftWorker:
     def _monitor(self, version: int, source: str) -> DriftMonitor | None:
         profile = self._refs.profile(version)
         if profile is None or (source == "score" and profile.score is None):
-            log.warning("%s v%d has no reference %s profile: its %s drift is not watched", self.model, version,
-                        source, source)  # fmt: skip
+            log.warning(
+                "%s v%d has no reference %s profile: its %s drift is not watched", self.model, version, source, source
+            )
             return None
         if profile.score is not None and source == "score":
             layout = Layout.of_score(profile.score)

@@ -93,8 +93,14 @@ class Performance:
         n = max(self.events, 1)
         mean = self.sums[0] / n
         variance = max(self.sums[1] / n - mean * mean, 0.0) * n / max(n - 1, 1)
-        return Metrics(self.events, float(self.positives.sum() / n), float(mean), float(np.sqrt(variance)),
-                       float(self.sums[2] / n), auc(self.positives, self.negatives))  # fmt: skip
+        return Metrics(
+            self.events,
+            float(self.positives.sum() / n),
+            float(mean),
+            float(np.sqrt(variance)),
+            float(self.sums[2] / n),
+            auc(self.positives, self.negatives),
+        )
 
 
 def auc(positives: np.ndarray, negatives: np.ndarray) -> float | None:
@@ -141,8 +147,11 @@ class PerformanceMonitor:
         self.late = 0
 
     def state(self) -> dict[str, Any]:
-        return {"store": self.store.state(Performance.to_json), "late": self.late,
-                "baseline": asdict(self.baseline) if self.baseline is not None else None}  # fmt: skip
+        return {
+            "store": self.store.state(Performance.to_json),
+            "late": self.late,
+            "baseline": asdict(self.baseline) if self.baseline is not None else None,
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.store.restore(state["store"], Performance.from_json)
@@ -178,8 +187,16 @@ class PerformanceMonitor:
             self.baseline = metrics
             return PerformanceReport(start, end, metrics, None, None, False)
         base = self.baseline
-        test = ttest_ind_from_stats(metrics.log_loss, metrics.log_loss_std, metrics.n, base.log_loss, base.log_loss_std,
-                                    base.n, equal_var=False, alternative="greater")  # fmt: skip
+        test = ttest_ind_from_stats(
+            metrics.log_loss,
+            metrics.log_loss_std,
+            metrics.n,
+            base.log_loss,
+            base.log_loss_std,
+            base.n,
+            equal_var=False,
+            alternative="greater",
+        )
         p_value = float(test.pvalue)
         report = PerformanceReport(start, end, metrics, base, p_value, False)
         degraded = (report.degradation or 0.0) >= self.policy.min_degradation

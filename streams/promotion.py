@@ -47,8 +47,12 @@ class PromotionReport:
 
     @property
     def reason(self) -> str:
-        return {Verdict.CONTINUE: "undecided", Verdict.BETTER: "better", Verdict.WORSE: "worse",
-                Verdict.FUTILE: "futile"}[self.result.verdict]  # fmt: skip
+        return {
+            Verdict.CONTINUE: "undecided",
+            Verdict.BETTER: "better",
+            Verdict.WORSE: "worse",
+            Verdict.FUTILE: "futile",
+        }[self.result.verdict]
 
     @property
     def relative_improvement(self) -> float:
@@ -105,8 +109,15 @@ class PromotionTracker:
 
     def _report(self, champion: int, challenger: int, pair: _Pair) -> PromotionReport:
         n = max(pair.test.n, 1)
-        return PromotionReport(champion, challenger, pair.test.result(), pair.loss_sums[0] / n,
-                               pair.loss_sums[1] / n, pair.times[0], pair.times[1])  # fmt: skip
+        return PromotionReport(
+            champion,
+            challenger,
+            pair.test.result(),
+            pair.loss_sums[0] / n,
+            pair.loss_sums[1] / n,
+            pair.times[0],
+            pair.times[1],
+        )
 
     def state(self) -> dict[str, Any]:
         return {
@@ -123,5 +134,6 @@ class PromotionTracker:
         for key, value in state.items():
             champion, challenger = (int(v) for v in key.split(":"))
             test = MixtureSPRT.resume(self.policy.test, value["test"])
-            self._pairs[(champion, challenger)] = _Pair(test, list(value["loss_sums"]), list(value["times"]),
-                                                        int(value["reported_n"]))  # fmt: skip
+            self._pairs[(champion, challenger)] = _Pair(
+                test, list(value["loss_sums"]), list(value["times"]), int(value["reported_n"])
+            )

@@ -172,9 +172,16 @@ class PromotionWorker:
             self.stats.labels += len(records)
             return self.join.labels(sources, offsets, ids, [int(r["label"]) for r in records], times, fresh)
         self.stats.predictions += len(records)
-        return self.join.predictions(sources, offsets, ids, [int(r["version"]) for r in records],
-                                     [float(r["score"]) for r in records], [int(r["event_time"]) for r in records],
-                                     kind == "predictions", fresh)  # fmt: skip
+        return self.join.predictions(
+            sources,
+            offsets,
+            ids,
+            [int(r["version"]) for r in records],
+            [float(r["score"]) for r in records],
+            [int(r["event_time"]) for r in records],
+            kind == "predictions",
+            fresh,
+        )
 
     def _evaluate(
         self, joined: list[Joined], labelled: tuple[list[int], list[int]], idle_now: list[int]
@@ -187,8 +194,9 @@ class PromotionWorker:
                 self._monitor(version).add(np.asarray(scores), np.asarray(labels), np.asarray(times))
             for (champion, challenger), (a, b, labels, times) in part.pairs.items():
                 self.stats.pairs += len(labels)
-                for report in self.tracker.add(champion, challenger, np.asarray(a), np.asarray(b),
-                                               np.asarray(labels), np.asarray(times)):  # fmt: skip
+                for report in self.tracker.add(
+                    champion, challenger, np.asarray(a), np.asarray(b), np.asarray(labels), np.asarray(times)
+                ):
                     signals.append(promotion_signal(self.model, self.options.loss, report, self.options.alpha, now))
                     alerts += self._rules.promotion(self.model, report)
                     self.stats.decisions[f"{champion}:{challenger}"] = report.decision

@@ -29,8 +29,9 @@ class References(Protocol):
 
 
 class RegistryReferences:
-    def __init__(self, registry: Registry, model: str, interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self, registry: Registry, model: str, interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.registry = registry
         self.model = model
         self.interval_s = interval_s

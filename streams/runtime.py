@@ -58,9 +58,16 @@ class Wiring:
 def alerter(options: AlertOptions) -> Alerter:
     if not options.webhook_url:
         return Alerter()
-    return Alerter(WebhookSender(options.webhook_url, timeout_s=options.timeout_s, retries=options.retries,
-                                 backoff_s=options.backoff_s, backoff_max_s=options.backoff_max_s,
-                                 queue_size=options.queue_size))  # fmt: skip
+    return Alerter(
+        WebhookSender(
+            options.webhook_url,
+            timeout_s=options.timeout_s,
+            retries=options.retries,
+            backoff_s=options.backoff_s,
+            backoff_max_s=options.backoff_max_s,
+            queue_size=options.queue_size,
+        )
+    )
 
 
 @contextmanager
@@ -85,8 +92,7 @@ def wiring(settings: Settings, stream: str, names: Names, options: ModelOptions)
 def references(settings: Settings, session: Session, model: str, stream: str, reference: Path | None) -> References:
     if reference is not None:
         return FixedReferences(reference, stream)
-    found = RegistryReferences(Registry(session, open_artifact_store(settings)), model,
-                               settings.model_poll_interval_s)  # fmt: skip
+    found = RegistryReferences(Registry(session, open_artifact_store(settings)), model, settings.model_poll_interval_s)
     champion = found.champion()
     if champion is None:
         raise ScorecastError(f"model {model!r} has no champion in the registry (or pass --reference FILE)")
@@ -103,8 +109,9 @@ def drift_processor(
         champion = refs.champion()
         if champion is not None and refs.profile(champion) is None:
             raise ScorecastError(f"{model} v{champion} has no reference profile (register one, or pass --reference)")
-        worker = DriftWorker(settings, stream, model, options.drift, refs, w.emitter, w.schemas, w.dead_letters,
-                             w.client)  # fmt: skip
+        worker = DriftWorker(
+            settings, stream, model, options.drift, refs, w.emitter, w.schemas, w.dead_letters, w.client
+        )
         checkpoint = w.checkpoints.load(names.processor)
         if checkpoint is not None:
             worker.restore(checkpoint.state)
@@ -118,8 +125,18 @@ def promotion_processor(
     names = Names.of("promotion", stream, model)
     with wiring(settings, stream, names, options) as w:
         refs = references(settings, w.session, model, stream, None)
-        worker = PromotionWorker(settings, stream, model, options.promotion, options.concept, refs, w.emitter,
-                                 w.schemas, w.dead_letters, w.client)  # fmt: skip
+        worker = PromotionWorker(
+            settings,
+            stream,
+            model,
+            options.promotion,
+            options.concept,
+            refs,
+            w.emitter,
+            w.schemas,
+            w.dead_letters,
+            w.client,
+        )
         checkpoint = w.checkpoints.load(names.processor)
         if checkpoint is not None:
             worker.restore(checkpoint.state, checkpoint.offsets)

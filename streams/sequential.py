@@ -136,10 +136,23 @@ class MixtureSPRT:
 
     def state(self) -> dict[str, Any]:
         """What a checkpoint needs to resume exactly where this test stands."""
-        return {"n": self.n, "mean": self.mean, "m2": self.m2, "p_value": self.p_value,
-                "verdict": self.verdict.value, "stopped_at": self.stopped_at}  # fmt: skip
+        return {
+            "n": self.n,
+            "mean": self.mean,
+            "m2": self.m2,
+            "p_value": self.p_value,
+            "verdict": self.verdict.value,
+            "stopped_at": self.stopped_at,
+        }
 
     @classmethod
     def resume(cls, config: SequentialConfig, state: dict[str, Any]) -> MixtureSPRT:
-        return cls(config, int(state["n"]), float(state["mean"]), float(state["m2"]), float(state["p_value"]),
-                   Verdict(state["verdict"]), state.get("stopped_at"))  # fmt: skip
+        return cls(
+            config,
+            int(state["n"]),
+            float(state["mean"]),
+            float(state["m2"]),
+            float(state["p_value"]),
+            Verdict(state["verdict"]),
+            state.get("stopped_at"),
+        )

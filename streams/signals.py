@@ -69,8 +69,18 @@ def drift_signals(
     """Signals of one drift window; ``source`` is "features" or "score"."""
 
     def signal(metric: str, value: float, evidence: dict[str, str]) -> Signal:
-        return Signal("DRIFT", model, metric, value, report.start_ms, report.end_ms, emitted_at, version,
-                      threshold=policy.alpha, evidence=evidence)  # fmt: skip
+        return Signal(
+            "DRIFT",
+            model,
+            metric,
+            value,
+            report.start_ms,
+            report.end_ms,
+            emitted_at,
+            version,
+            threshold=policy.alpha,
+            evidence=evidence,
+        )
 
     summary = {
         "source": source,
@@ -93,8 +103,11 @@ def drift_signals(
             "severity": policy.severity(result.psi),
             "invalid": text(result.invalid),
         }
-        for name, value in (("wasserstein_sd", result.wasserstein_sd), ("mean_shift_sd", result.mean_shift_sd),
-                            ("js_distance", result.js_distance)):  # fmt: skip
+        for name, value in (
+            ("wasserstein_sd", result.wasserstein_sd),
+            ("mean_shift_sd", result.mean_shift_sd),
+            ("js_distance", result.js_distance),
+        ):
             if value is not None:
                 evidence[name] = text(value)
         signals.append(signal(result.metric, result.statistic, evidence))
@@ -103,15 +116,34 @@ def drift_signals(
 
 def performance_signal(model: str, version: int, report: PerformanceReport, alpha: float, emitted_at: int) -> Signal:
     m = report.metrics
-    evidence = {"n": text(m.n), "positive_rate": text(m.positive_rate), "brier": text(m.brier),
-                "auc": text(m.auc), "alarm": text(report.alarm)}  # fmt: skip
+    evidence = {
+        "n": text(m.n),
+        "positive_rate": text(m.positive_rate),
+        "brier": text(m.brier),
+        "auc": text(m.auc),
+        "alarm": text(report.alarm),
+    }
     if report.baseline is not None:
-        evidence |= {"baseline_log_loss": text(report.baseline.log_loss), "baseline_auc": text(report.baseline.auc),
-                     "baseline_n": text(report.baseline.n), "degradation": text(report.degradation)}  # fmt: skip
+        evidence |= {
+            "baseline_log_loss": text(report.baseline.log_loss),
+            "baseline_auc": text(report.baseline.auc),
+            "baseline_n": text(report.baseline.n),
+            "degradation": text(report.degradation),
+        }
     if report.p_value is not None:
         evidence["p_value"] = text(report.p_value)
-    return Signal("DRIFT", model, "log_loss", m.log_loss, report.start_ms, report.end_ms, emitted_at, version,
-                  threshold=alpha, evidence=evidence)  # fmt: skip
+    return Signal(
+        "DRIFT",
+        model,
+        "log_loss",
+        m.log_loss,
+        report.start_ms,
+        report.end_ms,
+        emitted_at,
+        version,
+        threshold=alpha,
+        evidence=evidence,
+    )
 
 
 def promotion_signal(model: str, loss: str, report: PromotionReport, alpha: float, emitted_at: int) -> Signal:
@@ -129,5 +161,17 @@ def promotion_signal(model: str, loss: str, report: PromotionReport, alpha: floa
         "challenger_loss": text(report.challenger_loss),
         "alpha": text(alpha),
     }
-    return Signal("PROMOTION", model, f"msprt:{loss}", r.mean, report.first_time_ms, report.last_time_ms, emitted_at,
-                  report.challenger, report.champion, alpha, report.decision, evidence)  # fmt: skip
+    return Signal(
+        "PROMOTION",
+        model,
+        f"msprt:{loss}",
+        r.mean,
+        report.first_time_ms,
+        report.last_time_ms,
+        emitted_at,
+        report.challenger,
+        report.champion,
+        alpha,
+        report.decision,
+        evidence,
+    )

@@ -42,10 +42,26 @@ class SignalStore:
         futures = []
         for s in signals:
             day = _day(s.window_end)
-            futures.append(self.session.execute_async(self._insert, (
-                s.model, day, _when(s.window_end), s.kind, s.metric, s.version or 0, _when(s.window_start),
-                s.baseline_version, s.value, s.threshold, s.decision, dict(s.evidence), _when(s.emitted_at),
-            )))  # fmt: skip
+            futures.append(
+                self.session.execute_async(
+                    self._insert,
+                    (
+                        s.model,
+                        day,
+                        _when(s.window_end),
+                        s.kind,
+                        s.metric,
+                        s.version or 0,
+                        _when(s.window_start),
+                        s.baseline_version,
+                        s.value,
+                        s.threshold,
+                        s.decision,
+                        dict(s.evidence),
+                        _when(s.emitted_at),
+                    ),
+                )
+            )
         for model, day in {(s.model, _day(s.window_end)) for s in signals}:
             futures.append(self.session.execute_async(self._insert_day, (model, day)))
         for future in futures:

@@ -46,8 +46,17 @@ def _numeric(name: str, index: int, offset: int, profile: NumericProfile) -> Col
     reference = np.concatenate([[0], np.asarray(profile.counts, dtype=np.int64), [0]])
     # Per-value bins (see scorers.profile): the last edge is max + 1; those columns are categorical in effect.
     per_value = bool(edges[-1] == profile.max + 1.0)
-    return Column(name, "numeric", "chi2" if per_value else "ks", index, offset, edges, reference,
-                  profile.mean, profile.std if profile.std > 0 else 1.0)  # fmt: skip
+    return Column(
+        name,
+        "numeric",
+        "chi2" if per_value else "ks",
+        index,
+        offset,
+        edges,
+        reference,
+        profile.mean,
+        profile.std if profile.std > 0 else 1.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -68,8 +77,16 @@ class Layout:
             elif feature.name in profile.categorical:
                 counts = profile.categorical[feature.name].counts
                 reference = np.array([counts.get(c, 0) for c in feature.categories], dtype=np.int64)
-                column = Column(feature.name, "categorical", "chi2", index, offset, np.empty(0), reference,
-                                labels=feature.categories)  # fmt: skip
+                column = Column(
+                    feature.name,
+                    "categorical",
+                    "chi2",
+                    index,
+                    offset,
+                    np.empty(0),
+                    reference,
+                    labels=feature.categories,
+                )
             else:
                 continue
             columns.append(column)

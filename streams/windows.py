@@ -203,9 +203,13 @@ class PaneStore(Generic[P]):
 
     def state(self, encode: Callable[[P], Any]) -> dict[str, Any]:
         """Everything needed to continue exactly here (for checkpoints)."""
-        return {"closed": self._closed, "first_pane": self._first_pane, "watermark": self.watermark.value_ms,
-                "latest": {str(p): t for p, t in self.watermark.latest.items()},
-                "panes": {str(p): encode(s) for p, s in self.panes.items()}}  # fmt: skip
+        return {
+            "closed": self._closed,
+            "first_pane": self._first_pane,
+            "watermark": self.watermark.value_ms,
+            "latest": {str(p): t for p, t in self.watermark.latest.items()},
+            "panes": {str(p): encode(s) for p, s in self.panes.items()},
+        }
 
     def restore(self, state: dict[str, Any], decode: Callable[[Any], P]) -> None:
         self._closed, self._first_pane = state["closed"], state["first_pane"]

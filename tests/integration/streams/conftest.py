@@ -58,8 +58,14 @@ def read_topic(settings: Settings, kind: str, idle_s: float = 3.0) -> list[dict[
     """Every record on a topic of the test's stream, decoded."""
     topic = settings.topic(STREAM, kind)
     codec = AvroCodec(open_store(settings), topic, schema_name(STREAM, kind))
-    consumer = Consumer({**settings.kafka_config(), "group.id": f"reader-{time.time_ns()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            **settings.kafka_config(),
+            "group.id": f"reader-{time.time_ns()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     found: list[dict[str, Any]] = []
     last = time.monotonic()

@@ -38,10 +38,19 @@ def live(n: int, skip: int = 0, drift: DriftConfig | None = None) -> tuple[list[
     batch = generator.generate(n)
     scores = ground_truth_probability(batch.features())
     predictions = [
-        {"event_id": r["event_id"], "entity_id": r["entity_id"], "event_time": r["event_time"], "model": MODEL,
-         "version": 1, "score": float(s), "outputs": {}, "scored_at": r["event_time"] + 5, "variant": "champion"}
+        {
+            "event_id": r["event_id"],
+            "entity_id": r["entity_id"],
+            "event_time": r["event_time"],
+            "model": MODEL,
+            "version": 1,
+            "score": float(s),
+            "outputs": {},
+            "scored_at": r["event_time"] + 5,
+            "variant": "champion",
+        }
         for r, s in zip(batch.records, scores, strict=True)
-    ]  # fmt: skip
+    ]
     return batch.records, predictions
 
 
@@ -59,8 +68,9 @@ def test_a_shifted_feature_is_signalled_on_the_topic_in_cassandra_and_to_the_web
 ) -> None:
     register(model_settings, reference())
     drift_at = 10_000
-    events, predictions = live(28_000, drift=DriftConfig(data_drift_at=REFERENCE_EVENTS + drift_at,
-                                                         shift={"customer_age": 0.2}))  # fmt: skip
+    events, predictions = live(
+        28_000, drift=DriftConfig(data_drift_at=REFERENCE_EVENTS + drift_at, shift={"customer_age": 0.2})
+    )
     drift_time = events[drift_at]["event_time"]
     produce(model_settings, "events", events)
     produce(model_settings, "predictions", predictions)

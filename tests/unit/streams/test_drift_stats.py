@@ -19,8 +19,9 @@ SPEC = FeatureSpec(
 
 
 def layout_of(reference_x: np.ndarray, categories: dict[str, int]) -> Layout:
-    profile = ReferenceProfile(len(reference_x), {"x": NumericProfile.of(reference_x)},
-                               {"c": CategoricalProfile(categories)}, None)  # fmt: skip
+    profile = ReferenceProfile(
+        len(reference_x), {"x": NumericProfile.of(reference_x)}, {"c": CategoricalProfile(categories)}, None
+    )
     return Layout.of_features(SPEC, profile)
 
 

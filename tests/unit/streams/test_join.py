@@ -13,8 +13,9 @@ CHAMPION, CHALLENGER = 1, 2
 P, S, L = ("predictions", 0), ("shadow-predictions", 0), ("labels", 0)
 
 
-def prediction(join: LabelJoin, event: str, version: int, score: float, time: int, offset: int = 0,
-               fresh: bool = True) -> Joined:  # fmt: skip
+def prediction(
+    join: LabelJoin, event: str, version: int, score: float, time: int, offset: int = 0, fresh: bool = True
+) -> Joined:
     champion = version == CHAMPION
     return join.predictions([P if champion else S], [offset], [event], [version], [score], [time], champion, [fresh])
 

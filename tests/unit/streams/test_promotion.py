@@ -31,13 +31,28 @@ def simulate(seed: int, n: int, challenger_noise: float, batch: int = 500) -> li
     for start in range(0, n, batch):
         part = slice(start, start + batch)
         k = len(ids[part])
-        join.predictions(src[:k], list(range(k)), ids[part], [1] * k, champion[part].tolist(), times[part].tolist(),
-                         True, [True] * k)  # fmt: skip
-        join.predictions(src[:k], list(range(k)), ids[part], [2] * k, challenger[part].tolist(),
-                         times[part].tolist(), False, [True] * k)  # fmt: skip
+        join.predictions(
+            src[:k], list(range(k)), ids[part], [1] * k, champion[part].tolist(), times[part].tolist(), True, [True] * k
+        )
+        join.predictions(
+            src[:k],
+            list(range(k)),
+            ids[part],
+            [2] * k,
+            challenger[part].tolist(),
+            times[part].tolist(),
+            False,
+            [True] * k,
+        )
         order = rng.permutation(np.arange(start, start + k))
-        joined = join.labels(src[:k], list(range(k)), [ids[i] for i in order], labels[order].tolist(),
-                             (times[order] + 10_000).tolist(), [True] * k)  # fmt: skip
+        joined = join.labels(
+            src[:k],
+            list(range(k)),
+            [ids[i] for i in order],
+            labels[order].tolist(),
+            (times[order] + 10_000).tolist(),
+            [True] * k,
+        )
         for (c, ch), (a, b, y, t) in joined.pairs.items():
             reports += tracker.add(c, ch, np.array(a), np.array(b), np.array(y), np.array(t))
     return reports
