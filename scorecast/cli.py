@@ -15,8 +15,10 @@ from scorecast.errors import ScorecastError
 from scorecast.produce_cli import produce
 from scorecast.settings import Settings
 from scorers.cli import app as models_app
+from scorers.replay.cli import replay
 from scorers.worker_cli import score
 from shadow import worker_cli as shadow_workers
+from shadow.cli import app as shadow_app
 from streams import cli as streams_cli
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -26,6 +28,7 @@ app.command("api")(serve)
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(schemas_app, name="schemas")
 app.command()(produce)
+app.command()(replay)
 worker_app = typer.Typer(help="Long-running stream workers (stop them with SIGTERM or Ctrl-C).")
 worker_app.command("score")(score)
 worker_app.command("drift")(streams_cli.drift)
@@ -35,6 +38,7 @@ worker_app.command("challengers")(shadow_workers.challengers)
 worker_app.command("shadow-join")(shadow_workers.join)
 app.add_typer(worker_app, name="worker")
 app.add_typer(streams_cli.app, name="signals")
+app.add_typer(shadow_app, name="shadow")
 
 
 @app.command()

@@ -1,0 +1,87 @@
+"""Everything a backtest found, computed once from the merged results; the HTML report and the terminal
+summary only present it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scorers.registry import ModelVersion
+from scorers.replay.metrics import (
+    Calibration,
+    Drift,
+    Metrics,
+    calibration,
+    feature_drift,
+    metrics,
+    over_time,
+    score_drift,
+    slice_edges,
+)
+from scorers.replay.ranges import ReplayRange
+from scorers.replay.results import Backtest
+
+Key = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Findings:
+    stream: str
+    range: ReplayRange
+    horizon_ms: int
+    versions: list[Key]
+    events: int  # scored events
+    rejects: dict[str, int]
+    unreadable_labels: int
+    labelled: int
+    overall: dict[Key, Metrics]
+    edges: np.ndarray  # event-time slice edges, epoch ms
+    over_time: dict[Key, list[Metrics]]
+    calibration: dict[Key, Calibration | None]
+    score_samples: dict[Key, np.ndarray]  # a fixed, evenly spaced subsample for the distribution plot
+    feature_drift: dict[Key, Drift | None] = field(default_factory=dict)  # None: no reference profile
+    drift_reference: dict[Key, Key] = field(default_factory=dict)  # version -> first version of same reference
+    score_drift: dict[Key, Drift | None] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time of the replay (read, score, merge, metrics)
+
+
+def find(
+    stream: str, replay: ReplayRange, horizon_ms: int, backtest: Backtest, metas: list[ModelVersion], slices: int = 12
+) -> Findings:
+    keys = [(m.model, m.version) for m in metas]
+    edges = slice_edges(backtest.event_times, slices)
+    step = max(1, len(backtest) // 50_000)
+    findings = Findings(
+        stream=stream,
+        range=replay,
+        horizon_ms=horizon_ms,
+        versions=keys,
+        events=len(backtest),
+        rejects=backtest.rejects,
+        unreadable_labels=backtest.unreadable_labels,
+        labelled=int(backtest.known.sum()),
+        overall={k: metrics(backtest.scores[k], backtest.labels, backtest.known) for k in keys},
+        edges=edges,
+        over_time=over_time(backtest, edges),
+        calibration={k: calibration(backtest.scores[k], backtest.labels, backtest.known) for k in keys},
+        score_samples={k: backtest.scores[k][::step] for k in keys},
+    )
+    seen: dict[str, Key] = {}
+    for meta, key in zip(metas, keys, strict=True):
+        profile = meta.reference_profile
+        if profile is None:
+            findings.feature_drift[key] = findings.score_drift[key] = None
+            continue
+        reference = repr((meta.feature_spec, profile.numeric, profile.categorical))
+        first = seen.setdefault(reference, key)
+        findings.drift_reference[key] = first
+        if first == key:  # versions trained on the same data share one feature reference: compare it once
+            findings.feature_drift[key] = feature_drift(backtest, edges, meta.feature_spec, profile)
+        else:
+            findings.feature_drift[key] = findings.feature_drift[first]
+        if profile.score is not None:
+            findings.score_drift[key] = score_drift(backtest.scores[key], backtest.event_times, edges, profile.score)
+        else:
+            findings.score_drift[key] = None
+    return findings

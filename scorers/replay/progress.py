@@ -1,0 +1,71 @@
+"""Progress of a replay: a rich bar with rate and ETA on the terminal, or nothing (tests, benchmarks)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+
+class ProgressSink(Protocol):
+    def phase(self, name: str, total: int, done: int = 0) -> None: ...
+    def advance(self, n: int) -> None: ...
+
+
+class Quiet:
+    def phase(self, name: str, total: int, done: int = 0) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+
+class RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} events/s" if speed else "- events/s", style="cyan")
+
+
+class Bar:
+    """One bar per phase (events, labels), each with its rate and ETA; use as a context manager."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+            speed_estimate_period=10.0,
+        )
+        self._task: TaskID | None = None
+
+    def phase(self, name: str, total: int, done: int = 0) -> None:
+        self._task = self._progress.add_task(name, total=total, completed=done)
+
+    def advance(self, n: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, n)
+
+    def __enter__(self) -> Bar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self._progress.stop()

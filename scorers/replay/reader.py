@@ -1,0 +1,155 @@
+"""Reading exactly a resolved range: ``assign()`` at explicit offsets, no consumer group, no commits.
+
+Every consumer here has a fresh throwaway ``group.id`` (librdkafka wants one), auto-commit and the offset
+store off, and never calls ``commit``; ``assign()`` joins no group. So a replay can neither move nor read
+the committed offsets of a live consumer group. ``auto.offset.reset=error``: if retention deletes part of the
+range while it is read, the replay fails loudly instead of silently skipping ahead.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from scorecast.settings import Settings
+from scorers.replay.errors import ReplayError
+from scorers.replay.ranges import PartitionRange
+
+STALL_S = 60.0  # no message and no end-of-partition for this long while a range is unfinished: give up
+
+
+def replay_consumer(settings: Settings) -> Consumer:
+    return Consumer(
+        {
+            **settings.kafka_config(),
+            "group.id": f"scorecast.replay.{uuid.uuid4().hex}",  # never joined, never committed to
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "error",
+            "queued.max.messages.kbytes": 65536,
+            "fetch.max.bytes": 52428800,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    values: list[bytes | None]
+    partitions: np.ndarray  # int32, per value
+    offsets: np.ndarray  # int64, per value
+    advanced: dict[int, int]  # partition -> next offset to read after this batch (its end once finished)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+class RangeReader:
+    """Batches of one topic's messages in ``[start, end)`` of each partition, in offset order per partition."""
+
+    def __init__(self, settings: Settings, topic: str, ranges: tuple[PartitionRange, ...], batch: int = 4000):
+        self.topic = topic
+        self._ranges = [r for r in ranges if r.events > 0]
+        self._batch = batch
+        self._settings = settings
+
+    def __iter__(self) -> Iterator[RawBatch]:
+        if not self._ranges:
+            return
+        consumer = replay_consumer(self._settings)
+        try:
+            yield from self._read(consumer)
+        finally:
+            consumer.close()
+
+    def _read(self, consumer: Consumer) -> Iterator[RawBatch]:
+        ends = np.zeros(max(r.partition for r in self._ranges) + 1, dtype=np.int64)
+        for r in self._ranges:
+            ends[r.partition] = r.end
+        open_ = {r.partition for r in self._ranges}
+        consumer.assign([TopicPartition(self.topic, r.partition, r.start) for r in self._ranges])
+        last_progress = time.monotonic()
+        while open_:
+            messages = consumer.consume(self._batch, 0.5)
+            data = []
+            finished: set[int] = set()  # reached the end through end-of-partition (markers, compaction)
+            for m in messages:
+                error = m.error()
+                if error is None:
+                    data.append(m)
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    if (m.offset() or 0) >= ends[m.partition() or 0]:
+                        finished.add(m.partition() or 0)
+                else:
+                    raise ReplayError(f"reading {self.topic} failed: {error.str()}")
+            if not data and not finished & open_:
+                if time.monotonic() - last_progress > STALL_S:
+                    raise ReplayError(f"reading {self.topic} stalled: no message for {STALL_S:.0f}s before the end")
+                continue
+            last_progress = time.monotonic()
+            partitions = np.fromiter((m.partition() for m in data), dtype=np.int32, count=len(data))
+            offsets = np.fromiter((m.offset() for m in data), dtype=np.int64, count=len(data))
+            advanced = {}
+            for p in np.unique(partitions).tolist():
+                if p in open_:
+                    advanced[p] = min(int(offsets[partitions == p].max()) + 1, int(ends[p]))
+                    if advanced[p] == ends[p]:
+                        finished.add(p)
+            for p in finished & open_:
+                advanced[p] = int(ends[p])
+                open_.discard(p)
+                consumer.pause([TopicPartition(self.topic, p)])
+            inside = offsets < ends[partitions]
+            if not inside.all():  # prefetched records past the end of their partition
+                keep = np.flatnonzero(inside)
+                data = [data[i] for i in keep.tolist()]
+                partitions, offsets = partitions[keep], offsets[keep]
+            yield RawBatch([m.value() for m in data], partitions, offsets, advanced)
+
+
+class KafkaTopicView:
+    """``ranges.TopicView`` over a live topic: watermarks, offsets_for_times and peeks at record timestamps."""
+
+    def __init__(self, settings: Settings, topic: str, timeout_s: float = 10.0) -> None:
+        self.topic = topic
+        self._timeout = timeout_s
+        self._consumer = replay_consumer(settings)
+        found = self._consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            self._consumer.close()
+            raise ReplayError(f"topic {topic} does not exist (run `scorecast init`, or check --stream)")
+        self._partitions = tuple(sorted(found.partitions))
+
+    def partitions(self) -> tuple[int, ...]:
+        return self._partitions
+
+    def watermarks(self, partition: int) -> tuple[int, int]:
+        low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), self._timeout)
+        return int(low), int(high)
+
+    def offsets_for_time(self, ms: int) -> dict[int, int]:
+        asked = [TopicPartition(self.topic, p, ms) for p in self._partitions]
+        return {tp.partition: tp.offset for tp in self._consumer.offsets_for_times(asked, self._timeout)}
+
+    def timestamps(self, offsets: dict[int, int]) -> dict[int, int]:
+        """Record timestamp of the first record at or after each offset (partitions with none are left out)."""
+        found: dict[int, int] = {}
+        if not offsets:
+            return found
+        self._consumer.assign([TopicPartition(self.topic, p, o) for p, o in offsets.items()])
+        deadline = time.monotonic() + self._timeout
+        while len(found) < len(offsets) and time.monotonic() < deadline:
+            for m in self._consumer.consume(len(offsets), 0.2):
+                if m.error() is None and (m.partition() or 0) not in found:
+                    found[m.partition() or 0] = m.timestamp()[1]
+                    self._consumer.pause([TopicPartition(self.topic, m.partition() or 0)])
+        self._consumer.unassign()
+        return found
+
+    def close(self) -> None:
+        self._consumer.close()
