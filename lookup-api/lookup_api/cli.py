@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -23,23 +24,22 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="worker processes (each with its own Cassandra session)")] = 1,
 ) -> None:
     """Serve the lookup API (settings: SCORECAST_* and SCORECAST_API_* environment variables)."""
-    import uvicorn
-
     # every worker reads its settings from the environment; each enforces 1/workers of a key's rate limit
     os.environ["SCORECAST_API_WORKERS"] = str(workers)
-    uvicorn.run(
-        "lookup_api.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,  # off for speed; keys travel in headers, which no log line of ours contains
-        proxy_headers=False,  # nothing here reads the client address; run behind a proxy that sets it if needed
-        server_header=False,
-        log_level="info",
-    )
+    # Replace this process with uvicorn's own CLI: worker processes are spawned, and a spawned child
+    # re-imports the parent's __main__; from `scorecast` that is every area's CLI (model training libraries
+    # included), slow enough on a busy box for uvicorn's health check to declare the workers dead.
+    os.execv(
+        sys.executable,
+        [
+            sys.executable, "-m", "uvicorn", "lookup_api.app:app_from_env", "--factory",
+            "--host", host, "--port", str(port), "--workers", str(workers),
+            "--loop", "uvloop", "--http", "httptools",
+            "--no-access-log",  # for speed; keys travel in headers, which no log line of ours contains
+            "--no-proxy-headers",  # nothing reads the client address
+            "--no-server-header", "--log-level", "info",
+        ],
+    )  # fmt: skip
 
 
 @contextmanager
