@@ -3,6 +3,7 @@ else running (no Kafka, no ONNX), at the best request shape found over a small g
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 
@@ -38,16 +39,13 @@ def write_rate(settings: Settings, rows: PredictionRows, rows_per_request: int, 
         for start in range(0, len(rows), chunk):
             end = start + chunk
             writer.write(
-                PredictionRows(
-                    rows.model,
-                    rows.version,
-                    rows.variant,
-                    rows.entity_ids[start:end],
-                    rows.event_ids[start:end],
-                    rows.event_times_ms[start:end],
-                    rows.scores[start:end],
-                    rows.scored_at_ms,
-                )  # fmt: skip
+                dataclasses.replace(
+                    rows,
+                    entity_ids=rows.entity_ids[start:end],
+                    event_ids=rows.event_ids[start:end],
+                    event_times_ms=rows.event_times_ms[start:end],
+                    scores=rows.scores[start:end],
+                )
             )
         return len(rows) / (time.perf_counter() - started)
     finally:

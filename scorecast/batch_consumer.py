@@ -27,7 +27,7 @@ Handler = Callable[[list[Message]], Deliver]
 
 @dataclass(frozen=True)
 class ConsumerConfig:
-    group: str
+    group: str  # the component's group name; the Kafka group id adds the topic prefix (Settings.group_id)
     topics: tuple[str, ...]
     batch_max: int = 2000
     batch_wait_s: float = 0.01  # short: at low rates a batch waits at most this long for company
@@ -54,12 +54,13 @@ class BatchConsumer:
         self._consumer = Consumer(
             {
                 **settings.kafka_config(),
-                "group.id": config.group,
+                "group.id": settings.group_id(config.group),
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "cooperative-sticky",
                 # Bounds the prefetch queue, and so the process's memory, whatever the topic's backlog.
                 "queued.max.messages.kbytes": 16384,
+                "on_commit": _log_commit_errors,
                 "max.poll.interval.ms": 300000,
                 "session.timeout.ms": config.session_timeout_ms,
                 "heartbeat.interval.ms": max(1000, config.session_timeout_ms // 4),
@@ -91,7 +92,7 @@ class BatchConsumer:
                 self.stats.messages += len(messages)
                 self.stats.partitions.update(_partition(m) for m in messages)
         finally:
-            self._consumer.close()  # leaves the group at once, so the partitions move without a timeout
+            self._consumer.close()  # waits for pending commits, then leaves the group: partitions move at once
         return self.stats
 
     def _deliver(self, deliver: Deliver, stop: threading.Event) -> None:
@@ -108,15 +109,17 @@ class BatchConsumer:
                 backoff = min(backoff * 2, self.config.retry_backoff_max_s)
 
     def _commit(self, messages: list[Message]) -> None:
+        # Asynchronous: the batch is already delivered, so waiting for the broker's answer buys nothing but a
+        # round trip per batch. A refused commit (a rebalance moved the partitions) only means the new owner
+        # redoes the batch, which idempotent sinks absorb; a later commit supersedes a lost one.
         next_offsets: dict[tuple[str, int], int] = {}
         for m in messages:
             key = (m.topic() or "", _partition(m))
             next_offsets[key] = max(next_offsets.get(key, 0), (m.offset() or 0) + 1)
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            self._consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as error:
-            # A rebalance took the partitions while this batch was delivered: the new owner redoes it.
             log.warning("commit refused (%s); the partitions' new owner will redo this batch", error)
             return
         if self._on_lag is not None:
@@ -124,6 +127,11 @@ class BatchConsumer:
                 _, high = self._consumer.get_watermark_offsets(tp, cached=True)
                 if high >= 0:
                     self._on_lag(tp.partition, high - tp.offset)
+
+
+def _log_commit_errors(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+    if error is not None:
+        log.warning("offset commit failed (%s); the batch will be redone after a restart or rebalance", error)
 
 
 def _usable(message: Message) -> bool:

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         """Topic name of one kind (events, predictions, shadow, labels, ...) for one stream."""
         return f"{self.topic_prefix}{stream}.{kind}"
 
+    def group_id(self, name: str) -> str:
+        """The Kafka consumer group of a component. Prefixed like the topics: deployments (or tests) that share
+        a cluster under different prefixes must never share a group, or one's rebalances stall the other."""
+        return f"{self.topic_prefix}{name}"
+
     def kafka_config(self) -> dict[str, str | int | float | bool]:
         """librdkafka settings shared by every producer, consumer and admin client."""
         config: dict[str, str | int | float | bool] = {

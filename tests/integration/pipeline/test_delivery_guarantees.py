@@ -68,11 +68,11 @@ def test_two_workers_share_the_partitions_and_miss_nothing(
 ) -> None:
     n = 200_000
     workers = [spawn_worker("--idle-exit", "10"), spawn_worker("--idle-exit", "10")]
-    wait_for_members(pipeline_settings, WorkerConfig(stream=STREAM, model="fraud").group, 2)
+    group = pipeline_settings.group_id(WorkerConfig(stream=STREAM, model="fraud").group)
+    wait_for_members(pipeline_settings, group, 2)
     result = produce_synthetic(pipeline_settings, STREAM, count=n, seed=11, labels=False)
     assert result.sent == n
     outputs = [wait_for(w) for w in workers]
-    print(outputs, committed(pipeline_settings, WorkerConfig(stream=STREAM, model="fraud").group))
     for output in outputs:
         assert "scored 0 events" not in output, output  # each worker took a share
     ids = stored_event_ids(pipeline_settings)
@@ -85,7 +85,7 @@ def test_kill_9_in_the_middle_then_restart_loses_and_duplicates_nothing(
 ) -> None:
     n = 100_000
     produce_synthetic(pipeline_settings, STREAM, count=n, seed=12, labels=False)
-    group = WorkerConfig(stream=STREAM, model="fraud").group
+    group = pipeline_settings.group_id(WorkerConfig(stream=STREAM, model="fraud").group)
     victim = spawn_worker()
     deadline = time.monotonic() + 120
     while committed(pipeline_settings, group) < n // 5 and time.monotonic() < deadline:
@@ -135,9 +135,7 @@ def test_malformed_events_go_to_the_dead_letter_topic_and_the_rest_are_scored(
     stats = run_worker()
     assert stats.scored == 9_900
     assert stats.dead_lettered == 100
-    consumer = Consumer(
-        {**settings.kafka_config(), "group.id": f"dlq-{uuid.uuid4()}", "auto.offset.reset": "earliest"}
-    )
+    consumer = Consumer({**settings.kafka_config(), "group.id": f"dlq-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
     consumer.subscribe([settings.topic(STREAM, "dead-letters")])
     letters = []
     deadline = time.monotonic() + 60

@@ -1,0 +1,179 @@
+"""End-to-end scoring throughput against its baselines, measured in one run on the same box.
+
+- ceiling: the raw Cassandra write rate of the same prediction rows by the same driver (bench_cassandra);
+- naive: poll one event, decode it, score one row, insert it synchronously (the pipeline people write first);
+- scorecast: `scorecast worker score` processes (1 and 2) draining a pre-filled events topic; the rate is taken
+  from the group's committed offsets, so it counts only events whose writes were acknowledged;
+- worker RSS (peak resident memory of a worker process).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from benchmarks.common import Measurement, measure
+from infra.init import initialise
+from schemas.codec import AvroCodec
+from schemas.features import encode, load_feature_spec
+from schemas.registry import open_store
+from scorecast.cassandra import connect
+from scorecast.produce_cli import produce_synthetic
+from scorecast.settings import Settings
+from scorers.prediction_sink import INSERT
+from scorers.registry import Registry
+from scorers.runtime import OnnxModel
+from scorers.training import ExampleModel, register_examples
+from scorers.worker import WorkerConfig
+
+STREAM = "transactions"
+GROUP = WorkerConfig(stream=STREAM, model="fraud").group
+
+
+@contextmanager
+def isolated(settings: Settings, models: list[ExampleModel], tag: str) -> Iterator[Settings]:
+    """A keyspace and topic prefix of their own, initialised, with the example models registered; then dropped."""
+    run = uuid.uuid4().hex[:8]
+    scoped = settings.model_copy(
+        update={"keyspace": f"bench_{tag}_{run}", "topic_prefix": f"bench.{tag}.{run}.", "topic_partitions": 4}
+    )
+    initialise(scoped, [STREAM])
+    with Registry.open(scoped) as registry:
+        register_examples(registry, models)
+    try:
+        yield scoped
+    finally:
+        session = connect(scoped)
+        session.execute(f"DROP KEYSPACE IF EXISTS {scoped.keyspace}", timeout=120)
+        session.cluster.shutdown()
+
+
+def committed(settings: Settings, group: str, consumer: Consumer) -> int:
+    topic = settings.topic(STREAM, "events")
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+    return sum(max(tp.offset, 0) for tp in offsets)
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
+    env.update(
+        SCORECAST_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        SCORECAST_CASSANDRA_HOSTS=",".join(settings.cassandra_hosts),
+        SCORECAST_CASSANDRA_PORT=str(settings.cassandra_port),
+        SCORECAST_KEYSPACE=settings.keyspace,
+        SCORECAST_TOPIC_PREFIX=settings.topic_prefix,
+        SCORECAST_MODEL_STORE=settings.model_store or str(settings.infra_dir / "models"),
+        SCORECAST_ONNX_DEVICE="cpu",
+    )
+    return env
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def scorecast_rate(settings: Settings, models: list[ExampleModel], n: int, workers: int) -> tuple[float, float]:
+    """(events/s over the drain of ``n`` pre-produced events by ``workers`` processes, peak worker RSS in MB)."""
+    with isolated(settings, models, f"w{workers}") as scoped:
+        produce_synthetic(scoped, STREAM, count=n, seed=21, labels=False)
+        scorecast = str(Path(sys.executable).with_name("scorecast"))
+        processes = [
+            subprocess.Popen(
+                [scorecast, "worker", "score", "--stream", STREAM, "--model", "fraud"],
+                env=worker_env(scoped),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(workers)
+        ]
+        group = scoped.group_id(GROUP)
+        probe = Consumer({**scoped.kafka_config(), "group.id": group})
+        try:
+            first = last = None
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                done = committed(scoped, group, probe)
+                now = time.perf_counter()
+                if done > 0 and first is None:
+                    first = (now, done)
+                if done >= n:
+                    last = (now, done)
+                    break
+                time.sleep(0.05)
+            rss = max(peak_rss_mb(p.pid) for p in processes)
+        finally:
+            probe.close()
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(60)
+        if first is None or last is None:
+            raise RuntimeError(f"{workers} worker(s) did not drain {n} events in time")
+        return (last[1] - first[1]) / (last[0] - first[0]), rss
+
+
+def naive_rate(settings: Settings, models: list[ExampleModel], n: int) -> float:
+    """Poll one event, decode it, score one row, insert it synchronously: events/s."""
+    with isolated(settings, models, "naive") as scoped:
+        produce_synthetic(scoped, STREAM, count=n, seed=22, labels=False)
+        spec = load_feature_spec(STREAM)
+        topic = scoped.topic(STREAM, "events")
+        codec = AvroCodec(open_store(scoped), topic, f"{STREAM}.events")
+        model = OnnxModel.load(models[0].onnx, spec, device="cpu")
+        session = connect(scoped, scoped.keyspace)
+        insert = session.prepare(INSERT.format(keyspace=scoped.keyspace))
+        consumer = Consumer(
+            {**scoped.kafka_config(), "group.id": f"naive-{uuid.uuid4()}", "auto.offset.reset": "earliest"}
+        )
+        consumer.subscribe([topic])
+        done = 0
+        started = None
+        try:
+            while done < n:
+                message = consumer.poll(5.0)
+                if message is None or message.error() is not None:
+                    continue
+                started = started or time.perf_counter()
+                record = codec.decode(message.value() or b"")
+                score = float(model.predict(encode(spec, [record]))[0])
+                now_ms = int(time.time() * 1000)
+                session.execute(
+                    insert,
+                    ("fraud", 1, record["entity_id"], record["event_time"], record["event_id"], score, now_ms, "naive"),
+                )
+                done += 1
+            return n / (time.perf_counter() - (started or time.perf_counter()))
+        finally:
+            consumer.close()
+            session.cluster.shutdown()
+
+
+def run(settings: Settings, models: list[ExampleModel], n: int = 100_000, repeats: int = 3) -> list[Measurement]:
+    rss: list[float] = []
+
+    def once(workers: int) -> float:
+        rate, peak = scorecast_rate(settings, models, n, workers)
+        rss.append(peak)
+        return rate
+
+    results = [
+        measure("naive per-event pipeline", "events/s", lambda: naive_rate(settings, models, 3_000), repeats),
+        measure("scorecast end-to-end, 1 worker", "events/s", lambda: once(1), repeats),
+        measure("scorecast end-to-end, 2 workers", "events/s", lambda: once(2), repeats),
+    ]
+    results.append(
+        Measurement("scorer worker peak RSS", "MB", sorted(rss)[len(rss) // 2], min(rss), max(rss), len(rss))
+    )
+    return results
