@@ -132,10 +132,10 @@ def start_api(settings: Settings, port: int, workers: int) -> subprocess.Popen[b
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            sys.exit("error: the API server exited during start-up")
+            raise RuntimeError("the API server exited during start-up")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return process
@@ -143,7 +143,7 @@ def start_api(settings: Settings, port: int, workers: int) -> subprocess.Popen[b
             pass
         time.sleep(0.2)
     process.terminate()
-    sys.exit("error: the API server was not ready within 60 s")
+    raise RuntimeError("the API server was not ready within 120 s")
 
 
 def write_targets(path: Path, base: str, ids: list[str], token: str) -> None:
@@ -344,7 +344,12 @@ def run(
     results: dict[str, Any] = {"entities": entities, "cpus": os.cpu_count(), "load_avg_before": os.getloadavg()}
     try:
         raw = raw_reference(settings, ids, seconds / 2)
-        runs = {w: api_phases(vegeta, settings, ids, token, w, seconds) for w in workers}
+        runs = {}
+        for w in workers:
+            try:
+                runs[w] = api_phases(vegeta, settings, ids, token, w, seconds)
+            except RuntimeError as error:  # report what was measured; say what was not
+                print(f"{w} worker(s): not measured: {error}", flush=True)
     finally:
         session = connect(settings)
         try:
@@ -364,11 +369,16 @@ def run(
             "ratio_max_to_raw": ratio,
             "p99_at_2000_ms": at_2000.p99_ms,
         }
+        # contention-robust view: requests per CPU-second of the API process vs reads per CPU-second of the raw
+        # client (both exclude Cassandra and the load generator)
+        per_core = raw[best_raw][1] / best_max.server_cpu_us
+        results[f"workers_{w}"]["cpu_ratio_raw_to_api"] = per_core
         p99 = "met" if at_2000.p99_ms <= 5 else f"MISSED by {at_2000.p99_ms - 5:,.2f} ms"
         share = "met" if ratio >= 0.7 else f"MISSED by {0.7 - ratio:.2f}"
         print(
             f"{w} worker(s): p99 at 2,000 req/s {at_2000.p99_ms:,.2f} ms (<= 5 ms: {p99}); max {best_max.ok_rps:,.0f} "
-            f"req/s = {ratio:.2f} x raw (>= 0.70: {share})"
+            f"req/s = {ratio:.2f} x raw (>= 0.70: {share}); per CPU-second the API serves {per_core:.2f} x "
+            f"the raw client's reads ({best_max.server_cpu_us:.0f} vs {raw[best_raw][1]:.0f} µs)"
         )
     print(json.dumps(results, default=str))
     return results
