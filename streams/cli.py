@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from cassandra import DriverException
 from rich.console import Console
 from rich.table import Table
 
-from scorecast.cassandra import connect
+from scorecast.errors import ScorecastError
 from scorecast.settings import Settings
 from scorecast.telemetry import configure
 from scorers.worker_cli import stop_on_signals
 from streams.config import load_config
-from streams.runtime import drift_processor, promotion_processor
+from streams.runtime import drift_processor, open_session, promotion_processor
 from streams.store import SignalStore
 
 console = Console(stderr=True)
@@ -126,10 +127,11 @@ def show(
     kind: Annotated[str | None, typer.Option(help="DRIFT, PROMOTION or ALERT")] = None,
 ) -> None:
     """The newest signals of a model, newest window first."""
-    settings = Settings()
-    session = connect(settings, settings.keyspace)
+    session = open_session(Settings())
     try:
         signals = SignalStore(session).latest(model, limit, kind.upper() if kind else None)
+    except DriverException as error:
+        raise ScorecastError(f"cannot read signals (run `scorecast init`?): {error}") from error
     finally:
         session.cluster.shutdown()
     table = Table("window end (UTC)", "kind", "version", "metric", "value", "decision", "evidence")

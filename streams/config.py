@@ -61,7 +61,8 @@ class PromotionOptions(_Frozen):
     max_pairs: int | None = Field(default=None, ge=2, description="REJECT as futile after this many pairs")
     report_every: int = Field(default=1_000, ge=1)
     horizon_s: float = Field(default=3 * 86400.0, gt=0, description="how long a prediction waits for its label")
-    max_pending: int = Field(default=2_000_000, ge=1, description="events waiting in the join, at most")
+    # About 450 bytes per waiting event: the default bounds the join near 225 MB.
+    max_pending: int = Field(default=500_000, ge=1, description="events waiting in the join, at most")
 
 
 class AlertOptions(_Frozen):

@@ -119,17 +119,15 @@ class DriftWorker:
         return self.stats
 
     def process(self, messages: list[Message], ends: list[kafka.TP], stop: threading.Event) -> None:
-        events = [m for m in messages if m.topic() == self._events_topic]
-        predictions = [m for m in messages if m.topic() == self._predictions_topic]
-        for m in messages:
-            topic, partition, offset = kafka.where(m)
-            self._processed[(topic, partition)] = offset + 1
-            self._idle.setdefault(topic, set()).discard(partition)
+        batches = kafka.by_topic(messages)
+        for topic, batch in batches.items():
+            self._processed.update(batch.next_offsets(topic))
+            self._idle.setdefault(topic, set()).difference_update(np.unique(batch.partitions).tolist())
         reports: list[tuple[int, str, WindowReport]] = []
-        if events:
-            reports += self._add_events(events)
-        if predictions:
-            reports += self._add_scores(predictions)
+        if self._events_topic in batches:
+            reports += self._add_events(batches[self._events_topic])
+        if self._predictions_topic in batches:
+            reports += self._add_scores(batches[self._predictions_topic])
         for topic, partition in ends:
             self._idle.setdefault(topic, set()).add(partition)
             for source, version, monitor in self.monitors():
@@ -160,7 +158,8 @@ class DriftWorker:
             newest = int(times[partitions == partition].max())
             latest[partition] = max(latest.get(partition, newest), newest)
 
-    def _add_events(self, messages: list[Message]) -> list[tuple[int, str, WindowReport]]:
+    def _add_events(self, batch: kafka.TopicBatch) -> list[tuple[int, str, WindowReport]]:
+        messages = batch.messages
         decoded = self._decoder.decode([m.value() for m in messages])
         if decoded.failures:
             self._dead_letters.send_failures(messages, decoded.failures)
@@ -178,9 +177,7 @@ class DriftWorker:
         monitor = self._features[1]
         if monitor is None:
             return reports
-        positions = decoded.positions
-        partitions = np.array([kafka.where(messages[i])[1] for i in positions], dtype=np.int64)
-        offsets = np.array([kafka.where(messages[i])[2] for i in positions], dtype=np.int64)
+        partitions, offsets = batch.partitions[decoded.positions], batch.offsets[decoded.positions]
         self._note_times(self._events_topic, partitions, decoded.event_times)
         reports += [
             (champion, "features", r) for r in monitor.add(decoded.features, decoded.event_times, partitions, offsets)
@@ -188,9 +185,9 @@ class DriftWorker:
         self.stats.events += len(decoded)
         return reports
 
-    def _add_scores(self, messages: list[Message]) -> list[tuple[int, str, WindowReport]]:
-        by_version: dict[int, tuple[list[float], list[int], list[int], list[int]]] = {}
-        for m in messages:
+    def _add_scores(self, batch: kafka.TopicBatch) -> list[tuple[int, str, WindowReport]]:
+        by_version: dict[int, tuple[list[float], list[int], list[int]]] = {}  # scores, times, batch positions
+        for i, m in enumerate(batch.messages):
             try:
                 record = self._predictions.decode(m.value() or b"")
             except Exception as error:  # undecodable or unknown schema: a dead letter, never a crash
@@ -199,22 +196,21 @@ class DriftWorker:
                 continue
             if record.get("model") != self.model or record.get("variant", "champion") != "champion":
                 continue
-            scores, times, partitions, offsets = by_version.setdefault(int(record["version"]), ([], [], [], []))
+            scores, times, positions = by_version.setdefault(int(record["version"]), ([], [], []))
             scores.append(float(record["score"]))
             times.append(int(record["event_time"]))
-            partitions.append(kafka.where(m)[1])
-            offsets.append(kafka.where(m)[2])
+            positions.append(i)
         reports: list[tuple[int, str, WindowReport]] = []
-        for version, (scores, times, partitions, offsets) in by_version.items():
+        for version, (scores, times, positions) in by_version.items():
             if version not in self._scores:
                 self._scores[version] = self._monitor(version, "score") if self.options.score else None
             monitor = self._scores[version]
             if monitor is None:
                 continue
             rows = np.asarray(scores, dtype=np.float64)[:, None]
-            parts, when = np.asarray(partitions), np.asarray(times)
+            parts, when = batch.partitions[positions], np.asarray(times, dtype=np.int64)
             self._note_times(self._predictions_topic, parts, when)
-            found = monitor.add(rows, when, parts, np.asarray(offsets))
+            found = monitor.add(rows, when, parts, batch.offsets[positions])
             reports += [(version, "score", r) for r in found]
             self.stats.scores += len(scores)
         return reports

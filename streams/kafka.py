@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from scorecast.errors import ScorecastError
@@ -103,6 +105,36 @@ class Alignment:
 def where(message: Message) -> tuple[str, int, int]:
     """(topic, partition, offset) of a consumed message (never None once consumed without error)."""
     return message.topic() or "", message.partition() or 0, message.offset() or 0
+
+
+@dataclass(frozen=True)
+class TopicBatch:
+    """The messages of one topic in a consumed batch, with their partitions and offsets as arrays."""
+
+    messages: list[Message]
+    partitions: np.ndarray
+    offsets: np.ndarray
+
+    def next_offsets(self, topic: str) -> dict[TP, int]:
+        """Per partition, the offset after the last message of this batch."""
+        found: dict[TP, int] = {}
+        for partition in np.unique(self.partitions).tolist():
+            found[(topic, partition)] = int(self.offsets[self.partitions == partition].max()) + 1
+        return found
+
+
+def by_topic(messages: list[Message]) -> dict[str, TopicBatch]:
+    groups: dict[str, list[Message]] = {}
+    for message in messages:
+        groups.setdefault(message.topic() or "", []).append(message)
+    return {
+        topic: TopicBatch(
+            group,
+            np.fromiter((m.partition() for m in group), dtype=np.int64, count=len(group)),
+            np.fromiter((m.offset() for m in group), dtype=np.int64, count=len(group)),
+        )
+        for topic, group in groups.items()
+    }
 
 
 def commit(client: Consumer, offsets: dict[TP, int]) -> None:

@@ -125,16 +125,15 @@ class PromotionWorker:
     def process(self, messages: list[Message], ends: list[kafka.TP], stop: threading.Event) -> None:
         joined: list[Joined] = []
         labelled: tuple[list[int], list[int]] = ([], [])  # label times and their partitions
+        batches = kafka.by_topic(messages)
         for topic, kind in self._topics.items():  # the join does not care about the order across topics
-            part = [m for m in messages if m.topic() == topic]
-            if part:
-                joined.append(self._join(kind, topic, part, labelled))
+            if topic in batches:
+                joined.append(self._join(kind, topic, batches[topic], labelled))
         self._dead_letters.flush()
-        for m in messages:
-            topic, partition, offset = kafka.where(m)
-            self._processed[(topic, partition)] = offset + 1
-            if topic == self._labels_topic:
-                self._idle.discard(partition)
+        for topic, batch in batches.items():
+            self._processed.update(batch.next_offsets(topic))
+        if self._labels_topic in batches:
+            self._idle.difference_update(np.unique(batches[self._labels_topic].partitions).tolist())
         idle_now = [p for t, p in ends if t == self._labels_topic]
         self._idle.update(idle_now)
         signals, alerts = self._evaluate(joined, labelled, idle_now)
@@ -144,11 +143,13 @@ class PromotionWorker:
         if signals:
             self.checkpoint()
 
-    def _join(self, kind: str, topic: str, messages: list[Message], labelled: tuple[list[int], list[int]]) -> Joined:
+    def _join(self, kind: str, topic: str, batch: kafka.TopicBatch, labelled: tuple[list[int], list[int]]) -> Joined:
+        decode = self._codecs[topic].decode
         records, sources, offsets, fresh = [], [], [], []
-        for m in messages:
+        partitions, all_offsets = batch.partitions.tolist(), batch.offsets.tolist()
+        for m, partition, offset in zip(batch.messages, partitions, all_offsets, strict=True):
             try:
-                record = self._codecs[topic].decode(m.value() or b"")
+                record = decode(m.value() or b"")
             except Exception as error:  # undecodable or unknown schema: a dead letter, never a crash
                 self._dead_letters.send(m, "undecodable", error)
                 self.stats.dead_lettered += 1
@@ -157,7 +158,6 @@ class PromotionWorker:
                 continue
             if kind == "predictions" and record.get("variant", "champion") != "champion":
                 continue  # canary or treatment traffic: scored on other events, nothing to pair with
-            _, partition, offset = kafka.where(m)
             records.append(record)
             sources.append((kind, partition))
             offsets.append(offset)
@@ -197,7 +197,9 @@ class PromotionWorker:
                 for report in self.tracker.add(
                     champion, challenger, np.asarray(a), np.asarray(b), np.asarray(labels), np.asarray(times)
                 ):
-                    signals.append(promotion_signal(self.model, self.options.loss, report, self.options.alpha, now))
+                    counts = {f"join_{k}": str(v) for k, v in asdict(self.join.counts).items()}
+                    signal = promotion_signal(self.model, self.options.loss, report, self.options.alpha, now, counts)
+                    signals.append(signal)
                     alerts += self._rules.promotion(self.model, report)
                     self.stats.decisions[f"{champion}:{challenger}"] = report.decision
         for version, monitor in self._performance.items():

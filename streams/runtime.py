@@ -12,7 +12,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cassandra.cluster import Session
+from cassandra import DriverException
+from cassandra.cluster import NoHostAvailable, Session
 from confluent_kafka import Consumer
 
 from schemas.dead_letters import DeadLetterSink
@@ -55,6 +56,20 @@ class Wiring:
     dead_letters: DeadLetterSink
 
 
+def open_session(settings: Settings) -> Session:
+    """A session on the keyspace, or one line saying why not."""
+    try:
+        session = connect(settings, settings.keyspace)
+    except NoHostAvailable as error:
+        if "keyspace" in str(error):
+            raise ScorecastError(f"keyspace {settings.keyspace} does not exist (run `scorecast init`)") from error
+        hosts = ", ".join(f"{h}:{settings.cassandra_port}" for h in settings.cassandra_hosts)
+        raise ScorecastError(f"cannot reach Cassandra at {hosts}") from error
+    except DriverException as error:  # e.g. the keyspace does not exist
+        raise ScorecastError(f"cannot open keyspace {settings.keyspace} (run `scorecast init`): {error}") from error
+    return session
+
+
 def alerter(options: AlertOptions) -> Alerter:
     if not options.webhook_url:
         return Alerter()
@@ -73,7 +88,7 @@ def alerter(options: AlertOptions) -> Alerter:
 @contextmanager
 def wiring(settings: Settings, stream: str, names: Names, options: ModelOptions) -> Iterator[Wiring]:
     with ExitStack() as stack:
-        session = connect(settings, settings.keyspace)
+        session = open_session(settings)
         stack.callback(session.cluster.shutdown)
         schemas = open_schema_store(settings)
         alerts = alerter(options.alerts)

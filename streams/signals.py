@@ -146,9 +146,13 @@ def performance_signal(model: str, version: int, report: PerformanceReport, alph
     )
 
 
-def promotion_signal(model: str, loss: str, report: PromotionReport, alpha: float, emitted_at: int) -> Signal:
+def promotion_signal(
+    model: str, loss: str, report: PromotionReport, alpha: float, emitted_at: int, extra: Mapping[str, str] = {}
+) -> Signal:
+    """``extra``: further evidence, e.g. the join's counts of predictions that never met their label."""
     r = report.result
     evidence = {
+        **extra,
         "reason": report.reason,
         "n": text(r.n),
         "effect": text(r.mean),
