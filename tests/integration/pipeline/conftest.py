@@ -58,8 +58,11 @@ def worker_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+SpawnWorker = Callable[..., subprocess.Popen[str]]
+
+
 @pytest.fixture
-def spawn_worker(pipeline_settings: Settings) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+def spawn_worker(pipeline_settings: Settings) -> Iterator[SpawnWorker]:
     """Starts `scorecast worker score` processes; any still running at the end are killed."""
     started: list[subprocess.Popen[str]] = []
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
 import time
-from collections.abc import Callable
 
 import httpx
 from opentelemetry import trace
@@ -21,7 +19,7 @@ from scorecast.settings import Settings
 from scorecast.telemetry import configure
 from scorers.registry import ModelVersion
 from scorers.worker import WorkerConfig
-from tests.integration.pipeline.conftest import RunWorker
+from tests.integration.pipeline.conftest import RunWorker, SpawnWorker
 from tests.integration.pipeline.test_delivery_guarantees import committed, stored_event_ids
 
 STREAM = "transactions"
@@ -47,7 +45,7 @@ def test_scoring_spans_link_to_the_producers_trace(
     assert scoring
     assert writing
     assert all(link.context.trace_id == producer_trace for link in scoring[0].links)
-    assert sum(s.attributes["messaging.batch.message_count"] for s in scoring) == 50
+    assert sum(int(str((s.attributes or {})["messaging.batch.message_count"])) for s in scoring) == 50
 
 
 def _free_port() -> int:
@@ -58,7 +56,7 @@ def _free_port() -> int:
 
 
 def test_metrics_endpoint_counts_scored_events(
-    pipeline_settings: Settings, registered: list[ModelVersion], spawn_worker: Callable[..., subprocess.Popen[str]]
+    pipeline_settings: Settings, registered: list[ModelVersion], spawn_worker: SpawnWorker
 ) -> None:
     produce_synthetic(pipeline_settings, STREAM, count=3_000, seed=4, labels=False)
     port = _free_port()
@@ -86,7 +84,7 @@ def test_metrics_endpoint_counts_scored_events(
 
 
 def test_sigterm_drains_the_batch_in_hand_and_exits_cleanly(
-    pipeline_settings: Settings, registered: list[ModelVersion], spawn_worker: Callable[..., subprocess.Popen[str]]
+    pipeline_settings: Settings, registered: list[ModelVersion], spawn_worker: SpawnWorker
 ) -> None:
     n = 60_000
     produce_synthetic(pipeline_settings, STREAM, count=n, seed=13, labels=False)
