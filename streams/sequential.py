@@ -104,6 +104,10 @@ class MixtureSPRT:
         if len(decided):
             self.verdict = (Verdict.CONTINUE, Verdict.BETTER, Verdict.WORSE, Verdict.FUTILE)[int(verdicts[last])]
             self.stopped_at = self.n
+            if self.verdict in (Verdict.BETTER, Verdict.WORSE):
+                # The sequence excluding 0 and Lambda >= 1/alpha are the same event; keep rounding from
+                # reporting p = 0.0500000001 beside a rejection at 0.05.
+                self.p_value = min(self.p_value, self.config.alpha)
         return self.result()
 
     def _boundary(self, n: np.ndarray, means: np.ndarray, m2s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
