@@ -39,7 +39,7 @@ from streams.webhook import WebhookSender
 @dataclass(frozen=True)
 class Names:
     processor: str  # checkpoint key
-    group: str  # consumer group that holds the committed offsets
+    group: str  # consumer group that holds the committed offsets (Settings.group_id adds the topic prefix)
 
     @classmethod
     def of(cls, kind: str, stream: str, model: str) -> Names:
@@ -95,7 +95,7 @@ def wiring(settings: Settings, stream: str, names: Names, options: ModelOptions)
         stack.callback(alerts.close)
         publisher = SignalPublisher(settings, stream, schemas, SignalStore(session))
         stack.callback(publisher.close)
-        client = kafka.consumer(settings, names.group)
+        client = kafka.consumer(settings, settings.group_id(names.group))
         stack.callback(client.close)
         checkpoints = CheckpointStore(session)
         emitter = Emitter(names.processor, client, publisher, alerts, checkpoints)
