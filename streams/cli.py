@@ -127,11 +127,12 @@ def show(
     kind: Annotated[str | None, typer.Option(help="DRIFT, PROMOTION or ALERT")] = None,
 ) -> None:
     """The newest signals of a model, newest window first."""
-    session = open_session(Settings())
+    settings = Settings()
+    session = open_session(settings)
     try:
         signals = SignalStore(session).latest(model, limit, kind.upper() if kind else None)
     except DriverException as error:
-        raise ScorecastError(f"cannot read signals (run `scorecast init`?): {error}") from error
+        raise ScorecastError(f"cannot read signals of keyspace {settings.keyspace} (run `scorecast init`)") from error
     finally:
         session.cluster.shutdown()
     table = Table("window end (UTC)", "kind", "version", "metric", "value", "decision", "evidence")

@@ -93,11 +93,16 @@ def wiring(settings: Settings, stream: str, names: Names, options: ModelOptions)
         schemas = open_schema_store(settings)
         alerts = alerter(options.alerts)
         stack.callback(alerts.close)
-        publisher = SignalPublisher(settings, stream, schemas, SignalStore(session))
+        try:
+            signal_store, checkpoints = SignalStore(session), CheckpointStore(session)
+        except DriverException as error:  # the tables of migration 0004 are missing
+            raise ScorecastError(
+                f"keyspace {settings.keyspace} lacks the signal tables (run `scorecast init`)"
+            ) from error
+        publisher = SignalPublisher(settings, stream, schemas, signal_store)
         stack.callback(publisher.close)
         client = kafka.consumer(settings, settings.group_id(names.group))
         stack.callback(client.close)
-        checkpoints = CheckpointStore(session)
         emitter = Emitter(names.processor, client, publisher, alerts, checkpoints)
         dead_letters = DeadLetterSink(settings, stream, names.processor)
         stack.callback(dead_letters.flush)
