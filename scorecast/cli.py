@@ -16,6 +16,7 @@ from scorecast.produce_cli import produce
 from scorecast.settings import Settings
 from scorers.cli import app as models_app
 from scorers.replay.cli import replay
+from scorers.rollouts import cli as rollout_cli
 from scorers.worker_cli import score
 from shadow import worker_cli as shadow_workers
 from shadow.cli import app as shadow_app
@@ -36,9 +37,11 @@ worker_app.command("promotion")(streams_cli.promotion)
 worker_app.command("shadow-tee")(shadow_workers.tee)
 worker_app.command("challengers")(shadow_workers.challengers)
 worker_app.command("shadow-join")(shadow_workers.join)
+worker_app.command("rollout")(rollout_cli.worker)
 app.add_typer(worker_app, name="worker")
 app.add_typer(streams_cli.app, name="signals")
 app.add_typer(shadow_app, name="shadow")
+app.add_typer(rollout_cli.app, name="rollout")
 
 
 @app.command()

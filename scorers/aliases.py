@@ -94,7 +94,9 @@ def plan_promote(aliases: Aliases, version: int, reason: str, actor: str, action
     )
 
 
-def plan_unset(aliases: Aliases, alias: str, version: int | None, reason: str, actor: str) -> AliasPlan:
+def plan_unset(
+    aliases: Aliases, alias: str, version: int | None, reason: str, actor: str, action: str = "unset"
+) -> AliasPlan:
     check_alias(alias)
     held = aliases.get(alias, ())
     if not held:
@@ -104,7 +106,7 @@ def plan_unset(aliases: Aliases, alias: str, version: int | None, reason: str, a
     if version is not None and version not in held:
         raise RegistryError(f"alias {alias!r} does not hold version {version} (it holds {_list(held)})")
     removed = held if version is None else (version,)
-    history = tuple(AliasChange(alias, None, v, "unset", reason, actor) for v in removed)
+    history = tuple(AliasChange(alias, None, v, action, reason, actor) for v in removed)
     return AliasPlan(delete_rows=tuple((alias, v) for v in removed), history=history)
 
 

@@ -194,6 +194,13 @@ def promote(name: str, version: int, reason: Reason = "") -> None:
 
 
 @app.command()
+def switch(name: str, version: int, reason: Reason = "") -> None:
+    """Blue-green: serve VERSION of NAME at once (precomputed; lookups follow within the API's alias TTL)."""
+    with Registry.open(Settings()) as registry:
+        _report(registry.promote(name, version, reason, action="switch"), f"v{version} is already the champion")
+
+
+@app.command()
 def rollback(name: str, reason: Reason = "") -> None:
     """Put the previous champion of NAME back."""
     with Registry.open(Settings()) as registry:

@@ -229,14 +229,25 @@ class Registry:
         return self._apply(name, lambda held: plan_set(held, alias, version, reason, actor or current_actor()))
 
     def unset_alias(
-        self, name: str, alias: str, version: int | None = None, reason: str = "", actor: str | None = None
+        self,
+        name: str,
+        alias: str,
+        version: int | None = None,
+        reason: str = "",
+        actor: str | None = None,
+        action: str = "unset",  # "auto-rollback" when a rollout's guardrail removes its canary
     ) -> AliasPlan:
         self._require_model(name)
-        return self._apply(name, lambda held: plan_unset(held, alias, version, reason, actor or current_actor()))
+        return self._apply(
+            name, lambda held: plan_unset(held, alias, version, reason, actor or current_actor(), action)
+        )
 
-    def promote(self, name: str, version: int, reason: str = "", actor: str | None = None) -> AliasPlan:
+    def promote(
+        self, name: str, version: int, reason: str = "", actor: str | None = None, action: str = "promote"
+    ) -> AliasPlan:
+        """``action`` is "switch" for a blue-green flip; either way the previous champion is one rollback away."""
         self.get(name, version)
-        return self._apply(name, lambda held: plan_promote(held, version, reason, actor or current_actor()))
+        return self._apply(name, lambda held: plan_promote(held, version, reason, actor or current_actor(), action))
 
     def rollback(self, name: str, reason: str = "", actor: str | None = None) -> AliasPlan:
         """Champion back to the champion before it; refused when there is none."""
