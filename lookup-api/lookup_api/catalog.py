@@ -3,7 +3,9 @@
 A model's catalog is two single-partition reads (``model_aliases`` and ``model_versions`` share the model as
 partition key), run together and cached per model. An alias flip (promote, rollback, blue-green switch) is
 therefore served at most ``alias_ttl_ms`` plus one read after it was written; unknown models are cached
-too, so probing random names costs Cassandra nothing more than known ones.
+too, so probing random names costs Cassandra nothing more than known ones. While a rollout (canary or A/B,
+scorers/rollouts) is active, the newest rollout row is read with them and the serving alias resolves per
+entity: the rollout's entity-hash split picks the champion's or the candidate's precomputed prediction.
 """
 
 from __future__ import annotations
@@ -17,12 +19,30 @@ from lookup_api.cassandra_async import Row
 from lookup_api.errors import ApiError, not_found
 from lookup_api.ttl_cache import MISSING, AsyncTTLCache
 from lookup_api.validation import Selector
+from scorers.rollouts.split import CANDIDATE, CHAMPION, TrafficSplit
+
+ACTIVE_ROLLOUT = ("running", "paused")
 
 
 @dataclass(frozen=True)
 class Resolved:
     version: int
     alias: str | None  # None when the request named a version
+    variant: str | None = None  # champion or candidate while a rollout splits the serving alias
+
+
+@dataclass(frozen=True)
+class RolloutSplit:
+    """The active rollout's split of the champion's traffic: who is served ``candidate`` instead."""
+
+    champion: int
+    candidate: int
+    split: TrafficSplit
+
+    def resolve(self, entity_id: str) -> Resolved:
+        if self.split.serves_candidate(entity_id):
+            return Resolved(self.candidate, "champion", CANDIDATE)
+        return Resolved(self.champion, "champion", CHAMPION)
 
 
 @dataclass(frozen=True)
@@ -30,12 +50,22 @@ class ModelCatalog:
     model: str
     versions: frozenset[int]
     aliases: Mapping[str, tuple[int, ...]]
+    rollout: RolloutSplit | None = None
 
     @property
     def known(self) -> bool:
         return bool(self.versions or self.aliases)
 
-    def resolve(self, selector: Selector, serving_alias: str) -> Resolved:
+    def split(self, selector: Selector, serving_alias: str) -> RolloutSplit | None:
+        """The rollout split that applies to this request: only a request for the champion is split."""
+        if self.rollout is None or selector.version is not None or (selector.alias or serving_alias) != "champion":
+            return None
+        return self.rollout
+
+    def resolve(self, selector: Selector, serving_alias: str, entity_id: str | None = None) -> Resolved:
+        split = self.split(selector, serving_alias) if entity_id is not None else None
+        if split is not None and entity_id is not None:
+            return split.resolve(entity_id)
         if not self.known:
             raise not_found("unknown_model", f"no model named {self.model!r}")
         if selector.version is not None:
@@ -55,16 +85,21 @@ class ModelCatalog:
         return Resolved(versions[0], alias)
 
 
-def build_catalog(model: str, alias_rows: list[Row], version_rows: list[Row]) -> ModelCatalog:
-    """From ``(alias, version)`` and ``(version,)`` rows."""
+def build_catalog(
+    model: str, alias_rows: list[Row], version_rows: list[Row], rollout_rows: list[Row] | None = None
+) -> ModelCatalog:
+    """From ``(alias, version)``, ``(version,)`` and the newest ``(status, candidate, baseline, fraction, salt)``."""
     aliases: dict[str, list[int]] = {}
     for alias, version in alias_rows:
         aliases.setdefault(alias, []).append(version)
-    return ModelCatalog(
-        model=model,
-        versions=frozenset(row[0] for row in version_rows),
-        aliases={alias: tuple(sorted(versions)) for alias, versions in aliases.items()},
-    )
+    held = {alias: tuple(sorted(versions)) for alias, versions in aliases.items()}
+    rollout = None
+    if rollout_rows:
+        status, candidate, baseline, fraction, salt = rollout_rows[0]
+        # Served only while the registry agrees: a rollback removes the canary alias before the row changes.
+        if status in ACTIVE_ROLLOUT and held.get("canary") == (candidate,) and held.get("champion") == (baseline,):
+            rollout = RolloutSplit(baseline, candidate, TrafficSplit(fraction or 0.0, salt or ""))
+    return ModelCatalog(model=model, versions=frozenset(row[0] for row in version_rows), aliases=held, rollout=rollout)
 
 
 Query = Callable[[str], Awaitable[list[Row]]]
@@ -73,9 +108,12 @@ Query = Callable[[str], Awaitable[list[Row]]]
 class Catalogs:
     """Per-model catalogs behind a TTL cache; ``aliases`` and ``versions`` read one model's partition."""
 
-    def __init__(self, aliases: Query, versions: Query, ttl_s: float, maxsize: int = 10_000) -> None:
+    def __init__(
+        self, aliases: Query, versions: Query, ttl_s: float, maxsize: int = 10_000, rollout: Query | None = None
+    ) -> None:
         self._aliases = aliases
         self._versions = versions
+        self._rollout = rollout
         self.cache: AsyncTTLCache[str, ModelCatalog] = AsyncTTLCache(maxsize=maxsize, ttl_s=ttl_s)
 
     async def get(self, model: str) -> ModelCatalog:
@@ -84,5 +122,10 @@ class Catalogs:
         return await self.cache.wait(model, load) if catalog is MISSING else catalog
 
     async def _load(self, model: str) -> ModelCatalog:
-        alias_rows, version_rows = await asyncio.gather(self._aliases(model), self._versions(model))
-        return build_catalog(model, alias_rows, version_rows)
+        if self._rollout is None:
+            alias_rows, version_rows = await asyncio.gather(self._aliases(model), self._versions(model))
+            return build_catalog(model, alias_rows, version_rows)
+        alias_rows, version_rows, rollout_rows = await asyncio.gather(
+            self._aliases(model), self._versions(model), self._rollout(model)
+        )
+        return build_catalog(model, alias_rows, version_rows, rollout_rows)

@@ -38,6 +38,7 @@ class Statements:
     latest: PreparedStatement
     aliases: PreparedStatement
     versions: PreparedStatement
+    rollout: PreparedStatement
     all_versions: PreparedStatement
     all_aliases: PreparedStatement
     api_key: PreparedStatement
@@ -52,6 +53,9 @@ class Statements:
             ),
             aliases=session.prepare("SELECT alias, version FROM model_aliases WHERE model = ?"),
             versions=session.prepare("SELECT version FROM model_versions WHERE model = ?"),
+            rollout=session.prepare(
+                "SELECT status, candidate, baseline, fraction, salt FROM rollouts WHERE model = ? LIMIT 1"
+            ),
             all_versions=session.prepare("SELECT model, version, created_at, description FROM model_versions"),
             all_aliases=session.prepare("SELECT model, alias, version, updated_at FROM model_aliases"),
             api_key=session.prepare(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from lookup_api.auth import Authenticator
@@ -18,7 +19,7 @@ from lookup_api.config import ApiSettings
 from lookup_api.database import Database
 from lookup_api.errors import not_found
 from lookup_api.keys import ApiKey
-from lookup_api.predictions import Predictions, render
+from lookup_api.predictions import Predictions, gather_bounded, render
 from lookup_api.ratelimit import RateLimiter
 from lookup_api.ttl_cache import AsyncTTLCache
 from lookup_api.validation import BatchRequest, Selector
@@ -31,7 +32,9 @@ class LookupService:
     ) -> None:
         self.api = api
         self.database = Database(settings, api)
-        self.catalogs = Catalogs(self._read_aliases, self._read_versions, ttl_s=api.alias_ttl_ms / 1000)
+        self.catalogs = Catalogs(
+            self._read_aliases, self._read_versions, ttl_s=api.alias_ttl_ms / 1000, rollout=self._read_rollout
+        )
         self.predictions = Predictions(self._read_latest, api.cache_ttl_ms / 1000, api.cache_max_entries)
         limiter = RateLimiter(share=1 / api.workers)
         self.auth = Authenticator(self._read_key, api.key_ttl_ms / 1000, limiter, on_rate_limited)
@@ -52,16 +55,21 @@ class LookupService:
     def _read_versions(self, model: str) -> Awaitable[list[Row]]:
         return self.database.query(self.database.statements.versions, (model,))
 
+    def _read_rollout(self, model: str) -> Awaitable[list[Row]]:
+        return self.database.query(self.database.statements.rollout, (model,))
+
     def _read_key(self, key_id: str) -> Awaitable[list[Row]]:
         return self.database.query(self.database.statements.api_key, (key_id,))
 
-    async def resolve(self, key: ApiKey | None, model: str, selector: Selector) -> Resolved:
+    async def resolve(
+        self, key: ApiKey | None, model: str, selector: Selector, entity_id: str | None = None
+    ) -> Resolved:
         Authenticator.authorize(key, model)  # 403 before 404: a key cannot probe models it may not read
         catalog = await self.catalogs.get(model)
-        return catalog.resolve(selector, self.api.serving_alias)
+        return catalog.resolve(selector, self.api.serving_alias, entity_id)
 
     async def prediction(self, key: ApiKey | None, model: str, entity_id: str, selector: Selector) -> dict[str, Any]:
-        resolved = await self.resolve(key, model, selector)
+        resolved = await self.resolve(key, model, selector, entity_id)
         row = await self.predictions.latest(model, resolved.version, entity_id)
         if row is None:
             raise not_found(
@@ -72,11 +80,16 @@ class LookupService:
             "model": model,
             "version": resolved.version,
             "alias": resolved.alias,
+            "variant": resolved.variant or resolved.alias,
             **render(row),
         }
 
     async def batch(self, key: ApiKey | None, model: str, request: BatchRequest) -> dict[str, Any]:
         resolved = await self.resolve(key, model, request.selector)
+        catalog = await self.catalogs.get(model)
+        split = catalog.split(request.selector, self.api.serving_alias)
+        if split is not None:
+            return await self._split_batch(model, request, [split.resolve(e) for e in request.entity_ids])
         rows = await self.predictions.many(model, resolved.version, request.entity_ids, self.api.batch_concurrency)
         results, missing = [], []
         for entity_id, row in zip(request.entity_ids, rows, strict=True):
@@ -91,6 +104,24 @@ class LookupService:
             "results": results,
             "not_found": missing,
         }
+
+    async def _split_batch(self, model: str, request: BatchRequest, served: list[Resolved]) -> dict[str, Any]:
+        """A batch during a rollout: each entity read from the version its variant serves, in one pass."""
+        limit = self.api.batch_concurrency
+        starts = [
+            partial(self.predictions.latest, model, r.version, e)
+            for e, r in zip(request.entity_ids, served, strict=True)
+        ]
+        rows = await gather_bounded(starts, limit)
+        results, missing = [], []
+        for entity_id, resolved, row in zip(request.entity_ids, served, rows, strict=True):
+            if row is None:
+                missing.append(entity_id)
+            else:
+                results.append({"entity_id": entity_id, "version": resolved.version, "variant": resolved.variant,
+                                **render(row)})  # fmt: skip
+        champion = next((r.version for r in served if r.variant == "champion"), served[0].version if served else None)
+        return {"model": model, "version": champion, "alias": "champion", "results": results, "not_found": missing}
 
     async def models(self, key: ApiKey | None) -> dict[str, Any]:
         statements = self.database.statements
