@@ -16,29 +16,21 @@ waiting for an event once the champion's group has committed past it (the champi
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from confluent_kafka import Message
 from opentelemetry import metrics
 
 from schemas.codec import AvroCodec
-from schemas.dead_letters import DeadLetterSink
-from schemas.registry import open_store as open_schema_store
-from schemas.registry import schema_name
-from scorecast.batch_consumer import BatchConsumer, ConsumerConfig, Deliver
-from scorecast.cassandra import connect
+from scorecast.batch_consumer import Deliver
 from scorecast.errors import ScorecastError
-from scorecast.settings import Settings
-from scorers.artifacts import open_store as open_artifact_store
-from scorers.registry import Registry
 from scorers.worker import WorkerConfig
-from shadow.champion import ChampionLookup, ChampionProgress, ChampionScore, ChampionVersions
+from shadow.champion import ChampionScore
 from shadow.records import ShadowPredictions, decode_predictions
-from shadow.results import JoinedRow, ResultsWriter
+from shadow.results import JoinedRow
 
 log = logging.getLogger(__name__)
 meter = metrics.get_meter("scorecast.shadow")
@@ -46,10 +38,31 @@ _joined = meter.create_counter("scorecast_shadow_joined", unit="1", description=
 _unjoined = meter.create_counter(
     "scorecast_shadow_unjoined", unit="1", description="challenger predictions without a champion prediction"
 )
+_RECENT = 20_000
 
 
 class ChampionBehindError(ScorecastError):
     """Some champion predictions of a batch are not written yet; the batch is retried."""
+
+
+class Lookup(Protocol):
+    def fetch(self, versions: Sequence[int], keys: Sequence[tuple[str, int, str]]) -> dict[str, ChampionScore]: ...
+
+
+class Progress(Protocol):
+    def committed(self, partitions: Sequence[int]) -> dict[int, int]: ...
+
+
+class Writer(Protocol):
+    def write(self, model: str, rows: list[JoinedRow], joined_at_ms: int) -> None: ...
+
+
+class DeadLetters(Protocol):
+    failed: list[str]
+
+    def send_failures(self, messages: Sequence[Message], failures: Sequence[Any]) -> Any: ...
+
+    def flush(self, timeout: float = 30.0) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -95,17 +108,19 @@ class _Pending:
     dead_letters_sent: bool = False
 
 
-class ShadowJoiner:
+class JoinHandler:
+    """The BatchConsumer handler: ``handler(messages)`` decodes once and returns the retried delivery."""
+
     def __init__(
         self,
-        settings: Settings,
         config: JoinConfig,
         codec: AvroCodec,
         versions: Callable[[], list[int]],
-        lookup: ChampionLookup,
-        progress: ChampionProgress,
-        writer: ResultsWriter,
-        dead_letters: DeadLetterSink,
+        lookup: Lookup,
+        progress: Progress,
+        writer: Writer,
+        dead_letters: DeadLetters,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.stats = JoinStats()
@@ -115,27 +130,16 @@ class ShadowJoiner:
         self._progress = progress
         self._writer = writer
         self._dead_letters = dead_letters
-        self._consumer = BatchConsumer(
-            settings,
-            ConsumerConfig(
-                group=config.group,
-                topics=(settings.topic(config.stream, "shadow-predictions"),),
-                batch_max=config.batch_max,
-                instance_id=config.instance_id,
-            ),
-        )
+        self._clock = clock
+        # Champion scores read lately: the other challenger versions' predictions of an event usually come in
+        # the next batch, and then cost no second read.
+        self._recent: dict[str, ChampionScore] = {}
 
-    def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> JoinStats:
-        consumed = self._consumer.run(self._handle, stop, idle_exit_s)
-        self.stats.batches = consumed.batches
-        self.stats.retries = consumed.retries
-        return self.stats
-
-    def _handle(self, messages: list[Message]) -> Deliver:
+    def __call__(self, messages: list[Message]) -> Deliver:
         batch = decode_predictions(self._codec, self.config.model, messages)
         self.stats.received += len(batch)
         self.stats.other_models += batch.other_models
-        pending = _Pending(batch, time.monotonic())
+        pending = _Pending(batch, self._clock())
         return lambda: self._deliver(pending, messages)
 
     def _deliver(self, pending: _Pending, messages: list[Message]) -> None:
@@ -146,22 +150,33 @@ class ShadowJoiner:
             self.stats.dead_lettered += len(pending.batch.failures)
         pending.dead_letters_sent = True
         batch = pending.batch
-        waiting = {
-            event_id: i
-            for i, event_id in enumerate(batch.event_ids)
-            if event_id not in pending.champions and event_id not in pending.settled
-        }
+        waiting: dict[str, int] = {}
+        for i, event_id in enumerate(batch.event_ids):
+            if event_id in pending.champions or event_id in pending.settled:
+                continue
+            known = self._recent.get(event_id)
+            if known is not None:
+                pending.champions[event_id] = known
+            else:
+                waiting[event_id] = i
         passed: set[str] = set()
         if waiting:
             # Progress before lookup: a row the champion wrote before committing is then certainly visible.
             passed = self._passed(batch, waiting)
             keys = [(batch.entity_ids[i], batch.event_times[i], event_id) for event_id, i in waiting.items()]
-            pending.champions.update(self._lookup.fetch(self._versions(), keys))
+            found = self._lookup.fetch(self._versions(), keys)
+            pending.champions.update(found)
+            self._remember(found)
         self._write(pending)
         behind = [e for e in waiting if e not in pending.champions and e not in passed]
-        if behind and time.monotonic() - pending.started < self.config.max_wait_s:
+        if behind and self._clock() - pending.started < self.config.max_wait_s:
             raise ChampionBehindError(f"waiting for the champion's predictions of {len(behind)} events")
         self._give_up(pending, [e for e in waiting if e not in pending.champions], passed)
+
+    def _remember(self, found: dict[str, ChampionScore]) -> None:
+        self._recent.update(found)
+        while len(self._recent) > _RECENT:
+            del self._recent[next(iter(self._recent))]
 
     def _passed(self, batch: ShadowPredictions, waiting: dict[str, int]) -> set[str]:
         sources = {e: batch.sources[i] for e, i in waiting.items()}
@@ -208,26 +223,3 @@ class ShadowJoiner:
             "%d still missing after %.0fs (first event %s)",
             sum(counts.values()), counts["champion_missing"], counts["unmatched"], self.config.max_wait_s, events[0],
         )  # fmt: skip
-
-
-@contextmanager
-def shadow_joiner(settings: Settings, config: JoinConfig) -> Iterator[ShadowJoiner]:
-    """A joiner wired from settings: registry (champion versions), lookups, progress, writer, dead letters."""
-    session = connect(settings, settings.keyspace)
-    progress = ChampionProgress(settings, config.champions, settings.topic(config.stream, "events"))
-    try:
-        registry = Registry(session, open_artifact_store(settings))
-        topic = settings.topic(config.stream, "shadow-predictions")
-        yield ShadowJoiner(
-            settings,
-            config,
-            AvroCodec(open_schema_store(settings), topic, schema_name(config.stream, "shadow-predictions")),
-            ChampionVersions(registry, config.model, settings.model_poll_interval_s),
-            ChampionLookup(session, settings.keyspace, config.model),
-            progress,
-            ResultsWriter(session, settings.keyspace),
-            DeadLetterSink(settings, config.stream, config.group),
-        )
-    finally:
-        progress.close()
-        session.cluster.shutdown()

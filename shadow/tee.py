@@ -56,43 +56,17 @@ class TeeStats:
     partitions: set[int] = field(default_factory=set)
 
 
-class ShadowTee:
-    def __init__(self, settings: Settings, config: TeeConfig) -> None:
-        self.config = config
+class TeeHandler:
+    """The BatchConsumer handler: choose the sampled events once, copy them in the retried delivery."""
+
+    def __init__(self, target: str, sampler: EntitySampler, producer: Producer) -> None:
         self.stats = TeeStats()
-        self._sampler = EntitySampler(config.sample, config.salt)
-        self._target = settings.topic(config.stream, "shadow")
-        self._producer = Producer(
-            {
-                **settings.kafka_config(),
-                "enable.idempotence": True,
-                "linger.ms": 5,
-                "compression.type": "lz4",
-                "queue.buffering.max.kbytes": 65536,
-            }
-        )
+        self._target = target
+        self._sampler = sampler
+        self._producer = producer
         self._failed: list[str] = []
-        self._consumer = BatchConsumer(
-            settings,
-            ConsumerConfig(
-                group=config.group,
-                topics=(settings.topic(config.stream, "events"),),
-                batch_max=config.batch_max,
-                instance_id=config.instance_id,
-            ),
-        )
 
-    def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> TeeStats:
-        try:
-            consumed = self._consumer.run(self._handle, stop, idle_exit_s)
-        finally:
-            self._producer.flush(30)
-        self.stats.batches = consumed.batches
-        self.stats.retries = consumed.retries
-        self.stats.partitions = consumed.partitions
-        return self.stats
-
-    def _handle(self, messages: list[Message]) -> Deliver:
+    def __call__(self, messages: list[Message]) -> Deliver:
         keep = self._sampler.mask([m.key() for m in messages])
         chosen = [m for m, kept in zip(messages, keep, strict=True) if kept]
         self.stats.consumed += len(messages)
@@ -131,3 +105,40 @@ class ShadowTee:
     def _on_delivery(self, error: KafkaError | None, _: Message) -> None:
         if error is not None:
             self._failed.append(str(error))
+
+
+class ShadowTee:
+    def __init__(self, settings: Settings, config: TeeConfig) -> None:
+        self.config = config
+        self._producer = Producer(
+            {
+                **settings.kafka_config(),
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "queue.buffering.max.kbytes": 65536,
+            }
+        )
+        self.handler = TeeHandler(
+            settings.topic(config.stream, "shadow"), EntitySampler(config.sample, config.salt), self._producer
+        )
+        self._consumer = BatchConsumer(
+            settings,
+            ConsumerConfig(
+                group=config.group,
+                topics=(settings.topic(config.stream, "events"),),
+                batch_max=config.batch_max,
+                instance_id=config.instance_id,
+            ),
+        )
+
+    def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> TeeStats:
+        try:
+            consumed = self._consumer.run(self.handler, stop, idle_exit_s)
+        finally:
+            self._producer.flush(30)
+        stats = self.handler.stats
+        stats.batches = consumed.batches
+        stats.retries = consumed.retries
+        stats.partitions = consumed.partitions
+        return stats

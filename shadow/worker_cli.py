@@ -16,7 +16,8 @@ from scorecast.errors import ScorecastError
 from scorecast.settings import Settings
 from scorecast.telemetry import configure
 from scorers.worker_cli import score, stop_on_signals
-from shadow.join import JoinConfig, shadow_joiner
+from shadow.join import JoinConfig
+from shadow.join_worker import shadow_joiner
 from shadow.tee import ShadowTee, TeeConfig
 
 console = Console(stderr=True)

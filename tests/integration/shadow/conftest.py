@@ -6,14 +6,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from scorecast.cassandra import connect
 from scorecast.settings import Settings
-from shadow.join import JoinConfig, JoinStats, shadow_joiner
+from shadow.join import JoinConfig, JoinStats
+from shadow.join_worker import shadow_joiner
 from tests.integration.pipeline.conftest import pipeline_settings, registered, worker_env
 
 __all__ = ["pipeline_settings", "registered"]
@@ -64,3 +67,25 @@ def query(settings: Settings, cql: str, *args: object) -> list[tuple[object, ...
         return [tuple(row) for row in session.execute(cql, args, timeout=60)]
     finally:
         session.cluster.shutdown()
+
+
+def read_topic(settings: Settings, topic: str) -> list[Message]:
+    """Every message of a topic up to its current end, read with assign (no group, no commits)."""
+    consumer = Consumer({**settings.kafka_config(), "group.id": f"read-{uuid.uuid4()}", "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p, end in ends.items() if end > 0])
+        remaining = {p: end for p, end in ends.items() if end > 0}
+        out: list[Message] = []
+        while remaining:
+            batch = consumer.consume(5000, 10.0)
+            assert batch, f"{topic} stopped before its end"
+            for m in batch:
+                if m.error() is None and m.partition() in remaining:
+                    out.append(m)
+                    if (m.offset() or 0) + 1 >= remaining[m.partition() or 0]:
+                        del remaining[m.partition() or 0]
+        return out
+    finally:
+        consumer.close()
