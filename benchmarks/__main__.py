@@ -1,0 +1,195 @@
+"""`make bench` / `python -m benchmarks`: every benchmark against the local services, one report.
+
+Each figure is a median over repeated runs with its spread; each ratio is taken between figures of this run.
+Writes reports/benchmarks.md and reports/benchmarks.json. ``--quick`` shrinks sizes and repeats (a smoke run,
+not figures to quote); ``--only pipeline,lookup`` runs some sections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Measurement, ratio
+from scorecast.settings import Settings
+
+REPORTS = Path("reports")
+
+
+@dataclass
+class Section:
+    title: str
+    measurements: list[Measurement] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    n: int  # events per throughput run
+    repeats: int
+    seconds: float  # per fixed-rate phase
+
+
+def _models() -> Any:
+    from scorers.training import train_examples
+
+    return train_examples(seed=7)[1]
+
+
+def consume(settings: Settings, plan: Plan, _: Any) -> Section:
+    from benchmarks import bench_consume
+
+    section = Section("Kafka consume rate (transport choice)")
+    section.measurements = bench_consume.run(settings, n=plan.n * 2, repeats=plan.repeats)
+    confluent, faust = section.measurements
+    section.lines.append(f"confluent-kafka / faust-streaming: {ratio(confluent, faust):.1f}x")
+    return section
+
+
+def codec(settings: Settings, plan: Plan, _: Any) -> Section:
+    from benchmarks import bench_codec
+
+    section = Section("Avro codec and producer SDK (vs plain fastavro)")
+    section.measurements = bench_codec.run(settings, n=plan.n, repeats=plan.repeats)
+    section.lines = bench_codec.report(section.measurements)[len(section.measurements) :]
+    return section
+
+
+def runtime(settings: Settings, plan: Plan, models: Any) -> Section:
+    from benchmarks.bench_runtime import bench_runtime
+    from scorers.training import example_data
+
+    section = Section("onnxruntime rows/s by batch size (1 thread)")
+    rows = example_data(7, 1_000, 20_000).x_holdout
+    section.measurements = bench_runtime({m.kind: m.onnx for m in models[:2]}, rows, repeats=plan.repeats)
+    return section
+
+
+def pipeline(settings: Settings, plan: Plan, models: Any) -> Section:
+    from benchmarks import bench_cassandra, bench_pipeline
+
+    section = Section("End-to-end scoring vs the Cassandra write ceiling and a naive pipeline")
+    ceiling, _ = bench_cassandra.run(settings, n=plan.n, repeats=plan.repeats)
+    naive, one, two, rss = bench_pipeline.run(settings, models, n=plan.n, repeats=plan.repeats)
+    section.measurements = [ceiling, naive, one, two, rss]
+    section.lines = [
+        f"1 worker / ceiling: {ratio(one, ceiling):.2f} (target >= 0.90)",
+        f"2 workers / ceiling: {ratio(two, ceiling):.2f} (target >= 0.90)",
+        f"1 worker / naive: {ratio(one, naive):.1f}x (target >= 10x)",
+        f"2 workers / 1 worker: {ratio(two, one):.2f}x",
+        f"peak worker RSS {rss.median:.0f} MB (target <= 300 MB)",
+    ]
+    return section
+
+
+def freshness(settings: Settings, plan: Plan, models: Any) -> Section:
+    from benchmarks import bench_freshness, bench_pipeline
+
+    section = Section("Freshness: produce → prediction readable (p50/p99)")
+    peak, _ = bench_pipeline.scorecast_rate(settings, models, plan.n, workers=1)
+    rates = (peak / 4, peak / 2)
+    section.lines.append(f"max throughput of 1 worker in this run: {peak:,.0f} events/s; loads: 1/4 and 1/2 of it")
+    section.measurements = bench_freshness.run(settings, models, rates)
+    return section
+
+
+def lookup(settings: Settings, plan: Plan, _: Any) -> Section:
+    from benchmarks import bench_lookup
+
+    section = Section("Lookup API (vegeta open-loop load, loopback) vs raw driver reads")
+    result = bench_lookup.run(settings, seconds=plan.seconds, workers=(1,))
+    section.lines.append("```json")
+    section.lines.append(json.dumps(result, default=str, indent=1)[:6000])
+    section.lines.append("```")
+    return section
+
+
+def _optional(module: str, title: str) -> Callable[[Settings, Plan, Any], Section]:
+    """Sections whose module takes ``run(settings) -> list[Measurement]`` (added by later components)."""
+
+    def run(settings: Settings, plan: Plan, _: Any) -> Section:
+        import importlib
+
+        section = Section(title)
+        section.measurements = importlib.import_module(f"benchmarks.{module}").run(settings)
+        return section
+
+    return run
+
+
+SECTIONS: dict[str, Callable[[Settings, Plan, Any], Section]] = {
+    "consume": consume,
+    "codec": codec,
+    "runtime": runtime,
+    "pipeline": pipeline,
+    "freshness": freshness,
+    "lookup": lookup,
+    "replay": _optional("bench_replay", "Replay / backtest rate"),
+    "shadow": _optional("bench_shadow", "Champion throughput with and without shadow"),
+}
+
+
+def render(sections: list[Section], started: float) -> str:
+    lines = [
+        "# scorecast benchmark report",
+        "",
+        f"- machine: {platform.node()} · {os.cpu_count()} cores · {platform.platform()} · Python "
+        f"{platform.python_version()}",
+        f"- load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}",
+        f"- duration: {(time.time() - started) / 60:.1f} min · command: `make bench`",
+        "",
+    ]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        if section.error:
+            lines += ["not measured:", "```", section.error, "```", ""]
+            continue
+        lines += ["| measurement | median | min | max | runs |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {m.name} | {m.median:,.1f} {m.unit} | {m.low:,.1f} | {m.high:,.1f} | {m.runs} |"
+            for m in section.measurements
+        ]
+        lines += ["", *[f"- {line}" if not line.startswith(("```", "{", " ")) else line for line in section.lines], ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the scorecast benchmark suite.")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated: {', '.join(SECTIONS)}")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke run")
+    args = parser.parse_args()
+    plan = Plan(n=20_000, repeats=1, seconds=3.0) if args.quick else Plan(n=100_000, repeats=3, seconds=10.0)
+    settings = Settings()
+    started = time.time()
+    models = _models()
+    sections = []
+    for name in args.only.split(","):
+        print(f"== {name}", flush=True)
+        try:
+            section = SECTIONS[name](settings, plan, models)
+        except Exception:
+            section = Section(name, error=traceback.format_exc(limit=3))
+        for line in [*map(str, section.measurements), *section.lines]:
+            print(line, flush=True)
+        sections.append(section)
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "benchmarks.md").write_text(render(sections, started))
+    records = [
+        {"title": s.title, "measurements": [m.to_json() for m in s.measurements], "notes": s.lines, "error": s.error}
+        for s in sections
+    ]
+    (REPORTS / "benchmarks.json").write_text(json.dumps(records, indent=1))
+    print(f"report: {REPORTS / 'benchmarks.md'}")
+
+
+if __name__ == "__main__":
+    main()
