@@ -46,7 +46,12 @@ def test_a_bad_canary_is_rolled_back_and_a_good_one_is_promoted_stage_by_stage(
     join_all(settings, idle_exit_s=3.0)
 
     posted: list[dict[str, Any]] = []
-    webhook = WebhookSender("http://alerts.invalid/hook", post=lambda url, payload: posted.append(payload) or 200)
+
+    def post(url: str, payload: dict[str, Any]) -> int:
+        posted.append(payload)
+        return 200
+
+    webhook = WebhookSender("http://alerts.invalid/hook", post=post)
     alerter = Alerter(webhook)
     clock = FakeClock(t0_ms / 1000)
     session = connect(settings, settings.keyspace)
