@@ -2,8 +2,9 @@
 
 ``<results>.checkpoint/manifest.json`` pins what the replay reads and scores (the request as typed, the
 resolved offsets, the label window, the versions and their checksums). Every scan process appends parts: a
-part is a Parquet file of scored events (plus one of rejects, if any) and a JSON file written last, by an
-atomic rename, that names the offsets ``[start, next)`` per partition the part covers. A part without its JSON
+part is an Arrow IPC file of scored events (plus one of rejects, if any; uncompressed: written and read back
+at memory speed) and a JSON file written last, by an atomic rename, that names the offsets ``[start, next)``
+per partition the part covers. A part without its JSON
 is not committed; a rerun of the same command deletes it and re-reads from the committed offsets, so an
 interruption at any instant (Ctrl-C, kill -9, a lost machine) neither loses nor duplicates an event.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+from pyarrow import feather
 
 from scorers.replay.errors import ReplayError
 from scorers.replay.ranges import PartitionRange, ReplayRange
@@ -62,6 +63,10 @@ class Part:
     rejects: int
 
 
+def _write_ipc(table: pa.Table, path: Path) -> None:
+    feather.write_feather(table, path, compression="uncompressed")
+
+
 def _write_atomic(path: Path, write: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
@@ -102,9 +107,9 @@ class Checkpoint:
 
     def commit(self, events: pa.Table, rejects: pa.Table | None, covered: dict[int, tuple[int, int]]) -> None:
         name = f"part-{uuid.uuid4().hex}"
-        _write_atomic(self.directory / f"{name}.parquet", lambda p: pq.write_table(events, p, compression="lz4"))
+        _write_atomic(self.directory / f"{name}.arrow", lambda p: _write_ipc(events, p))
         if rejects is not None and rejects.num_rows:
-            _write_atomic(self.directory / f"{name}.rejects.parquet", lambda p: pq.write_table(rejects, p))
+            _write_atomic(self.directory / f"{name}.rejects.arrow", lambda p: _write_ipc(rejects, p))
         record = {
             "covered": {str(p): list(span) for p, span in covered.items()},
             "rows": events.num_rows,
@@ -154,24 +159,23 @@ class Checkpoint:
 
     def read(self, kind: str = "") -> pa.Table | None:
         """All committed parts' events (kind "") or rejects (kind "rejects") as one table; None if none."""
-        suffix = f".{kind}.parquet" if kind else ".parquet"
+        suffix = f".{kind}.arrow" if kind else ".arrow"
         paths = [self.directory / f"{p.name}{suffix}" for p in self.parts()]
-        tables = [pq.read_table(path) for path in paths if path.exists()]
+        tables = [feather.read_table(path) for path in paths if path.exists()]
         return pa.concat_tables(tables) if tables else None
 
     # -- labels -----------------------------------------------------------------------------------------------
 
     def save_labels(self, labels: pa.Table, unreadable: int) -> None:
         meta = {b"unreadable": str(unreadable).encode()}
-        _write_atomic(
-            self.directory / "labels.parquet", lambda p: pq.write_table(labels.replace_schema_metadata(meta), p)
-        )
+        table = labels.replace_schema_metadata(meta)
+        _write_atomic(self.directory / "labels.arrow", lambda p: _write_ipc(table, p))
 
     def labels(self) -> tuple[pa.Table, int] | None:
-        path = self.directory / "labels.parquet"
+        path = self.directory / "labels.arrow"
         if not path.exists():
             return None
-        table = pq.read_table(path)
+        table = feather.read_table(path)
         unreadable = int((table.schema.metadata or {}).get(b"unreadable", b"0"))
         return table.replace_schema_metadata(None), unreadable
 

@@ -160,26 +160,25 @@ def _strings(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
     return array
 
 
-def first_labels(table: pa.Table) -> pa.Table:
-    """One label per event id: the earliest label_time, ties broken by topic position."""
-    if table.num_rows == 0:
-        return table
-    ordered = table.sort_by(
-        [("event_id", "ascending"), ("label_time", "ascending"), ("partition", "ascending"), ("offset", "ascending")]
-    )
-    ids = ordered.column("event_id").combine_chunks()
-    first = np.ones(len(ids), dtype=bool)
-    first[1:] = pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
-    return ordered.filter(pa.array(first))
+def in_arrival_order(table: pa.Table) -> pa.Table:
+    """Labels by label_time, then topic position: the first label of an event id comes first."""
+    order = np.lexsort((table.column("offset").to_numpy(), table.column("partition").to_numpy(),
+                        table.column("label_time").to_numpy()))  # fmt: skip
+    return table.take(order)
 
 
 def join_labels(
     event_ids: pa.Array, event_times: np.ndarray, labels: pa.Table, horizon_ms: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(label per event as int8, known mask): the event's first label if it came within the horizon."""
+    """(label per event as int8, known mask): the event's first label, if it came within the horizon."""
     if labels.num_rows == 0:
         return np.zeros(len(event_ids), dtype=np.int8), np.zeros(len(event_ids), dtype=bool)
-    index = pc.index_in(event_ids, value_set=labels.column("event_id").combine_chunks())
+    ids = labels.column("event_id").combine_chunks()
+    if len(pc.unique(ids)) < len(ids):  # duplicates (producer retries, corrections): earliest first
+        labels = in_arrival_order(labels)
+        ids = labels.column("event_id").combine_chunks()
+    # A hash lookup that answers the FIRST match in the value set: with labels in arrival order, the first label.
+    index = pc.index_in(event_ids, value_set=ids)
     at = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     found = at >= 0
     label = labels.column("label").to_numpy()[np.maximum(at, 0)]

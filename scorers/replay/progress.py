@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
@@ -19,18 +20,18 @@ from rich.progress import (
 )
 from rich.text import Text
 
+Advance = Callable[[int], None]
+
 
 class ProgressSink(Protocol):
-    def phase(self, name: str, total: int, done: int = 0) -> None: ...
-    def advance(self, n: int) -> None: ...
+    def phase(self, name: str, total: int, done: int = 0) -> Advance:
+        """A new bar; returns the function that moves it (safe to call from any thread)."""
+        ...
 
 
 class Quiet:
-    def phase(self, name: str, total: int, done: int = 0) -> None:
-        pass
-
-    def advance(self, n: int) -> None:
-        pass
+    def phase(self, name: str, total: int, done: int = 0) -> Advance:
+        return lambda n: None
 
 
 class RateColumn(ProgressColumn):
@@ -54,14 +55,13 @@ class Bar:
             console=console or Console(stderr=True),
             speed_estimate_period=10.0,
         )
-        self._task: TaskID | None = None
 
-    def phase(self, name: str, total: int, done: int = 0) -> None:
-        self._task = self._progress.add_task(name, total=total, completed=done)
+    def phase(self, name: str, total: int, done: int = 0) -> Advance:
+        task = self._progress.add_task(name, total=total, completed=done)
+        return lambda n: self._advance(task, n)
 
-    def advance(self, n: int) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, n)
+    def _advance(self, task: TaskID, n: int) -> None:
+        self._progress.advance(task, n)
 
     def __enter__(self) -> Bar:
         self._progress.start()

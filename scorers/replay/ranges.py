@@ -19,6 +19,8 @@ from typing import Any, Protocol
 from scorers.replay.bounds import Bound, EdgeBound, OffsetBound, TimeBound, describe
 from scorers.replay.errors import ReplayError
 
+FAR_FUTURE_MS = 2**53  # a time after every record: offsets_for_times answers "the end"
+
 
 class TopicView(Protocol):
     topic: str
@@ -141,10 +143,11 @@ def _span(view: TopicView, start: Bound, end: Bound, ranges: list[PartitionRange
     filled = [r for r in ranges if r.events > 0]
     if isinstance(start, TimeBound):
         start_ms = start.ms
-    else:
-        start_ms = min(view.timestamps({r.partition: r.start for r in filled}).values())
+    else:  # unreadable (only markers there): 0, so no label of the range can be missed
+        start_ms = min(view.timestamps({r.partition: r.start for r in filled}).values(), default=0)
     if isinstance(end, TimeBound):
         end_ms = end.ms
     else:
-        end_ms = max(view.timestamps({r.partition: r.end - 1 for r in filled}).values()) + 1
+        last = view.timestamps({r.partition: r.end - 1 for r in filled}).values()
+        end_ms = max(last) + 1 if last else FAR_FUTURE_MS
     return start_ms, max(end_ms, start_ms)

@@ -92,8 +92,8 @@ class RangeReader:
                     raise ReplayError(f"reading {self.topic} stalled: no message for {STALL_S:.0f}s before the end")
                 continue
             last_progress = time.monotonic()
-            partitions = np.fromiter((m.partition() for m in data), dtype=np.int32, count=len(data))
-            offsets = np.fromiter((m.offset() for m in data), dtype=np.int64, count=len(data))
+            partitions = np.array([m.partition() for m in data], dtype=np.int32)
+            offsets = np.array([m.offset() for m in data], dtype=np.int64)
             advanced = {}
             for p in np.unique(partitions).tolist():
                 if p in open_:
@@ -147,7 +147,7 @@ class KafkaTopicView:
             for m in self._consumer.consume(len(offsets), 0.2):
                 if m.error() is None and (m.partition() or 0) not in found:
                     found[m.partition() or 0] = m.timestamp()[1]
-                    self._consumer.pause([TopicPartition(self.topic, m.partition() or 0)])
+        # Pausing would stick to the partition across assignments: the rest of the batch is simply ignored.
         self._consumer.unassign()
         return found
 

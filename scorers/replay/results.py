@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 
 from scorers.replay.checkpoint import Checkpoint
 from scorers.replay.errors import ReplayError
-from scorers.replay.labels import first_labels, join_labels
-from scorers.replay.scan import feature_column, score_column
+from scorers.replay.labels import join_labels
+from scorers.replay.scan import feature_matrix, score_column
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def merge(
         raise ReplayError("no event of the range could be scored (every one was rejected; see the rejects file)")
     events = events.sort_by([("partition", "ascending"), ("offset", "ascending")])
     times = events.column("event_time").to_numpy()
-    label, known = join_labels(events.column("event_id").combine_chunks(), times, first_labels(labels), horizon_ms)
+    label, known = join_labels(events.column("event_id").combine_chunks(), times, labels, horizon_ms)
     events = events.append_column("label", pa.array(label, mask=~known))
     rejected = checkpoint.read("rejects")
     reasons: dict[str, int] = {}
@@ -64,7 +64,7 @@ def merge(
         reasons = {str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: str(c["values"]))}
     backtest = Backtest(
         event_times=times,
-        features=np.column_stack([events.column(feature_column(f)).to_numpy() for f in feature_names]),
+        features=feature_matrix(events.column("features"), len(feature_names)),
         feature_names=feature_names,
         scores={v: events.column(score_column(*v)).to_numpy() for v in versions},
         labels=label,
@@ -102,7 +102,9 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     """Written beside, then renamed over ``path``: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    # Dictionaries only where values repeat: encoding unique event ids as a dictionary costs more than it saves.
+    repeated = [c for c in ("model", "entity_id", "reason") if c in table.column_names]
+    pq.write_table(table, tmp, compression="snappy", use_dictionary=repeated)
     os.replace(tmp, path)
 
 

@@ -1,20 +1,16 @@
-"""A replay from start to end: pin versions and range (or continue a checkpoint), scan, labels, merge, report.
-
-With ``workers > 1`` the remaining offsets are cut into equal shares (partitions split at offsets where
-needed) and each share is scanned by its own process (spawned: no forked ONNX or Kafka state); the parts they
-commit are merged by partition and offset, so the results do not depend on how many processes made them.
-"""
+"""A replay from start to end: pin versions and range (or continue a checkpoint), scan while the labels are
+read beside it, merge, results, report."""
 
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
-import queue
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from schemas.registry import open_store
 from scorecast.settings import Settings
@@ -24,12 +20,13 @@ from scorers.replay.checkpoint import Checkpoint, Manifest
 from scorers.replay.errors import ReplayError, ReplayInterruptedError
 from scorers.replay.findings import Findings, find
 from scorers.replay.labels import DEFAULT_HORIZON_MS, LabelColumns, LabelDecoder, label_ranges
+from scorers.replay.parallel import scan_all
 from scorers.replay.progress import ProgressSink, Quiet
 from scorers.replay.ranges import PartitionRange, ReplayRange, resolve
 from scorers.replay.reader import KafkaTopicView, RangeReader
 from scorers.replay.report import write_report
 from scorers.replay.results import merge, results_table, write_parquet, write_rejects
-from scorers.replay.scan import ScanJob, scan, scan_process
+from scorers.replay.scan import ScanJob
 from scorers.replay.versions import ModelRef, PinnedVersions
 
 
@@ -60,6 +57,27 @@ class ReplayOutcome:
     rejects: Path | None
     report: Path | None
     resumed: bool
+    phases: dict[str, float]  # wall seconds per phase, in order
+    phase_cpu: dict[str, float]  # CPU seconds of this process (all its threads, not its children) per phase
+
+
+class Phases:
+    """Wall time per phase of a replay, and the CPU time of this process (all threads) beside it."""
+
+    def __init__(self) -> None:
+        self._start = self._last = time.perf_counter()
+        self._cpu = time.process_time()
+        self.laps: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        self.laps[name], self.cpu[name] = now - self._last, cpu - self._cpu
+        self._last, self._cpu = now, cpu
+
+    @property
+    def total(self) -> float:
+        return time.perf_counter() - self._start
 
 
 def run_replay(
@@ -68,19 +86,32 @@ def run_replay(
     progress: ProgressSink | None = None,
     stop: threading.Event | None = None,
 ) -> ReplayOutcome:
-    started = time.perf_counter()
+    clock = Phases()
     progress = progress or Quiet()
     stop = stop or threading.Event()
     checkpoint = Checkpoint.for_results(request.results)
     manifest, pinned, resumed = _pin(settings, request, checkpoint)
+    clock.lap("resolve")
     replay = manifest.range
     checkpoint.discard_uncommitted()
     offsets = checkpoint.next_offsets(replay)
     remaining = tuple(PartitionRange(r.partition, offsets[r.partition], r.end) for r in replay.partitions)
     left = sum(r.events for r in remaining)
-    progress.phase("events", replay.events, replay.events - left)
+    labels = LabelFetch(settings, request.stream, manifest, checkpoint, progress, stop).begin()
+    advance = progress.phase("events", replay.events, replay.events - left)
     if left:
-        _scan(settings, request, remaining, pinned, checkpoint, progress, stop)
+        job = ScanJob(
+            settings=settings,
+            stream=request.stream,
+            ranges=remaining,
+            versions=pinned,
+            checkpoint=checkpoint.directory,
+            batch=request.batch,
+            flush_events=request.flush_events,
+            flush_s=request.flush_s,
+        )
+        scan_all(job, request.workers, advance, stop)
+    clock.lap("scan")
     if stop.is_set():
         done = sum(
             o - r.start for r, o in zip(replay.partitions, checkpoint.next_offsets(replay).values(), strict=True)
@@ -89,17 +120,22 @@ def run_replay(
             f"interrupted after {done:,} of {replay.events:,} events; rerun the same command to continue "
             f"from {checkpoint.directory}"
         )
-    labels, unreadable = _labels(settings, request.stream, manifest, checkpoint, progress, stop)
+    label_table, unreadable = labels.result()
+    clock.lap("labels (after the scan)")
     feature_names = tuple(pinned.versions[0][0].feature_spec.names)
-    events, backtest = merge(checkpoint, feature_names, pinned.keys, labels, request.horizon_ms, unreadable)
+    events, backtest = merge(checkpoint, feature_names, pinned.keys, label_table, request.horizon_ms, unreadable)
+    clock.lap("merge")
     write_parquet(results_table(events, pinned.keys), request.results)
     rejects = write_rejects(checkpoint, request.results)
+    clock.lap("write results")
     findings = find(request.stream, replay, request.horizon_ms, backtest, [v for v, _ in pinned.versions])
-    findings = dataclasses.replace(findings, seconds=time.perf_counter() - started)
+    clock.lap("metrics and drift")
+    findings = dataclasses.replace(findings, seconds=clock.total)
     if request.report is not None:
         write_report(findings, request.report)
+        clock.lap("report")
     checkpoint.remove()
-    return ReplayOutcome(findings, request.results, rejects, request.report, resumed)
+    return ReplayOutcome(findings, request.results, rejects, request.report, resumed, clock.laps, clock.cpu)
 
 
 def _pin(settings: Settings, request: ReplayRequest, checkpoint: Checkpoint) -> tuple[Manifest, PinnedVersions, bool]:
@@ -153,109 +189,54 @@ def _resolve_labels(
         view.close()
 
 
-def shares(ranges: tuple[PartitionRange, ...], workers: int) -> list[tuple[PartitionRange, ...]]:
-    """Cut ``ranges`` into at most ``workers`` shares of (nearly) equal size, splitting partitions at offsets."""
-    total = sum(r.events for r in ranges)
-    size = -(-total // max(workers, 1))
-    result: list[list[PartitionRange]] = [[]]
-    room = size
-    for r in ranges:
-        start = r.start
-        while start < r.end:
-            if room == 0:
-                result.append([])
-                room = size
-            end = min(r.end, start + room)
-            result[-1].append(PartitionRange(r.partition, start, end))
-            room -= end - start
-            start = end
-    return [tuple(s) for s in result if s]
+class LabelFetch(threading.Thread):
+    """Reads and decodes the label window beside the scan (labels do not depend on scores), into the checkpoint."""
 
+    def __init__(
+        self, settings: Settings, stream: str, manifest: Manifest, checkpoint: Checkpoint, progress: ProgressSink,
+        stop: threading.Event,
+    ) -> None:  # fmt: skip
+        super().__init__(name="replay-labels", daemon=True)
+        self._settings = settings
+        self._topic = settings.topic(stream, "labels")
+        self._ranges = manifest.labels or ()
+        self._checkpoint = checkpoint
+        self._progress = progress
+        self._halt = stop
+        self._result: tuple[pa.Table, int] | None = checkpoint.labels()
+        self._error: BaseException | None = None
 
-def _scan(
-    settings: Settings,
-    request: ReplayRequest,
-    remaining: tuple[PartitionRange, ...],
-    pinned: PinnedVersions,
-    checkpoint: Checkpoint,
-    progress: ProgressSink,
-    stop: threading.Event,
-) -> None:
-    jobs = [
-        ScanJob(
-            settings=settings,
-            stream=request.stream,
-            ranges=share,
-            versions=pinned,
-            checkpoint=checkpoint.directory,
-            batch=request.batch,
-            flush_events=request.flush_events,
-            flush_s=request.flush_s,
-        )
-        for share in shares(remaining, request.workers)
-    ]
-    if len(jobs) == 1:
-        scan(jobs[0], progress.advance, stop)
-        return
-    context = multiprocessing.get_context("spawn")
-    messages: Any = context.Queue()
-    halt = context.Event()
-    processes = [context.Process(target=scan_process, args=(job, messages, halt), daemon=True) for job in jobs]
-    for process in processes:
-        process.start()
-    errors: list[str] = []
-    finished = 0
-    try:
-        while finished < len(processes):
-            if stop.is_set():
-                halt.set()
-            try:
-                kind, value = messages.get(timeout=0.2)
-            except queue.Empty:
-                if not any(p.is_alive() for p in processes) and messages.empty():
-                    codes = [p.exitcode for p in processes]
-                    raise ReplayError(
-                        f"a replay worker died (exit codes {codes}); rerun the same command to continue"
-                    ) from None
-                continue
-            if kind == "progress":
-                progress.advance(value)
-            else:
-                finished += 1
-                if kind == "error":
-                    errors.append(value)
-                    halt.set()
-    finally:
-        halt.set()
-        for process in processes:
-            process.join(timeout=60)
-    if errors:
-        raise ReplayError(errors[0])
+    def run(self) -> None:
+        try:
+            self._result = self._read()
+        except BaseException as error:  # handed to the caller of result(): a thread cannot raise to it
+            self._error = error
 
-
-def _labels(
-    settings: Settings,
-    stream: str,
-    manifest: Manifest,
-    checkpoint: Checkpoint,
-    progress: ProgressSink,
-    stop: threading.Event,
-) -> tuple[Any, int]:
-    saved = checkpoint.labels()
-    if saved is not None:
-        return saved
-    columns = LabelColumns()
-    if manifest.labels is not None:
-        topic = settings.topic(stream, "labels")
-        decoder = LabelDecoder(open_store(settings), topic)
-        progress.phase("labels", sum(r.events for r in manifest.labels))
-        at = {r.partition: r.start for r in manifest.labels}
-        for raw in RangeReader(settings, topic, manifest.labels, batch=20_000):
+    def _read(self) -> tuple[pa.Table, int] | None:
+        columns = LabelColumns()
+        decoder = LabelDecoder(open_store(self._settings), self._topic)
+        advance = self._progress.phase("labels", sum(r.events for r in self._ranges))
+        at = {r.partition: r.start for r in self._ranges}
+        for raw in RangeReader(self._settings, self._topic, self._ranges, batch=20_000):
             decoder.add(columns, raw.values, raw.partitions, raw.offsets)
-            progress.advance(sum(n - at[p] for p, n in raw.advanced.items()))
+            advance(sum(n - at[p] for p, n in raw.advanced.items()))
             at.update(raw.advanced)
-            if stop.is_set():
-                raise ReplayInterruptedError("interrupted while reading labels; rerun the same command to continue")
-    table = columns.table()
-    checkpoint.save_labels(table, columns.unreadable)
-    return table, columns.unreadable
+            if self._halt.is_set():
+                return None
+        table = columns.table()
+        self._checkpoint.save_labels(table, columns.unreadable)
+        return table, columns.unreadable
+
+    def begin(self) -> LabelFetch:
+        if self._result is None:  # else a previous run of this replay read them already
+            self.start()
+        return self
+
+    def result(self) -> tuple[pa.Table, int]:
+        if self.is_alive():
+            self.join()
+        if self._error is not None:
+            raise self._error
+        if self._result is None:
+            raise ReplayInterruptedError("interrupted while reading labels; rerun the same command to continue")
+        return self._result

@@ -8,7 +8,6 @@ seconds or ``flush_events`` events the buffered columns become one checkpoint pa
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ import pyarrow as pa
 
 from schemas.batch import EventBatchDecoder
 from schemas.registry import open_store
-from scorecast.errors import ScorecastError
 from scorecast.settings import Settings
 from scorers.hot_reload import ModelLoader
 from scorers.replay.checkpoint import Checkpoint
@@ -40,8 +38,11 @@ def score_column(name: str, version: int) -> str:
     return f"s:{name}@{version}"
 
 
-def feature_column(name: str) -> str:
-    return f"f:{name}"
+def feature_matrix(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
+    """The ``features`` column (fixed-size lists of float32) back as an (n, width) matrix."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    flat = array.flatten().to_numpy()
+    return np.ascontiguousarray(flat.reshape(-1, width))
 
 
 @dataclass(frozen=True)
@@ -116,14 +117,15 @@ class PartBuffer:
             names = ["partition", "offset", "event_id", "entity_id", "event_time"]
             fields = [pa.field(n, t) for n, t in zip(names, [pa.int32(), pa.int64(), pa.string(), pa.string(),
                                                                   pa.int64()], strict=True)]  # fmt: skip
-            fields += [pa.field(feature_column(f), pa.float32()) for f in self.features]
+            fields.append(pa.field("features", pa.list_(pa.float32(), len(self.features))))
             fields += [pa.field(score_column(*v), pa.float32()) for v in self.versions]
             return pa.schema(fields).empty_table()
         matrix = np.concatenate(c["features"])
         data: dict[str, Any] = {
             k: _concat(c[k]) for k in ("partition", "offset", "event_id", "entity_id", "event_time")
         }
-        data.update({feature_column(f): matrix[:, j] for j, f in enumerate(self.features)})
+        # One fixed-size-list column over the matrix's own buffer: no per-feature column shuffling.
+        data["features"] = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), len(self.features))
         data.update({score_column(*v): _concat(c[score_column(*v)]) for v in self.versions})
         return pa.table(data)
 
@@ -170,16 +172,3 @@ def scan(job: ScanJob, progress: Callable[[int], None], stop: Stop) -> ScanStats
     flush()
     stats.seconds = time.perf_counter() - started
     return stats
-
-
-def scan_process(job: ScanJob, queue: Any, stop: Stop) -> None:
-    """Entry point of a scan worker process: progress, then ("done", stats) or ("error", message), on ``queue``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides, via stop
-    try:
-        stats = scan(job, lambda n: queue.put(("progress", n)), stop)
-    except ScorecastError as error:
-        queue.put(("error", str(error)))
-    except Exception as error:  # an unexpected failure still ends as one line in the parent
-        queue.put(("error", f"{type(error).__name__}: {error}"))
-    else:
-        queue.put(("done", stats))
