@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import ttest_ind_from_stats
 
-from streams.windows import PaneStore, WindowSpec
+from streams.windows import PaneStore, Watermark, WindowSpec
 
 LOGIT_GRID = np.linspace(-14.0, 14.0, 561)  # 0.05 wide in logit: a tie within a bin moves AUC negligibly
 EPS = 1e-6  # scores are clipped to [EPS, 1 - EPS] before log loss: one confident miss cannot dominate
@@ -138,11 +138,18 @@ class PerformanceReport:
 class PerformanceMonitor:
     """One model version's labelled predictions, windowed by event time, closed by the label watermark."""
 
-    def __init__(self, spec: WindowSpec, policy: ConceptPolicy, emitted_through_ms: int | None = None) -> None:
-        """``spec.lateness_ms`` is the label horizon: how long after a window's end its labels may still come."""
+    def __init__(
+        self,
+        spec: WindowSpec,
+        policy: ConceptPolicy,
+        emitted_through_ms: int | None = None,
+        watermark: Watermark | None = None,
+    ) -> None:
+        """``spec.lateness_ms`` is the label horizon: how long after a window's end its labels may still come.
+        ``watermark``: the labels' watermark, shared by every version's monitor (default: its own)."""
         self.spec = spec
         self.policy = policy
-        self.store = PaneStore(spec, Performance, emitted_through_ms)
+        self.store = PaneStore(spec, Performance, emitted_through_ms, watermark=watermark)
         self.baseline: Metrics | None = None
         self.late = 0
 
@@ -173,6 +180,10 @@ class PerformanceMonitor:
 
     def idle(self, partition: int) -> list[PerformanceReport]:
         self.store.watermark.mark_idle(partition)
+        return self.close()
+
+    def close(self) -> list[PerformanceReport]:
+        """Report the windows the (possibly shared) watermark has closed."""
         return [self._report(w, s) for w, s in self.store.close()]
 
     def close_all(self) -> list[PerformanceReport]:

@@ -38,7 +38,7 @@ from streams.promotion import PromotionPolicy, PromotionTracker
 from streams.references import References
 from streams.sequential import SequentialConfig
 from streams.signals import Signal, performance_signal, promotion_signal
-from streams.windows import WindowSpec
+from streams.windows import Watermark, WindowSpec
 
 log = logging.getLogger(__name__)
 KINDS = ("predictions", "shadow-predictions", "labels")
@@ -87,7 +87,9 @@ class PromotionWorker:
         self._concept_policy = ConceptPolicy(concept.alpha, concept.min_labels, concept.min_degradation)
         self._rules = AlertRules()
         self._labels_topic = settings.topic(stream, "labels")
-        self._label_partitions: list[int] = []
+        # One watermark of the labels for every version's performance windows: a version first seen late
+        # (a challenger whose predictions come after the labels) still has its windows closed.
+        self._label_watermark = Watermark(self._concept_spec)
         self._idle: set[int] = set()  # labels partitions caught up
         self._latest: dict[int, int] = {}  # largest label time per labels partition
         self._alignment = kafka.Alignment(client, self._concept_spec.size_ms)
@@ -103,9 +105,8 @@ class PromotionWorker:
         self._processed = dict(offsets)
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None, checkpoint_s: float = 5.0) -> PromotionStats:
-        for topic, partition in kafka.assign_all(self._client, list(self._topics)):
-            if topic == self._labels_topic:
-                self._label_partitions.append(partition)
+        assigned = kafka.assign_all(self._client, list(self._topics))
+        self._label_watermark.expect([p for t, p in assigned if t == self._labels_topic])
         self.join.expect(self._refs.challengers())
         last_message = last_checkpoint = time.monotonic()
         while not stop.is_set():
@@ -202,21 +203,21 @@ class PromotionWorker:
                     signals.append(signal)
                     alerts += self._rules.promotion(self.model, report)
                     self.stats.decisions[f"{champion}:{challenger}"] = report.decision
+        if labelled[0]:
+            self._label_watermark.advance(np.asarray(labelled[0]), np.asarray(labelled[1]))
+        for partition in idle_now:
+            self._label_watermark.mark_idle(partition)
         for version, monitor in self._performance.items():
-            windows = monitor.advance(np.asarray(labelled[0]), np.asarray(labelled[1])) if labelled[0] else []
-            for partition in idle_now:
-                windows += monitor.idle(partition)
-            for window in windows:
+            for window in monitor.close():
                 signals.append(performance_signal(self.model, version, window, self.concept.alpha, now))
                 alerts += self._rules.concept(self.model, version, window)
         return signals, alerts
 
     def _monitor(self, version: int) -> PerformanceMonitor:
         if version not in self._performance:
-            monitor = self._performance[version] = PerformanceMonitor(self._concept_spec, self._concept_policy)
-            monitor.store.watermark.expect(self._label_partitions)
-            for partition in self._idle:
-                monitor.store.watermark.mark_idle(partition)
+            self._performance[version] = PerformanceMonitor(
+                self._concept_spec, self._concept_policy, watermark=self._label_watermark
+            )
         return self._performance[version]
 
     def state(self) -> dict[str, Any]:

@@ -134,13 +134,15 @@ class PaneStore(Generic[P]):
         new: Callable[[], P],
         emitted_through_ms: int | None = None,
         max_panes: int | None = None,
+        watermark: Watermark | None = None,
     ) -> None:
-        """``emitted_through_ms``: end of the last window already reported (after a restart); none is re-reported."""
+        """``emitted_through_ms``: end of the last window already reported (after a restart); none is re-reported.
+        ``watermark``: one shared with other stores that follow the same source (default: a store's own)."""
         self.spec = spec
         self.max_panes = max_panes or 4 * ((spec.size_ms + spec.lateness_ms) // spec.slide_ms + 2)
         self._new = new
         self.panes: dict[int, P] = {}
-        self.watermark = Watermark(spec)
+        self.watermark = watermark or Watermark(spec)
         self._closed: int | None = None if emitted_through_ms is None else emitted_through_ms // spec.slide_ms - 1
         # After a restart every open window is re-read whole, so no window counts as partial.
         self._first_pane: int | None = None if emitted_through_ms is None else -(2**62)
