@@ -36,7 +36,8 @@ class Metrics:
 
 def metrics(scores: np.ndarray, labels: np.ndarray, known: np.ndarray) -> Metrics:
     y = labels[known].astype(np.int64)
-    p = np.clip(scores[known].astype(np.float64), EPS, 1.0 - EPS)
+    raw = scores[known].astype(np.float64)
+    p = np.clip(raw, EPS, 1.0 - EPS)
     mean = float(scores.mean()) if len(scores) else float("nan")
     if len(y) == 0:
         return Metrics(len(scores), 0, 0, mean, None, None, None)
@@ -46,9 +47,9 @@ def metrics(scores: np.ndarray, labels: np.ndarray, known: np.ndarray) -> Metric
         labelled=len(y),
         positives=int(y.sum()),
         mean_score=mean,
-        auc=float(roc_auc_score(y, p)) if both else None,
+        auc=float(roc_auc_score(y, raw)) if both else None,
         log_loss=float(log_loss(y, p, labels=[0, 1])),
-        brier=float(brier_score_loss(y, p)),
+        brier=float(brier_score_loss(y, raw)),
     )
 
 

@@ -27,7 +27,7 @@ def replay_consumer(settings: Settings) -> Consumer:
     return Consumer(
         {
             **settings.kafka_config(),
-            "group.id": f"scorecast.replay.{uuid.uuid4().hex}",  # never joined, never committed to
+            "group.id": settings.group_id(f"scorecast.replay.{uuid.uuid4().hex}"),  # never joined nor committed to
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,

@@ -110,9 +110,14 @@ def run_replay(
             flush_events=request.flush_events,
             flush_s=request.flush_s,
         )
-        scan_all(job, request.workers, advance, stop)
+        try:
+            scan_all(job, request.workers, advance, stop)
+        except BaseException:
+            labels.cancel()
+            raise
     clock.lap("scan")
     if stop.is_set():
+        labels.cancel()
         done = sum(
             o - r.start for r, o in zip(replay.partitions, checkpoint.next_offsets(replay).values(), strict=True)
         )
@@ -203,6 +208,7 @@ class LabelFetch(threading.Thread):
         self._checkpoint = checkpoint
         self._progress = progress
         self._halt = stop
+        self._cancelled = threading.Event()
         self._result: tuple[pa.Table, int] | None = checkpoint.labels()
         self._error: BaseException | None = None
 
@@ -221,7 +227,7 @@ class LabelFetch(threading.Thread):
             decoder.add(columns, raw.values, raw.partitions, raw.offsets)
             advance(sum(n - at[p] for p, n in raw.advanced.items()))
             at.update(raw.advanced)
-            if self._halt.is_set():
+            if self._halt.is_set() or self._cancelled.is_set():
                 return None
         table = columns.table()
         self._checkpoint.save_labels(table, columns.unreadable)
@@ -231,6 +237,12 @@ class LabelFetch(threading.Thread):
         if self._result is None:  # else a previous run of this replay read them already
             self.start()
         return self
+
+    def cancel(self) -> None:
+        """Stop reading at the next batch and wait: nothing may write to the checkpoint after a replay returns."""
+        self._cancelled.set()
+        if self.is_alive():
+            self.join()
 
     def result(self) -> tuple[pa.Table, int]:
         if self.is_alive():

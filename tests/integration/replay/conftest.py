@@ -1,4 +1,4 @@
-"""Replay fixtures: the example models registered in the test's keyspace, a produced stream, a replay runner."""
+"""Replay fixtures: the example models registered in the test's keyspace, produced events, a replay runner."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,30 +15,40 @@ import pytest
 from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.registry import ModelVersion
-from scorers.replay.progress import ProgressSink
 from scorers.replay.runner import ReplayOutcome, ReplayRequest, run_replay
-from tests.integration.pipeline.conftest import pipeline_settings, registered, run_worker, worker_env
+from tests.integration.pipeline.conftest import pipeline_settings, registered, run_worker
 
-__all__ = ["pipeline_settings", "registered", "run_worker", "worker_env"]
+__all__ = ["pipeline_settings", "registered", "run_worker"]
 STREAM = "transactions"
-START_MS = 1_767_225_600_000  # event time of the first synthetic event (2026-01-01): labels are regenerated from it
+START_MS = 1_767_225_600_000  # event time of every produced batch's first event: labels can be regenerated
 
 
 @dataclass(frozen=True)
 class Produced:
     count: int
     seed: int
-    from_ms: int  # record-time window around the produced events
+    from_ms: int  # a record-time window holding exactly this batch: [from_ms, to_ms)
     to_ms: int
+
+    @property
+    def window(self) -> tuple[str, str]:
+        return str(self.from_ms), str(self.to_ms)
+
+
+Produce = Callable[..., Produced]
 
 
 @pytest.fixture
-def produce(pipeline_settings: Settings) -> Callable[..., Produced]:
+def produce(pipeline_settings: Settings) -> Produce:
+    """Produces a synthetic batch (and its labels); batches are 30 ms apart so their time windows never overlap."""
+
     def make(count: int, seed: int = 3, labels: bool = True) -> Produced:
+        time.sleep(0.03)
         before = int(time.time() * 1000)
         produce_synthetic(pipeline_settings, STREAM, count=count, seed=seed, labels=labels, start_ms=START_MS)
-        time.sleep(0.01)
-        return Produced(count, seed, before - 1, int(time.time() * 1000) + 1)
+        after = int(time.time() * 1000) + 1
+        time.sleep(0.03)
+        return Produced(count, seed, before, after)
 
     return make
 
@@ -47,21 +58,14 @@ Replay = Callable[..., ReplayOutcome]
 
 @pytest.fixture
 def replay(pipeline_settings: Settings, tmp_path: Path) -> Replay:
-    """Runs a replay in this process; ``results`` defaults to a fresh file in the test's folder."""
+    """Runs a replay in this process; results go to ``<tmp>/<name>.parquet``."""
 
-    def run(
-        start: str,
-        end: str,
-        models: tuple[str, ...],
-        name: str = "results",
-        progress: ProgressSink | None = None,
-        stop: object = None,
-        **options: object,
-    ) -> ReplayOutcome:
+    def run(start: str, end: str, models: tuple[str, ...], name: str = "results", **options: Any) -> ReplayOutcome:
+        progress, stop = options.pop("progress", None), options.pop("stop", None)
         request = ReplayRequest(
             stream=STREAM, start=start, end=end, models=models, results=tmp_path / f"{name}.parquet", **options
-        )  # type: ignore[arg-type]
-        return run_replay(pipeline_settings, request, progress, stop)  # type: ignore[arg-type]
+        )
+        return run_replay(pipeline_settings, request, progress, stop)
 
     return run
 

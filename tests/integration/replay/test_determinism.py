@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from scorers.registry import ModelVersion
-from tests.integration.replay.conftest import Produced, Replay, every_version, read_results
+from tests.integration.replay.conftest import Produce, Replay, every_version, read_results
 
 
-def test_same_range_and_versions_give_the_same_results(registered: list[ModelVersion], produce, replay: Replay) -> None:
-    produced: Produced = produce(30_000)
+def test_same_range_and_versions_give_the_same_results(
+    registered: list[ModelVersion], produce: Produce, replay: Replay
+) -> None:
+    produced = produce(20_000)
     models = every_version(registered)
-    window = (str(produced.from_ms), str(produced.to_ms))
-    one = read_results(replay(*window, models, name="one", workers=1).results)
-    again = read_results(replay(*window, models, name="again", workers=1, batch=1500).results)
-    two = read_results(replay(*window, models, name="two", workers=2, batch=777).results)
-    assert one.num_rows == 30_000 * len(models)
+    one = read_results(replay(*produced.window, models, name="one").results)
+    again = read_results(replay(*produced.window, models, name="again", batch=1500).results)
+    two = read_results(replay(*produced.window, models, name="two", workers=2, batch=777).results)
+    assert one.num_rows == 20_000 * len(models)
     assert one.equals(again)
     assert one.equals(two)
+    # sorted by version, then partition and offset
+    keys = list(zip(*(one.column(c).to_pylist() for c in ("version", "partition", "offset")), strict=True))
+    assert keys == sorted(keys)
