@@ -22,8 +22,8 @@ def test_metrics_use_only_labelled_events(backtest: Backtest) -> None:
     assert (m.events, m.labelled, m.positives) == (24_000, 21_600, int(y.sum()))
     assert m.auc is not None
     assert abs(m.auc - roc_auc_score(y, p)) < 1e-12
-    assert abs(m.log_loss - log_loss(y, np.clip(p, 1e-6, 1 - 1e-6))) < 1e-12  # type: ignore[operator]
-    assert abs(m.brier - brier_score_loss(y, p)) < 1e-12  # type: ignore[operator]
+    assert abs(m.log_loss - log_loss(y, np.clip(p, 1e-6, 1 - 1e-6))) < 1e-12
+    assert abs(m.brier - brier_score_loss(y, p)) < 1e-12
     assert abs(m.mean_score - scores.mean()) < 1e-6
 
 

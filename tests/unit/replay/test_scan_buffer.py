@@ -24,7 +24,8 @@ class Ratio:
     version: int
 
     def predict_unchecked(self, features: np.ndarray) -> np.ndarray:
-        return features[:, 0] / (features[:, 0] + self.version)
+        scores: np.ndarray = features[:, 0] / (features[:, 0] + self.version)
+        return scores
 
 
 def test_buffered_batches_become_one_part_with_the_offsets_they_cover() -> None:
