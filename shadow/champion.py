@@ -7,7 +7,7 @@ predictions topic and holding both sides in memory: the predictions table is the
 
 Which versions: every version that held the champion alias recently (history), so events scored before a
 promotion still find their champion. Which row: the one written as variant ``champion`` (a version that was
-a challenger earlier has its own shadow rows in the same table). ``ChampionProgress`` tells, from the
+a challenger earlier has its own shadow rows in the same table). ``GroupProgress`` tells, from the
 champion group's committed offsets, whether the champion has already passed an event: then a missing row
 means the champion did not score it (a dead letter), not that it is still behind.
 """
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from scorecast.settings import Settings
 from scorers.registry import Registry
@@ -84,19 +85,21 @@ class ChampionLookup:
         return found
 
 
-class ChampionProgress:
-    """The champion group's committed offsets on the events topic (read without joining that group)."""
+class GroupProgress:
+    """A consumer group's committed offsets on a topic (here: the champion's on the events topic), read through
+    the admin API: the reader never becomes a member of that group, so it can never disturb its assignment."""
 
-    def __init__(self, settings: Settings, group: str, topic: str) -> None:
+    def __init__(self, settings: Settings, group: str, topic: str, timeout_s: float = 10.0) -> None:
+        self._admin = AdminClient(settings.kafka_config())
+        self._group = settings.group_id(group)
         self._topic = topic
-        self._consumer = Consumer({**settings.kafka_config(), "group.id": group, "enable.auto.commit": False})
+        self._timeout_s = timeout_s
 
     def committed(self, partitions: Sequence[int]) -> dict[int, int]:
-        """partition -> next offset the champion will score (-1 where it has committed nothing)."""
+        """partition -> next offset the champion will score (negative where it has committed nothing)."""
         if not partitions:
             return {}
-        offsets = self._consumer.committed([TopicPartition(self._topic, p) for p in sorted(set(partitions))], 10)
-        return {tp.partition: tp.offset for tp in offsets}
-
-    def close(self) -> None:
-        self._consumer.close()
+        request = ConsumerGroupTopicPartitions(self._group, [TopicPartition(self._topic, p) for p in set(partitions)])
+        futures = self._admin.list_consumer_group_offsets([request], request_timeout=self._timeout_s)
+        result = futures[self._group].result()
+        return {tp.partition: tp.offset for tp in result.topic_partitions or []}

@@ -15,7 +15,7 @@ from scorecast.cassandra import connect
 from scorecast.settings import Settings
 from scorers.artifacts import open_store as open_artifact_store
 from scorers.registry import Registry
-from shadow.champion import ChampionLookup, ChampionProgress, ChampionVersions
+from shadow.champion import ChampionLookup, ChampionVersions, GroupProgress
 from shadow.join import JoinConfig, JoinHandler, JoinStats
 from shadow.results import ResultsWriter
 
@@ -46,7 +46,6 @@ class ShadowJoiner:
 def shadow_joiner(settings: Settings, config: JoinConfig) -> Iterator[ShadowJoiner]:
     """A joiner wired from settings: registry (champion versions), lookups, progress, writer, dead letters."""
     session = connect(settings, settings.keyspace)
-    progress = ChampionProgress(settings, config.champions, settings.topic(config.stream, "events"))
     try:
         registry = Registry(session, open_artifact_store(settings))
         topic = settings.topic(config.stream, "shadow-predictions")
@@ -55,11 +54,10 @@ def shadow_joiner(settings: Settings, config: JoinConfig) -> Iterator[ShadowJoin
             AvroCodec(open_schema_store(settings), topic, schema_name(config.stream, "shadow-predictions")),
             ChampionVersions(registry, config.model, settings.model_poll_interval_s),
             ChampionLookup(session, settings.keyspace, config.model),
-            progress,
+            GroupProgress(settings, config.champions, settings.topic(config.stream, "events")),
             ResultsWriter(session, settings.keyspace),
             DeadLetterSink(settings, config.stream, config.group),
         )
         yield ShadowJoiner(settings, handler)
     finally:
-        progress.close()
         session.cluster.shutdown()

@@ -10,6 +10,7 @@ the difference on the same resampled events); BCa would need a jackknife of n st
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,10 +129,13 @@ def labelled_metrics(
     a, b = _row_terms(labels, champion, thresholds[0]), _row_terms(labels, challenger, thresholds[1])
     data = (labels.astype(np.float64), a[0], b[0], a[1], b[1], a[2], b[2])
     estimate = _metrics(*data)
-    result = stats.bootstrap(
-        data, _metrics, paired=True, vectorized=True, n_resamples=resamples, batch=max(1, min(resamples, 25)),
-        confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed),
-    )  # fmt: skip
+    with warnings.catch_warnings():
+        # A model that flags nothing at its threshold has a constant recall of 0: a real, reported finding.
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            data, _metrics, paired=True, vectorized=True, n_resamples=resamples, batch=max(1, min(resamples, 25)),
+            confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed),
+        )  # fmt: skip
     low, high = result.confidence_interval
     champion_auc, challenger_auc, diff, p_value = delong(labels, champion, challenger, confidence)
     metrics = {"auc": (champion_auc, challenger_auc, diff)}
