@@ -1,11 +1,17 @@
 """The shadow joiner: challenger predictions joined with the champion's prediction of the same event.
 
-Where the join happens, and why: a BatchConsumer on ``<stream>.shadow-predictions`` looks the champion's row
-up in Cassandra by primary key (shadow.champion) and upserts one joined row per (challenger version, event)
-(shadow.results). The champion's side is already durable there, so the joiner holds no pending state: a
-batch is handled once, delivered (retried) and only then committed, like every other consumer, and a
-restart simply redoes the uncommitted batches. A two-topic join would have to keep unmatched sides in memory
-past their commit, or persist them, to survive restarts; this design needs neither.
+Where the join happens, and why: for each challenger prediction (``<stream>.shadow-predictions``) the joiner
+takes the champion's prediction of the same event from Cassandra, where the champion scorer wrote it before
+committing, by primary key (shadow.champion), and upserts one joined row per (challenger version, event)
+(shadow.results). The champion's side is durable there, so the joiner holds no pending state that a restart
+could lose: a batch is handled once, delivered (retried) and only then committed, like every other
+consumer. A two-topic join would have to keep unmatched sides in memory past their commit, or persist them.
+
+The same consumer also reads ``<stream>.predictions``, but only to warm a bounded cache of champion scores:
+the champion's record is produced after its row is acknowledged and usually before the challenger's, so
+most lookups cost no Cassandra read (point reads were the joiner's bottleneck: about 1k/s on a loaded
+2-core box). A cache miss (a restart, a lagging champion, another joiner instance holding that partition)
+falls back to the read; correctness never depends on the cache.
 
 When the champion is behind, a challenger prediction waits: delivery raises ``ChampionBehindError`` and the
 BatchConsumer retries with backoff (nothing new is consumed meanwhile, so memory stays one batch). It stops
@@ -29,7 +35,7 @@ from scorecast.batch_consumer import Deliver
 from scorecast.errors import ScorecastError
 from scorers.worker import WorkerConfig
 from shadow.champion import ChampionScore
-from shadow.records import ShadowPredictions, decode_predictions
+from shadow.records import ShadowPredictions, decode_champions, decode_predictions
 from shadow.results import JoinedRow
 
 log = logging.getLogger(__name__)
@@ -38,7 +44,7 @@ _joined = meter.create_counter("scorecast_shadow_joined", unit="1", description=
 _unjoined = meter.create_counter(
     "scorecast_shadow_unjoined", unit="1", description="challenger predictions without a champion prediction"
 )
-_RECENT = 20_000
+_RECENT = 100_000  # about 25 MB
 
 
 class ChampionBehindError(ScorecastError):
@@ -87,12 +93,15 @@ class JoinConfig:
 @dataclass
 class JoinStats:
     batches: int = 0
-    received: int = 0
+    received: int = 0  # challenger predictions of this model
+    champion_records: int = 0  # champion predictions seen on the predictions topic (cache warming)
+    champion_reads: int = 0  # champion predictions read from Cassandra (cache misses)
     joined: int = 0
     champion_missing: int = 0  # the champion passed the event without scoring it
     unmatched: int = 0  # no champion prediction within max_wait_s
     dead_lettered: int = 0
     other_models: int = 0
+    undecodable_champion_records: int = 0  # left on their topic: the champion's rows in Cassandra still count
     retries: int = 0
 
 
@@ -115,6 +124,7 @@ class JoinHandler:
         self,
         config: JoinConfig,
         codec: AvroCodec,
+        champion_topic: str,
         versions: Callable[[], list[int]],
         lookup: Lookup,
         progress: Progress,
@@ -125,22 +135,30 @@ class JoinHandler:
         self.config = config
         self.stats = JoinStats()
         self._codec = codec
+        self._champion_topic = champion_topic
         self._versions = versions
         self._lookup = lookup
         self._progress = progress
         self._writer = writer
         self._dead_letters = dead_letters
         self._clock = clock
-        # Champion scores read lately: the other challenger versions' predictions of an event usually come in
-        # the next batch, and then cost no second read.
+        # Champion scores seen on the predictions topic or read lately, oldest first, bounded.
         self._recent: dict[str, ChampionScore] = {}
 
     def __call__(self, messages: list[Message]) -> Deliver:
-        batch = decode_predictions(self._codec, self.config.model, messages)
+        champion = self._champion_topic
+        champions, bad = decode_champions(
+            self._codec, self.config.model, [m for m in messages if m.topic() == champion]
+        )
+        self._remember(champions)
+        self.stats.champion_records += len(champions)
+        self.stats.undecodable_champion_records += bad
+        shadow = [m for m in messages if m.topic() != champion]
+        batch = decode_predictions(self._codec, self.config.model, shadow)
         self.stats.received += len(batch)
         self.stats.other_models += batch.other_models
         pending = _Pending(batch, self._clock())
-        return lambda: self._deliver(pending, messages)
+        return lambda: self._deliver(pending, shadow)
 
     def _deliver(self, pending: _Pending, messages: list[Message]) -> None:
         if not pending.dead_letters_sent and pending.batch.failures:
@@ -165,6 +183,7 @@ class JoinHandler:
             passed = self._passed(batch, waiting)
             keys = [(batch.entity_ids[i], batch.event_times[i], event_id) for event_id, i in waiting.items()]
             found = self._lookup.fetch(self._versions(), keys)
+            self.stats.champion_reads += len(keys)
             pending.champions.update(found)
             self._remember(found)
         self._write(pending)

@@ -23,12 +23,15 @@ from shadow.results import ResultsWriter
 class ShadowJoiner:
     def __init__(self, settings: Settings, handler: JoinHandler) -> None:
         config = handler.config
+        # The predictions topic only warms the champion cache (shadow.join). With several joiners of one stream
+        # and model, a member may hold a shadow partition but not its predictions twin: that costs reads only.
+        topics = (settings.topic(config.stream, "shadow-predictions"), settings.topic(config.stream, "predictions"))
         self.handler = handler
         self._consumer = BatchConsumer(
             settings,
             ConsumerConfig(
                 group=config.group,
-                topics=(settings.topic(config.stream, "shadow-predictions"),),
+                topics=topics,
                 batch_max=config.batch_max,
                 instance_id=config.instance_id,
             ),
@@ -52,6 +55,7 @@ def shadow_joiner(settings: Settings, config: JoinConfig) -> Iterator[ShadowJoin
         handler = JoinHandler(
             config,
             AvroCodec(open_schema_store(settings), topic, schema_name(config.stream, "shadow-predictions")),
+            settings.topic(config.stream, "predictions"),
             ChampionVersions(registry, config.model, settings.model_poll_interval_s),
             ChampionLookup(session, settings.keyspace, config.model),
             GroupProgress(settings, config.champions, settings.topic(config.stream, "events")),

@@ -1,8 +1,9 @@
-"""Challenger prediction records of ``<stream>.shadow-predictions`` decoded into columns for the joiner.
+"""Prediction records decoded for the joiner: challengers' from ``<stream>.shadow-predictions`` into columns,
+champions' from ``<stream>.predictions`` into scores by event.
 
-Values decode with the predictions codec; the tee's headers (shadow.tee) give each event's origin on the
-events topic and its produce time. An undecodable value becomes a ``DecodeFailure`` for the dead-letter
-topic; a record of another model is left to that model's joiner.
+Values decode with the predictions codec; the tee's headers (shadow.tee) give each challenger prediction's
+origin on the events topic and its produce time. An undecodable challenger record becomes a
+``DecodeFailure`` for the dead-letter topic; a record of another model is left to that model's joiner.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from schemas.batch import DecodeFailure
 from schemas.codec import AvroCodec
 from schemas.dead_letters import header_pairs
 from schemas.errors import SchemaError
+from shadow.champion import ChampionScore
 from shadow.tee import PRODUCED_HEADER, SOURCE_HEADER
 
 
@@ -75,3 +77,18 @@ def _origin(headers: list[tuple[str, str | bytes | None]]) -> tuple[int | None, 
         except (TypeError, ValueError):  # a foreign or damaged header: the origin is unknown, not fatal
             continue
     return produced, source
+
+
+def decode_champions(codec: AvroCodec, model: str, messages: Sequence[Message]) -> tuple[dict[str, ChampionScore], int]:
+    """(event_id -> the champion's score, undecodable count) of champion records of ``model``."""
+    found: dict[str, ChampionScore] = {}
+    bad = 0
+    for message in messages:
+        try:
+            record = codec.decode(message.value() or b"")
+        except SchemaError:
+            bad += 1
+            continue
+        if record["model"] == model and record["variant"] == "champion":
+            found[record["event_id"]] = ChampionScore(record["version"], record["score"], record["scored_at"])
+    return found, bad

@@ -116,5 +116,6 @@ def join(
         stats = joiner.run(stop_on_signals(), idle_exit_s=idle_exit)
     console.print(
         f"joined {stats.joined} of {stats.received} challenger predictions; {stats.champion_missing} not scored by "
-        f"the champion, {stats.unmatched} unmatched, {stats.dead_lettered} dead letters"
+        f"the champion, {stats.unmatched} unmatched, {stats.dead_lettered} dead letters; "
+        f"{stats.champion_reads} champion predictions read from Cassandra"
     )

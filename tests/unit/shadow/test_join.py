@@ -16,6 +16,7 @@ from shadow.tee import PRODUCED_HEADER, SOURCE_HEADER
 from tests.unit.shadow.fakes import Clock, FakeDeadLetters, FakeLookup, FakeProgress, FakeWriter
 
 TOPIC = "transactions.shadow-predictions"
+CHAMPION_TOPIC = "transactions.predictions"
 CODEC = AvroCodec(LocalSchemaStore(), TOPIC, "predictions")
 
 
@@ -28,7 +29,7 @@ class World:
         self.dead_letters = FakeDeadLetters()
         self.clock = Clock()
         self.handler = JoinHandler(
-            JoinConfig(stream="transactions", model="fraud", max_wait_s=max_wait_s), CODEC, lambda: [1],
+            JoinConfig(stream="transactions", model="fraud", max_wait_s=max_wait_s), CODEC, CHAMPION_TOPIC, lambda: [1],
             self.lookup, self.progress, self.writer, self.dead_letters, self.clock,
         )  # fmt: skip
 
@@ -36,13 +37,16 @@ class World:
         self.lookup.rows[f"e{event}"] = ChampionScore(1, score, 5_000 + event)
 
 
-def prediction(event: int, version: int, score: float = 0.5, model: str = "fraud") -> Message:
+def prediction(
+    event: int, version: int, score: float = 0.5, model: str = "fraud", variant: str = "challenger"
+) -> Message:
     record: dict[str, Any] = {
         "event_id": f"e{event}", "entity_id": f"card-{event}", "event_time": 1_000 + event, "model": model,
-        "version": version, "score": score, "outputs": {}, "scored_at": 9_000 + event, "variant": "challenger",
+        "version": version, "score": score, "outputs": {}, "scored_at": 9_000 + event, "variant": variant,
     }  # fmt: skip
     return Message(
-        topic=TOPIC, partition=0, offset=event, key=f"card-{event}".encode(), value=CODEC.encode(record),
+        topic=TOPIC if variant == "challenger" else CHAMPION_TOPIC, partition=0, offset=event,
+        key=f"card-{event}".encode(), value=CODEC.encode(record),
         headers=[("traceparent", b"x"), (SOURCE_HEADER, b"%d:%d" % (event % 2, 10 * event)),
                  (PRODUCED_HEADER, b"%d" % (2_000 + event))],
     )  # fmt: skip
@@ -123,3 +127,13 @@ def test_undecodable_records_go_to_dead_letters_and_other_models_are_left_alone(
     assert [(m.offset(), f.reason) for m, f in world.dead_letters.sent] == [(99, "undecodable")]
     assert (world.handler.stats.dead_lettered, world.handler.stats.other_models) == (1, 1)
     assert [r.event_id for r in world.writer.rows] == ["e0"]
+
+
+def test_champion_records_on_the_predictions_topic_spare_the_read() -> None:
+    world = World()
+    world.champion(1)  # in Cassandra too, as always: the topic record is produced after the row is written
+    batch = [prediction(0, 1, 0.125, variant="champion"), prediction(1, 1, variant="canary"), prediction(0, 2)]
+    world.handler([*batch, prediction(1, 2)])()
+    assert [(r.event_id, r.champion_score) for r in world.writer.rows] == [("e0", 0.125), ("e1", 0.25)]
+    assert world.lookup.calls == [["e1"]]  # a canary's record is no champion's: e1 is read
+    assert (world.handler.stats.champion_records, world.handler.stats.champion_reads) == (1, 1)
