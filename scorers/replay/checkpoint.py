@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,7 @@ class Checkpoint:
     # -- parts ------------------------------------------------------------------------------------------------
 
     def commit(self, events: pa.Table, rejects: pa.Table | None, covered: dict[int, tuple[int, int]]) -> None:
-        name = f"part-{uuid.uuid4().hex}"
+        name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"  # by name = by commit time
         _write_atomic(self.directory / f"{name}.arrow", lambda p: _write_ipc(events, p))
         if rejects is not None and rejects.num_rows:
             _write_atomic(self.directory / f"{name}.rejects.arrow", lambda p: _write_ipc(rejects, p))
@@ -118,7 +119,7 @@ class Checkpoint:
         _write_atomic(self.directory / f"{name}.json", lambda p: p.write_text(json.dumps(record)))
 
     def parts(self) -> list[Part]:
-        """Committed parts, by name (the order does not matter: results are sorted by partition and offset)."""
+        """Committed parts in commit order (results do not depend on it: they are sorted by partition, offset)."""
         found = []
         for path in sorted(self.directory.glob("part-*.json")):
             data = json.loads(path.read_text())

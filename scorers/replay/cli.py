@@ -61,6 +61,7 @@ def print_summary(outcome: ReplayOutcome, out: Console = console) -> None:
         out.print("[yellow]rejected events[/]: " + ", ".join(f"{k} {v:,}" for k, v in f.rejects.items()))
     if f.unreadable_labels:
         out.print(f"[yellow]unreadable label records[/]: {f.unreadable_labels:,}")
+    out.print("[dim]time: " + ", ".join(f"{name} {s:.1f}s" for name, s in outcome.phases.items()) + "[/]")
     out.print(f"results: {outcome.results}" + (f"; rejects: {outcome.rejects}" if outcome.rejects else ""))
     if outcome.report is not None:
         out.print(f"report: {outcome.report}")

@@ -1,7 +1,9 @@
-"""Progress of a replay: a rich bar with rate and ETA on the terminal, or nothing (tests, benchmarks)."""
+"""Progress of a replay: a rich bar with rate and ETA on the terminal, or nothing (tests, benchmarks); and the
+wall and CPU time of each of its phases."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
@@ -69,3 +71,22 @@ class Bar:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self._progress.stop()
+
+
+class Phases:
+    """Wall time per phase of a replay, and the CPU time of this process (all threads) beside it."""
+
+    def __init__(self) -> None:
+        self._start = self._last = time.perf_counter()
+        self._cpu = time.process_time()
+        self.laps: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        self.laps[name], self.cpu[name] = now - self._last, cpu - self._cpu
+        self._last, self._cpu = now, cpu
+
+    @property
+    def total(self) -> float:
+        return time.perf_counter() - self._start

@@ -5,25 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from schemas.registry import open_store
 from scorecast.settings import Settings
 from scorers.registry import Registry
 from scorers.replay.bounds import parse_bound
 from scorers.replay.checkpoint import Checkpoint, Manifest
 from scorers.replay.errors import ReplayError, ReplayInterruptedError
 from scorers.replay.findings import Findings, find
-from scorers.replay.labels import DEFAULT_HORIZON_MS, LabelColumns, LabelDecoder, label_ranges
+from scorers.replay.label_fetch import LabelFetch, label_window
+from scorers.replay.labels import DEFAULT_HORIZON_MS
 from scorers.replay.parallel import scan_all
-from scorers.replay.progress import ProgressSink, Quiet
+from scorers.replay.progress import Phases, ProgressSink, Quiet
 from scorers.replay.ranges import PartitionRange, ReplayRange, resolve
-from scorers.replay.reader import KafkaTopicView, RangeReader
+from scorers.replay.reader import KafkaTopicView
 from scorers.replay.report import write_report
 from scorers.replay.results import merge, results_table, write_parquet, write_rejects
 from scorers.replay.scan import ScanJob
@@ -59,25 +56,6 @@ class ReplayOutcome:
     resumed: bool
     phases: dict[str, float]  # wall seconds per phase, in order
     phase_cpu: dict[str, float]  # CPU seconds of this process (all its threads, not its children) per phase
-
-
-class Phases:
-    """Wall time per phase of a replay, and the CPU time of this process (all threads) beside it."""
-
-    def __init__(self) -> None:
-        self._start = self._last = time.perf_counter()
-        self._cpu = time.process_time()
-        self.laps: dict[str, float] = {}
-        self.cpu: dict[str, float] = {}
-
-    def lap(self, name: str) -> None:
-        now, cpu = time.perf_counter(), time.process_time()
-        self.laps[name], self.cpu[name] = now - self._last, cpu - self._cpu
-        self._last, self._cpu = now, cpu
-
-    @property
-    def total(self) -> float:
-        return time.perf_counter() - self._start
 
 
 def run_replay(
@@ -118,9 +96,8 @@ def run_replay(
     clock.lap("scan")
     if stop.is_set():
         labels.cancel()
-        done = sum(
-            o - r.start for r, o in zip(replay.partitions, checkpoint.next_offsets(replay).values(), strict=True)
-        )
+        reached = checkpoint.next_offsets(replay)
+        done = sum(reached[r.partition] - r.start for r in replay.partitions)
         raise ReplayInterruptedError(
             f"interrupted after {done:,} of {replay.events:,} events; rerun the same command to continue "
             f"from {checkpoint.directory}"
@@ -164,7 +141,7 @@ def _pin(settings: Settings, request: ReplayRequest, checkpoint: Checkpoint) -> 
     if streams != {request.stream}:
         raise ReplayError(f"the versions score streams {sorted(streams)}, not {request.stream!r}")
     replay = _resolve_range(settings, request)
-    labels = _resolve_labels(settings, request.stream, replay, request.horizon_ms)
+    labels = label_window(settings, request.stream, replay, request.horizon_ms)
     manifest = Manifest(
         request.key(), replay, labels, tuple((v.model, v.version, v.sha256) for v, _ in pinned.versions)
     )
@@ -179,76 +156,3 @@ def _resolve_range(settings: Settings, request: ReplayRequest) -> ReplayRange:
         return resolve(view, start, end)
     finally:
         view.close()
-
-
-def _resolve_labels(
-    settings: Settings, stream: str, replay: ReplayRange, horizon_ms: int
-) -> tuple[PartitionRange, ...] | None:
-    try:
-        view = KafkaTopicView(settings, settings.topic(stream, "labels"))
-    except ReplayError:
-        return None  # a stream without a labels topic: metrics need labels, scores and drift do not
-    try:
-        return label_ranges(view, replay.start_ms, replay.end_ms + horizon_ms)
-    finally:
-        view.close()
-
-
-class LabelFetch(threading.Thread):
-    """Reads and decodes the label window beside the scan (labels do not depend on scores), into the checkpoint."""
-
-    def __init__(
-        self, settings: Settings, stream: str, manifest: Manifest, checkpoint: Checkpoint, progress: ProgressSink,
-        stop: threading.Event,
-    ) -> None:  # fmt: skip
-        super().__init__(name="replay-labels", daemon=True)
-        self._settings = settings
-        self._topic = settings.topic(stream, "labels")
-        self._ranges = manifest.labels or ()
-        self._checkpoint = checkpoint
-        self._progress = progress
-        self._halt = stop
-        self._cancelled = threading.Event()
-        self._result: tuple[pa.Table, int] | None = checkpoint.labels()
-        self._error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._result = self._read()
-        except BaseException as error:  # handed to the caller of result(): a thread cannot raise to it
-            self._error = error
-
-    def _read(self) -> tuple[pa.Table, int] | None:
-        columns = LabelColumns()
-        decoder = LabelDecoder(open_store(self._settings), self._topic)
-        advance = self._progress.phase("labels", sum(r.events for r in self._ranges))
-        at = {r.partition: r.start for r in self._ranges}
-        for raw in RangeReader(self._settings, self._topic, self._ranges, batch=20_000):
-            decoder.add(columns, raw.values, raw.partitions, raw.offsets)
-            advance(sum(n - at[p] for p, n in raw.advanced.items()))
-            at.update(raw.advanced)
-            if self._halt.is_set() or self._cancelled.is_set():
-                return None
-        table = columns.table()
-        self._checkpoint.save_labels(table, columns.unreadable)
-        return table, columns.unreadable
-
-    def begin(self) -> LabelFetch:
-        if self._result is None:  # else a previous run of this replay read them already
-            self.start()
-        return self
-
-    def cancel(self) -> None:
-        """Stop reading at the next batch and wait: nothing may write to the checkpoint after a replay returns."""
-        self._cancelled.set()
-        if self.is_alive():
-            self.join()
-
-    def result(self) -> tuple[pa.Table, int]:
-        if self.is_alive():
-            self.join()
-        if self._error is not None:
-            raise self._error
-        if self._result is None:
-            raise ReplayInterruptedError("interrupted while reading labels; rerun the same command to continue")
-        return self._result

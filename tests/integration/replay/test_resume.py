@@ -49,7 +49,8 @@ def test_an_interrupted_replay_continues_where_it_stopped(
     committed = sum(n - s for part in parts for s, n in part.covered.values())
     assert len(parts) >= 3
     assert 8_000 <= committed < 30_000
-    # the last part's data was written but its commit marker was lost: it does not count and is read again
+    # the last part's data was written but its commit marker was lost (one process wrote them all, in this order):
+    # it does not count and its events are read again
     (checkpoint.directory / f"{parts[-1].name}.json").unlink()
 
     outcome = replay(*produced.window, models, name="resumed", workers=2)

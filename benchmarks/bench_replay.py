@@ -1,0 +1,184 @@
+"""Replay (backtest) rate against its baselines, measured in one run on the same box.
+
+- baseline, compute: the range's message values held in memory, decoded by the scorer's batch decoder and
+  scored by the version's ONNX session in batches of 4,000 on one core (no Kafka, no results, no metrics);
+- baseline, transport: the range read with ``assign()`` by one confluent-kafka consumer (values, partitions,
+  offsets), nothing else;
+- replay: ``run_replay`` end to end (resolve, read + decode + score, labels read beside it, merge, Parquet
+  results, metrics and drift; no HTML report) with 1 and 2 scan processes, as wall-clock events/s and as events
+  per CPU-second of every process and thread involved (the "per core" figure; it is immune to the box being
+  shared, which wall time is not).
+``python -m benchmarks.bench_replay [events]``
+"""
+
+from __future__ import annotations
+
+import functools
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from benchmarks.common import Measurement, measure, ratio
+from infra.init import initialise
+from schemas.batch import EventBatchDecoder
+from schemas.registry import open_store
+from scorecast.cassandra import connect
+from scorecast.produce_cli import produce_synthetic
+from scorecast.settings import Settings
+from scorers.hot_reload import ModelLoader
+from scorers.registry import Registry
+from scorers.replay.ranges import PartitionRange
+from scorers.replay.reader import KafkaTopicView, RangeReader
+from scorers.replay.runner import ReplayRequest, run_replay
+from scorers.training import register_examples, train_examples
+
+STREAM = "transactions"
+BATCH = 4_000
+
+
+@contextmanager
+def prepared(settings: Settings, n: int) -> Iterator[tuple[Settings, dict[str, int]]]:
+    """A keyspace and topic prefix of their own with the example models and ``n`` events + labels; dropped after."""
+    run = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory() as store:
+        scoped = settings.model_copy(
+            update={"keyspace": f"bench_replay_{run}", "topic_prefix": f"bench.replay.{run}.", "topic_partitions": 4,
+                    "model_store": store, "onnx_device": "cpu"}
+        )  # fmt: skip
+        initialise(scoped, [STREAM])
+        _, models = train_examples(seed=7, n_train=30_000, n_holdout=5_000)
+        with Registry.open(scoped) as registry:
+            versions = {v.metrics["kind"]: v.version for v in register_examples(registry, models)}
+        produce_synthetic(scoped, STREAM, count=n, seed=3, labels=True)
+        try:
+            yield scoped, versions
+        finally:
+            session = connect(scoped)
+            session.execute(f"DROP KEYSPACE IF EXISTS {scoped.keyspace}", timeout=120)
+            session.cluster.shutdown()
+
+
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def whole_topic(settings: Settings) -> tuple[PartitionRange, ...]:
+    view = KafkaTopicView(settings, settings.topic(STREAM, "events"))
+    try:
+        return tuple(PartitionRange(p, *view.watermarks(p)) for p in view.partitions())
+    finally:
+        view.close()
+
+
+def values_in_memory(settings: Settings) -> list[bytes | None]:
+    topic = settings.topic(STREAM, "events")
+    values: list[bytes | None] = []
+    for raw in RangeReader(settings, topic, whole_topic(settings), BATCH):
+        values += raw.values
+    return values
+
+
+def compute_rate(settings: Settings, values: list[bytes | None], version: int) -> float:
+    with Registry.open(settings) as registry:
+        model = ModelLoader(registry, settings, STREAM).load("fraud", version)
+    decoder = EventBatchDecoder(open_store(settings), STREAM, settings.topic(STREAM, "events"))
+    started = time.perf_counter()
+    for i in range(0, len(values), BATCH):
+        model.predict_unchecked(decoder.decode(values[i : i + BATCH]).features)
+    return len(values) / (time.perf_counter() - started)
+
+
+def consume_rate(settings: Settings) -> float:
+    topic = settings.topic(STREAM, "events")
+    seen = 0
+    started = time.perf_counter()
+    for raw in RangeReader(settings, topic, whole_topic(settings), BATCH):
+        seen += len(raw)
+    return seen / (time.perf_counter() - started)
+
+
+def replay_rates(settings: Settings, model: str, workers: int, cpu_rates: list[float]) -> Callable[[], float]:
+    """One replay of the whole topic; returns wall events/s and appends events per CPU-second to ``cpu_rates``."""
+
+    def once() -> float:
+        with tempfile.TemporaryDirectory() as out:
+            request = ReplayRequest(
+                stream=STREAM, start="earliest", end="latest", models=(model,), results=Path(out) / "r.parquet",
+                workers=workers, batch=BATCH,
+            )  # fmt: skip
+            cpu, started = _cpu(), time.perf_counter()
+            outcome = run_replay(settings, request)
+            wall, used = time.perf_counter() - started, _cpu() - cpu
+        cpu_rates.append(outcome.findings.events / used)
+        return outcome.findings.events / wall
+
+    return once
+
+
+def _per_cpu(name: str, rates: list[float]) -> Measurement:
+    ordered = sorted(rates)
+    return Measurement(name, "events/CPU-s", ordered[len(ordered) // 2], ordered[0], ordered[-1], len(ordered))
+
+
+def baselines(settings: Settings, versions: dict[str, int], repeats: int) -> list[Measurement]:
+    values = values_in_memory(settings)
+    measurements = [
+        measure(f"baseline: decode + score in memory, 1 core ({name})", "events/s",
+                functools.partial(compute_rate, settings, values, versions[kind]), repeats)
+        for kind, name in (("lightgbm", "LightGBM champion"), ("mlp", "MLP challenger"))
+    ]  # fmt: skip
+    consume = functools.partial(consume_rate, settings)
+    return [*measurements, measure("baseline: raw consume with assign(), 1 process", "events/s", consume, repeats)]
+
+
+def run(settings: Settings, n: int = 500_000, repeats: int = 3) -> list[Measurement]:
+    with prepared(settings, n) as (scoped, versions):
+        results = baselines(scoped, versions, repeats)
+        for kind, label in (("lightgbm", "LightGBM champion"), ("mlp", "MLP challenger")):
+            for workers in (1, 2):
+                cpu: list[float] = []
+                name = f"replay {label}, {workers} process{'es' if workers > 1 else ''}"
+                once = replay_rates(scoped, f"fraud@{versions[kind]}", workers, cpu)
+                results.append(measure(f"{name} (wall)", "events/s", once, repeats))
+                results.append(_per_cpu(f"{name} (per CPU-second)", cpu))
+    return results
+
+
+def report(results: list[Measurement]) -> list[str]:
+    def get(prefix: str) -> Measurement:
+        return next(m for m in results if m.name.startswith(prefix))
+
+    target = Measurement("target", "events/s", 200_000, 200_000, 200_000, 1)
+    lines = []
+    for label, short in (("LightGBM champion", "champion"), ("MLP challenger", "MLP")):
+        compute = get(f"baseline: decode + score in memory, 1 core ({label})")
+        one, two = get(f"replay {label}, 1 process (wall)"), get(f"replay {label}, 2 processes (wall)")
+        per_cpu = get(f"replay {label}, 1 process (per CPU")
+        lines += [
+            f"replay {short}, 1 process / in-memory decode + score: {ratio(one, compute):.2f}",
+            f"replay {short}, 2 processes / 1 process: {ratio(two, one):.2f}x",
+            f"replay {short} per CPU-second: {per_cpu.median:,.0f} events = {ratio(per_cpu, target):.2f} x the "
+            "200k/core target",
+        ]
+    transport = ratio(get("replay LightGBM champion, 1 process (wall)"), get("baseline: raw"))
+    lines.append(f"replay champion 1 process / raw consume: {transport:.2f}")
+    return lines
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500_000
+    results = run(Settings(), n=n)
+    for result in results:
+        print(result)
+    for line in report(results):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
