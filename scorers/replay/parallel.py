@@ -54,11 +54,12 @@ def scan_all(job: ScanJob, workers: int, advance: Advance, stop: threading.Event
         return
     children = [_Child(j) for j in jobs]
     try:
-        _supervise(children, advance, stop)
+        _supervise(children, advance, stop, threading.Event())
     finally:
         for child in children:
             child.close()
-    failed = [c for c in children if c.outcome != "done"]
+    # A child's own report first: others may only have been stopped because of it.
+    failed = sorted((c for c in children if c.outcome != "done"), key=lambda c: not c.reported)
     if failed:
         raise ReplayError(failed[0].outcome.removeprefix("error "))
 
@@ -75,6 +76,7 @@ class _Child:
         self.process.stdin.write(pickle.dumps(job))
         self.process.stdin.close()
         self.outcome = ""
+        self.reported = False  # the child itself said how it ended
         self.stderr = b""
 
     def close(self) -> None:
@@ -93,7 +95,7 @@ class _Child:
             )
 
 
-def _supervise(children: list[_Child], advance: Advance, stop: threading.Event) -> None:
+def _supervise(children: list[_Child], advance: Advance, stop: threading.Event, failed: threading.Event) -> None:
     selector = selectors.DefaultSelector()
     for child in children:
         assert child.process.stdout is not None
@@ -102,7 +104,7 @@ def _supervise(children: list[_Child], advance: Advance, stop: threading.Event) 
         selector.register(child.process.stderr, selectors.EVENT_READ, (child, "err"))
     stopping = False
     while selector.get_map():
-        if stop.is_set() and not stopping:
+        if (stop.is_set() or failed.is_set()) and not stopping:
             stopping = True
             for child in children:
                 if child.process.poll() is None:
@@ -118,9 +120,9 @@ def _supervise(children: list[_Child], advance: Advance, stop: threading.Event) 
                 if chunk.startswith(b"progress "):
                     advance(int(chunk[9:]))
                 elif chunk:
-                    child.outcome = chunk.decode(errors="replace").strip()
+                    child.outcome, child.reported = chunk.decode(errors="replace").strip(), True
                     if child.outcome != "done":
-                        stop.set()  # one failure ends the replay: the others commit and stop
+                        failed.set()  # one failure ends the replay: the others commit what they have and stop
             if not chunk:
                 selector.unregister(pipe)
 

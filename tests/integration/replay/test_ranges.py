@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow.parquet as pq
+from confluent_kafka import Producer
 
 from schemas.synthetic import TransactionGenerator
+from scorecast.settings import Settings
 from scorers.registry import ModelVersion
-from tests.integration.replay.conftest import START_MS, Produce, Replay, champion, read_results
+from tests.integration.replay.conftest import START_MS, STREAM, Produce, Replay, champion, read_results
 
 
 def test_an_offset_range_reads_exactly_those_offsets(
@@ -40,3 +43,22 @@ def test_a_label_counts_only_if_it_came_within_the_horizon(
     assert np.array_equal(np.array([x is not None for x in labels]), within)
     assert 0 < within.sum() < len(ids)  # fraud is reported within hours, good transactions after days
     assert all(label == truth[i] for i, label in zip(ids, labels, strict=True) if label is not None)
+
+
+def test_events_the_live_scorer_would_dead_letter_are_listed_with_their_reason(
+    pipeline_settings: Settings, registered: list[ModelVersion], produce: Produce, replay: Replay
+) -> None:
+    produce(2_000, labels=False)
+    producer = Producer(pipeline_settings.kafka_config())
+    topic = pipeline_settings.topic(STREAM, "events")
+    for i in range(10):
+        producer.produce(topic, b"not avro" if i % 2 else b"\x00\x00\x0f\x42\x40garbage", key=f"bad-{i}".encode())
+    assert producer.flush(30) == 0
+    outcome = replay("earliest", "latest", (champion(registered),))
+    assert read_results(outcome.results).num_rows == 2_000
+    assert outcome.findings.rejects == {"bad-header": 5, "unknown-schema-id": 5}
+    assert outcome.rejects is not None
+    rejects = pq.read_table(outcome.rejects)
+    assert rejects.num_rows == 10
+    assert set(rejects.column_names) == {"partition", "offset", "reason", "detail"}
+    assert all(offset >= 0 for offset in rejects.column("offset").to_pylist())
