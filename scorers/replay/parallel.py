@@ -78,6 +78,7 @@ class _Child:
         self.outcome = ""
         self.reported = False  # the child itself said how it ended
         self.stderr = b""
+        self.pending = b""  # stdout bytes after the last complete line
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -112,19 +113,25 @@ def _supervise(children: list[_Child], advance: Advance, stop: threading.Event, 
         for key, _ in selector.select(timeout=0.2):
             child, stream = key.data
             pipe: IO[bytes] = key.fileobj  # type: ignore[assignment]
-            if stream == "err":
-                chunk = os.read(pipe.fileno(), 65536)
-                child.stderr = (child.stderr + chunk)[-4096:]
-            else:
-                chunk = pipe.readline()
-                if chunk.startswith(b"progress "):
-                    advance(int(chunk[9:]))
-                elif chunk:
-                    child.outcome, child.reported = chunk.decode(errors="replace").strip(), True
-                    if child.outcome != "done":
-                        failed.set()  # one failure ends the replay: the others commit what they have and stop
+            chunk = os.read(pipe.fileno(), 65536)  # what is there now; lines are split here, not by a buffer
             if not chunk:
                 selector.unregister(pipe)
+            elif stream == "err":
+                child.stderr = (child.stderr + chunk)[-4096:]
+            else:
+                child.pending += chunk
+                *lines, child.pending = child.pending.split(b"\n")
+                for line in lines:
+                    _line(child, line, advance, failed)
+
+
+def _line(child: _Child, line: bytes, advance: Advance, failed: threading.Event) -> None:
+    if line.startswith(b"progress "):
+        advance(int(line[9:]))
+    elif line:
+        child.outcome, child.reported = line.decode(errors="replace").strip(), True
+        if child.outcome != "done":
+            failed.set()  # one failure ends the replay: the others commit what they have and stop
 
 
 def _child_main() -> None:

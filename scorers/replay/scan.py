@@ -28,6 +28,7 @@ from scorers.replay.versions import PinnedVersions
 from scorers.scoring import ScoredBatch, ScoringCore
 
 VARIANT = "replay"
+ENVELOPE = ("partition", "offset", "event_id", "entity_id", "event_time")
 
 
 class Stop(Protocol):
@@ -114,20 +115,21 @@ class PartBuffer:
     def _events(self) -> pa.Table:
         c = self.columns
         if not c:
-            names = ["partition", "offset", "event_id", "entity_id", "event_time"]
-            fields = [pa.field(n, t) for n, t in zip(names, [pa.int32(), pa.int64(), pa.string(), pa.string(),
-                                                                  pa.int64()], strict=True)]  # fmt: skip
-            fields.append(pa.field("features", pa.list_(pa.float32(), len(self.features))))
-            fields += [pa.field(score_column(*v), pa.float32()) for v in self.versions]
-            return pa.schema(fields).empty_table()
-        matrix = np.concatenate(c["features"])
-        data: dict[str, Any] = {
-            k: _concat(c[k]) for k in ("partition", "offset", "event_id", "entity_id", "event_time")
-        }
+            return part_schema(len(self.features), self.versions).empty_table()
+        data: dict[str, Any] = {k: _concat(c[k]) for k in ENVELOPE}
         # One fixed-size-list column over the matrix's own buffer: no per-feature column shuffling.
+        matrix = np.concatenate(c["features"])
         data["features"] = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), len(self.features))
         data.update({score_column(*v): _concat(c[score_column(*v)]) for v in self.versions})
-        return pa.table(data)
+        return pa.table(data, schema=part_schema(len(self.features), self.versions))
+
+
+def part_schema(width: int, versions: list[tuple[str, int]]) -> pa.Schema:
+    """Columns of a part: envelope, Kafka position, the feature matrix, one score column per version."""
+    envelope = [("partition", pa.int32()), ("offset", pa.int64()), ("event_id", pa.string()),
+                ("entity_id", pa.string()), ("event_time", pa.int64())]  # fmt: skip
+    scores = [(score_column(*v), pa.float32()) for v in versions]
+    return pa.schema([*envelope, ("features", pa.list_(pa.float32(), width)), *scores])
 
 
 def _concat(chunks: list[Any]) -> Any:
