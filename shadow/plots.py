@@ -56,8 +56,9 @@ def _distributions(c: Comparison, ax: Axes) -> None:
 
 
 def _scatter(c: Comparison, ax: Axes) -> None:
-    ax.hexbin(c.rows.champion_scores, c.rows.challenger_scores, gridsize=50, bins="log", cmap="viridis",
-              extent=(0.0, 1.0, 0.0, 1.0), mincnt=1)  # fmt: skip
+    cells = ax.hexbin(c.rows.champion_scores, c.rows.challenger_scores, gridsize=50, bins="log", cmap="viridis",
+                      extent=(0.0, 1.0, 0.0, 1.0), mincnt=1)  # fmt: skip
+    ax.figure.colorbar(cells, ax=ax, label="events")
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
     ax.axvline(c.thresholds[0], color=CHAMPION, linestyle="--", linewidth=1)
     ax.axhline(c.thresholds[1], color=CHALLENGER, linestyle="--", linewidth=1)

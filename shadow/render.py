@@ -27,6 +27,10 @@ def _num(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}f}" if math.isfinite(x) else "n/a"
 
 
+def _p(p: float) -> str:
+    return "< 1e-300" if p == 0 else f"{p:.3g}"  # a p-value below the smallest double prints as 0
+
+
 def _interval(i: Interval) -> str:
     return f"{_num(i.estimate)} [{_num(i.low)}, {_num(i.high)}]"
 
@@ -43,8 +47,8 @@ def overview(c: Comparison) -> list[tuple[str, str]]:
         ("decision agreement", f"{r.rate:.4%}"),
         ("flips up (challenger flags, champion does not)", f"{r.flips_up:,}"),
         ("flips down (champion flags, challenger does not)", f"{r.flips_down:,}"),
-        ("Pearson r (p)", f"{_num(c.pearson[0])} ({c.pearson[1]:.3g})"),
-        ("Spearman rho (p)", f"{_num(c.spearman[0])} ({c.spearman[1]:.3g})"),
+        ("Pearson r (p)", f"{_num(c.pearson[0])} ({_p(c.pearson[1])})"),
+        ("Spearman rho (p)", f"{_num(c.spearman[0])} ({_p(c.spearman[1])})"),
         ("labelled events (positives)", f"{c.labelled:,} ({c.positives:,})"),
     ]
 
@@ -63,7 +67,7 @@ def side_by_side(c: Comparison) -> Cells:
     if c.metrics is not None:
         for name, (a, b, d) in c.metrics.metrics.items():
             cells.append((name.replace("_", " "), _interval(a), _interval(b), _interval(d)))
-        cells.append(("AUC difference p-value (DeLong)", "", "", f"{c.metrics.auc_p_value:.3g}"))
+        cells.append(("AUC difference p-value (DeLong)", "", "", _p(c.metrics.auc_p_value)))
     return cells
 
 
@@ -80,12 +84,15 @@ def print_summary(report: ShadowReport, console: Console) -> None:
     if not report.comparisons:
         console.print("no joined shadow results in this range")
     for c in report.comparisons:
-        table = Table(title=title(c), show_header=True)
-        for column in ("", f"champion v{c.champion_version}", f"challenger v{c.challenger_version}", "difference"):
-            table.add_column(column, justify="left" if not column else "right")
+        summary = Table(title=title(c), show_header=False)
+        summary.add_column(justify="left")
+        summary.add_column(justify="right")
         for what, value in overview(c):
-            table.add_row(what, "", value, "")
-        table.add_section()
+            summary.add_row(what, value)
+        console.print(summary)
+        table = Table(show_header=True)
+        for column in ("", f"champion v{c.champion_version}", f"challenger v{c.challenger_version}", "difference"):
+            table.add_column(column, justify="right" if column else "left")
         for row in side_by_side(c):
             table.add_row(*row)
         console.print(table)
