@@ -1,7 +1,8 @@
 """Replay: score any range of a stream's events topic with any registered versions, for backtests.
 
-The range is resolved to explicit per-partition offsets (``bounds``, ``ranges``), read with ``assign()`` and
-no group commits (``reader``), scored by the one scoring core (``scan``), checkpointed as immutable parts so
-an interrupted replay continues (``checkpoint``), joined with late labels (``labels``), merged into a Parquet
-file (``results``) and summarised as metrics, calibration and drift (``metrics``, ``report``).
+``bounds`` parses --from/--to; ``ranges`` resolves them to per-partition offsets and refuses bad ranges;
+``reader`` reads exactly those offsets with ``assign()`` and no group commits; ``versions`` pins the versions;
+``scan`` scores batches through the one scoring core into checkpoint parts (``checkpoint``), in one process or
+several (``parallel``); ``label_fetch``/``labels`` read and join late labels within a horizon; ``results``
+merges the parts into Parquet; ``metrics``/``findings`` compute the backtest; ``report`` and ``cli`` show it.
 """
