@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from benchmarks.common import Measurement, measure
 from infra.init import initialise
@@ -77,6 +78,11 @@ def worker_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _members_with_partitions(admin: AdminClient, group: str) -> int:
+    description = admin.describe_consumer_groups([group])[group].result()
+    return sum(1 for m in description.members if m.assignment and m.assignment.topic_partitions)
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -100,13 +106,16 @@ def scorecast_rate(settings: Settings, models: list[ExampleModel], n: int, worke
         ]
         group = scoped.group_id(GROUP)
         probe = Consumer({**scoped.kafka_config(), "group.id": group})
+        admin = AdminClient(scoped.kafka_config())
         try:
             first = last = None
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
                 done = committed(scoped, group, probe)
                 now = time.perf_counter()
-                if done > 0 and first is None:
+                # The window opens once every worker holds partitions: start-up and the first rebalances are
+                # not throughput.
+                if first is None and done > 0 and _members_with_partitions(admin, group) == workers:
                     first = (now, done)
                 if done >= n:
                     last = (now, done)
@@ -119,8 +128,8 @@ def scorecast_rate(settings: Settings, models: list[ExampleModel], n: int, worke
                 process.terminate()
             for process in processes:
                 process.wait(60)
-        if first is None or last is None:
-            raise RuntimeError(f"{workers} worker(s) did not drain {n} events in time")
+        if first is None or last is None or last[1] - first[1] < n // 2:
+            raise RuntimeError(f"{workers} worker(s): too few events drained in the steady state; raise n")
         return (last[1] - first[1]) / (last[0] - first[0]), rss
 
 
