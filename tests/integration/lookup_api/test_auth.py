@@ -91,7 +91,7 @@ def test_a_revoked_key_is_refused_within_the_key_ttl(
         keys.revoke(key.key_id)
         revoked_at = time.monotonic()
         while client.get(path, headers=headers).status_code == 200:
-            assert time.monotonic() - revoked_at < 2.0, "revoke not effective"
+            assert time.monotonic() - revoked_at < 10.0, "revoke not effective"
             time.sleep(0.01)
         took = time.monotonic() - revoked_at
         answer = client.get(path, headers=headers)

@@ -134,7 +134,7 @@ def test_submit_never_blocks_and_drops_beyond_the_queue() -> None:
     hook = WebhookSender("http://hook", post=slow_post, queue_size=2)
     started = time.monotonic()
     accepted = [hook.submit({"n": i}) for i in range(10)]
-    assert time.monotonic() - started < 0.5  # a hung endpoint does not hold the caller
+    assert time.monotonic() - started < 2.0  # a hung endpoint does not hold the caller (it would for seconds)
     assert accepted.count(False) >= 7  # one in flight, two queued, the rest dropped and counted
     assert hook.stats.dropped == accepted.count(False)
     release.set()
