@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,6 @@ def test_two_challengers_on_100k_events_are_joined_and_reported(
     assert all(base64.b64decode(i.split("'", 1)[0]).startswith(b"\x89PNG") for i in images)
     for c in report.comparisons:  # the page shows the very numbers checked above (same seed, same rows)
         for what, value in overview(c):
-            assert f"<th>{what}</th><td>{value}</td>" in page
+            assert f"<th>{escape(what)}</th><td>{escape(value)}</td>" in page
         for cells in side_by_side(c):
-            assert "".join(f"<td>{x}</td>" for x in cells) in page
+            assert "".join(f"<td>{escape(x)}</td>" for x in cells) in page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from html import escape
 
 import numpy as np
 import pytest
@@ -72,7 +73,7 @@ def test_the_terminal_and_the_page_show_the_same_cells_and_the_page_is_self_cont
         assert what in text
         assert value in text
     for cells in side_by_side(c):
-        assert "".join(f"<td>{x}</td>" for x in cells) in page
+        assert "".join(f"<td>{escape(x)}</td>" for x in cells) in page
     assert "2 undecodable" in page
     assert np.mean(c.rows.champion_scores >= c.thresholds[0]) == pytest.approx(0.1, abs=1e-3)
     assert "http://" not in page
