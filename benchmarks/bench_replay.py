@@ -103,8 +103,12 @@ def consume_rate(settings: Settings) -> float:
     return seen / (time.perf_counter() - started)
 
 
-def replay_rates(settings: Settings, model: str, workers: int, cpu_rates: list[float]) -> Callable[[], float]:
-    """One replay of the whole topic; returns wall events/s and appends events per CPU-second to ``cpu_rates``."""
+def replay_rates(
+    settings: Settings, model: str, workers: int, cpu_rates: list[float], scan_rates: list[float]
+) -> Callable[[], float]:
+    """One replay of the whole topic; returns wall events/s, appends events per CPU-second to ``cpu_rates`` and,
+    with one process, events per CPU-second of the scan phase alone (read + decode + score + parts, with the
+    labels read beside it) to ``scan_rates``."""
 
     def once() -> float:
         with tempfile.TemporaryDirectory() as out:
@@ -116,6 +120,8 @@ def replay_rates(settings: Settings, model: str, workers: int, cpu_rates: list[f
             outcome = run_replay(settings, request)
             wall, used = time.perf_counter() - started, _cpu() - cpu
         cpu_rates.append(outcome.findings.events / used)
+        if workers == 1:
+            scan_rates.append(outcome.findings.events / outcome.phase_cpu["scan"])
         return outcome.findings.events / wall
 
     return once
@@ -143,10 +149,13 @@ def run(settings: Settings, n: int = 500_000, repeats: int = 3) -> list[Measurem
         for kind, label in (("lightgbm", "LightGBM champion"), ("mlp", "MLP challenger")):
             for workers in (1, 2):
                 cpu: list[float] = []
+                scan: list[float] = []
                 name = f"replay {label}, {workers} process{'es' if workers > 1 else ''}"
-                once = replay_rates(scoped, f"fraud@{versions[kind]}", workers, cpu)
+                once = replay_rates(scoped, f"fraud@{versions[kind]}", workers, cpu, scan)
                 results.append(measure(f"{name} (wall)", "events/s", once, repeats))
                 results.append(_per_cpu(f"{name} (per CPU-second)", cpu))
+                if scan:
+                    results.append(_per_cpu(f"{name}, scan phase only (per CPU-second)", scan))
     return results
 
 
