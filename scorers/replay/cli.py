@@ -6,7 +6,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,10 +14,14 @@ from rich.table import Table
 
 from scorecast.settings import Settings
 from scorers.replay.bounds import parse_duration
-from scorers.replay.findings import Findings
 from scorers.replay.progress import Bar
-from scorers.replay.report import PSI_WATCH, label, when
-from scorers.replay.runner import ReplayOutcome, ReplayRequest, run_replay
+
+if TYPE_CHECKING:
+    from scorers.replay.findings import Findings
+    from scorers.replay.runner import ReplayOutcome
+
+# The runner, metrics and report pull in scikit-learn, matplotlib and pyarrow; they are imported when a replay
+# runs, so that every other `scorecast` command (a scorer worker above all) does not carry them in memory.
 
 console = Console()
 
@@ -39,6 +43,8 @@ def _fmt(value: float | None) -> str:
 
 
 def print_summary(outcome: ReplayOutcome, out: Console = console) -> None:
+    from scorers.replay.report import PSI_WATCH, label, when
+
     f: Findings = outcome.findings
     r = f.range
     out.print(
@@ -86,6 +92,8 @@ def replay(
 
     Rerunning the same command after an interruption continues from the checkpoint.
     """
+    from scorers.replay.runner import ReplayRequest, run_replay
+
     request = ReplayRequest(
         stream=stream,
         start=from_,
