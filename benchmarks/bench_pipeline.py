@@ -65,17 +65,8 @@ def committed(settings: Settings, group: str, consumer: Consumer) -> int:
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
-    env.update(
-        SCORECAST_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        SCORECAST_CASSANDRA_HOSTS=",".join(settings.cassandra_hosts),
-        SCORECAST_CASSANDRA_PORT=str(settings.cassandra_port),
-        SCORECAST_KEYSPACE=settings.keyspace,
-        SCORECAST_TOPIC_PREFIX=settings.topic_prefix,
-        SCORECAST_MODEL_STORE=settings.model_store or str(settings.infra_dir / "models"),
-        SCORECAST_ONNX_DEVICE="cpu",
-    )
-    return env
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
+    return {**base, **settings.model_copy(update={"onnx_device": "cpu"}).environment()}
 
 
 def _members_with_partitions(admin: AdminClient, group: str) -> int:

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
         """Topic name of one kind (events, predictions, shadow, labels, ...) for one stream."""
         return f"{self.topic_prefix}{stream}.{kind}"
 
+    def environment(self) -> dict[str, str]:
+        """These settings as SCORECAST_* variables, for starting another scorecast process with exactly them."""
+        return {
+            f"SCORECAST_{name.upper()}": _env_value(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
+
     def group_id(self, name: str) -> str:
         """The Kafka consumer group of a component. Prefixed like the topics: deployments (or tests) that share
         a cluster under different prefixes must never share a group, or one's rebalances stall the other."""
@@ -79,3 +87,11 @@ class Settings(BaseSettings):
             if self.kafka_password is not None:
                 config["sasl.password"] = self.kafka_password.get_secret_value()
         return config
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)

@@ -45,17 +45,7 @@ def run_worker(pipeline_settings: Settings) -> RunWorker:
 
 def worker_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a `scorecast` subprocess use exactly these settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
-    env.update(
-        SCORECAST_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        SCORECAST_CASSANDRA_HOSTS=",".join(settings.cassandra_hosts),
-        SCORECAST_CASSANDRA_PORT=str(settings.cassandra_port),
-        SCORECAST_KEYSPACE=settings.keyspace,
-        SCORECAST_TOPIC_PREFIX=settings.topic_prefix,
-        SCORECAST_MODEL_STORE=settings.model_store,
-        SCORECAST_ONNX_DEVICE=settings.onnx_device,
-    )
-    return env
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}, **settings.environment()}
 
 
 SpawnWorker = Callable[..., subprocess.Popen[str]]
