@@ -179,7 +179,7 @@ def main() -> None:
             section = SECTIONS[name](settings, plan, models)
         except Exception:
             section = Section(name, error=traceback.format_exc(limit=3))
-        for line in [*map(str, section.measurements), *section.lines]:
+        for line in [*map(str, section.measurements), *section.lines, *([section.error] if section.error else [])]:
             print(line, flush=True)
         sections.append(section)
     REPORTS.mkdir(exist_ok=True)
