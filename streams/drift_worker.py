@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,19 +102,7 @@ class DriftWorker:
     def run(self, stop: threading.Event, idle_exit_s: float | None = None, checkpoint_s: float = 5.0) -> DriftStats:
         for topic, partition in kafka.assign_all(self._client, [self._events_topic, self._predictions_topic]):
             self._assigned.setdefault(topic, []).append(partition)
-        last_message = last_checkpoint = time.monotonic()
-        while not stop.is_set():
-            messages, ends = kafka.split(self._client.consume(5_000, 0.2))
-            if messages or ends:
-                self.process(messages, ends, stop)
-            if messages:
-                last_message = time.monotonic()
-            elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
-                break
-            if time.monotonic() - last_checkpoint >= checkpoint_s:
-                self.checkpoint()
-                last_checkpoint = time.monotonic()
-        self.checkpoint()
+        kafka.drive(self._client, self.process, self.checkpoint, stop, idle_exit_s, checkpoint_s)
         return self.stats
 
     def process(self, messages: list[Message], ends: list[kafka.TP], stop: threading.Event) -> None:

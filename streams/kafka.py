@@ -8,7 +8,9 @@ only names where offsets are committed. Run one instance per (stream, model) pro
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,9 +89,9 @@ class Alignment:
             return
         floor = min(active)
         pause, resume = [], []
-        for partition, time in latest.items():
+        for partition, event_time in latest.items():
             tp = (topic, partition)
-            ahead = time - floor > self.max_skew_ms
+            ahead = event_time - floor > self.max_skew_ms
             if ahead and tp not in self.paused:
                 pause.append(tp)
             elif not ahead and tp in self.paused:
@@ -140,3 +142,27 @@ def by_topic(messages: list[Message]) -> dict[str, TopicBatch]:
 def commit(client: Consumer, offsets: dict[TP, int]) -> None:
     if offsets:
         client.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+
+
+def drive(
+    client: Consumer,
+    process: Callable[[list[Message], list[TP], threading.Event], None],
+    checkpoint: Callable[[], None],
+    stop: threading.Event,
+    idle_exit_s: float | None,
+    checkpoint_s: float,
+) -> None:
+    """The processors' loop: consume, process, checkpoint every ``checkpoint_s`` and once more at the end."""
+    last_message = last_checkpoint = time.monotonic()
+    while not stop.is_set():
+        messages, ends = split(client.consume(5_000, 0.2))
+        if messages or ends:
+            process(messages, ends, stop)
+        if messages:
+            last_message = time.monotonic()
+        elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
+            break
+        if time.monotonic() - last_checkpoint >= checkpoint_s:
+            checkpoint()
+            last_checkpoint = time.monotonic()
+    checkpoint()

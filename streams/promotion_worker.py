@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -108,19 +107,7 @@ class PromotionWorker:
         assigned = kafka.assign_all(self._client, list(self._topics))
         self._label_watermark.expect([p for t, p in assigned if t == self._labels_topic])
         self.join.expect(self._refs.challengers())
-        last_message = last_checkpoint = time.monotonic()
-        while not stop.is_set():
-            messages, ends = kafka.split(self._client.consume(5_000, 0.2))
-            if messages or ends:
-                self.process(messages, ends, stop)
-            if messages:
-                last_message = time.monotonic()
-            elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
-                break
-            if time.monotonic() - last_checkpoint >= checkpoint_s:
-                self.checkpoint()
-                last_checkpoint = time.monotonic()
-        self.checkpoint()
+        kafka.drive(self._client, self.process, self.checkpoint, stop, idle_exit_s, checkpoint_s)
         return self.stats
 
     def process(self, messages: list[Message], ends: list[kafka.TP], stop: threading.Event) -> None:
