@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
@@ -27,5 +29,8 @@ def connect(settings: Settings, keyspace: str | None = None) -> Session:
         auth_provider=auth,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         protocol_version=5,
+        # Without it, Nagle's algorithm holds a request's last segment until the previous one is acknowledged,
+        # and the peer delays that ACK by up to 40 ms: a 50-row batch took ~50 ms instead of ~6 ms.
+        sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
     )
     return cluster.connect(keyspace)
