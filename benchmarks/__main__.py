@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Measurement, ratio
+from benchmarks.common import Measurement, figure, ratio
 from scorecast.settings import Settings
 
 REPORTS = Path("reports")
@@ -99,7 +99,7 @@ def freshness(settings: Settings, plan: Plan, models: Any) -> Section:
     peak, _ = bench_pipeline.scorecast_rate(settings, models, plan.n, workers=1)
     rates = (peak / 4, peak / 2)
     section.lines.append(f"max throughput of 1 worker in this run: {peak:,.0f} events/s; loads: 1/4 and 1/2 of it")
-    section.measurements = bench_freshness.run(settings, models, rates)
+    section.measurements = bench_freshness.run(settings, models, rates, plan.repeats)
     return section
 
 
@@ -107,10 +107,8 @@ def lookup(settings: Settings, plan: Plan, _: Any) -> Section:
     from benchmarks import bench_lookup
 
     section = Section("Lookup API (vegeta open-loop load, loopback) vs raw driver reads")
-    result = bench_lookup.run(settings, seconds=plan.seconds, workers=(1,))
-    section.lines.append("```json")
-    section.lines.append(json.dumps(result, default=str, indent=1)[:6000])
-    section.lines.append("```")
+    section.measurements = bench_lookup.run(settings, seconds=plan.seconds, workers=(1,), repeats=plan.repeats)
+    section.lines = bench_lookup.summary(section.measurements)
     return section
 
 
@@ -156,7 +154,7 @@ def render(sections: list[Section], started: float) -> str:
             continue
         lines += ["| measurement | median | min | max | runs |", "|---|---|---|---|---|"]
         lines += [
-            f"| {m.name} | {m.median:,.1f} {m.unit} | {m.low:,.1f} | {m.high:,.1f} | {m.runs} |"
+            f"| {m.name} | {figure(m.median)} {m.unit} | {figure(m.low)} | {figure(m.high)} | {m.runs} |"
             for m in section.measurements
         ]
         lines += ["", *[f"- {line}" if not line.startswith(("```", "{", " ")) else line for line in section.lines], ""]

@@ -8,7 +8,7 @@ most it sustains (rate 0 with a fixed number of workers, best of a few). The raw
 rows with the same driver, prepared statement and execution profile, in its own process, at the best of a
 few concurrency levels, with the driver's own callback chaining and with the API's asyncio bridge.
 
-    python -m benchmarks.bench_lookup [--seconds 10] [--entities 20000]
+    python -m benchmarks.bench_lookup [--seconds 10] [--entities 20000] [--workers 1 2] [--repeats 3]
 
 vegeta is a Go module; when it is not on PATH or in ~/go/bin it is built once with `go install`.
 """
@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from typing import Any
 import httpx
 from cassandra.concurrent import execute_concurrent_with_args
 
+from benchmarks.common import Measurement, ratio
 from infra.migrations import migrate
 from lookup_api.cassandra_async import execute
 from lookup_api.config import ApiSettings
@@ -339,53 +341,74 @@ def api_phases(
 
 
 def run(
-    base_settings: Settings, seconds: float = 10.0, entities: int = 20_000, workers: tuple[int, ...] = (1, 2)
-) -> dict[str, Any]:
+    base_settings: Settings,
+    seconds: float = 10.0,
+    entities: int = 20_000,
+    workers: tuple[int, ...] = (1, 2),
+    repeats: int = 3,
+) -> list[Measurement]:
+    """Raw reads and every API phase ``repeats`` times (a fresh API process each time); medians with spread."""
     settings = base_settings.model_copy(update={"keyspace": f"bench_lookup_{uuid.uuid4().hex[:8]}"})
     vegeta = vegeta_binary()
     print(f"seeding {entities:,} predictions in keyspace {settings.keyspace} ...", flush=True)
     ids, token = seed(settings, entities)
-    results: dict[str, Any] = {"entities": entities, "cpus": os.cpu_count(), "load_avg_before": os.getloadavg()}
+    raw_runs: list[tuple[float, float]] = []  # (best reads/s, client CPU µs per read at that setting)
+    api_runs: dict[int, list[tuple[list[LoadResult], LoadResult, list[float]]]] = {w: [] for w in workers}
     try:
-        raw = raw_reference(settings, ids, seconds / 2)
-        runs = {}
-        for w in workers:
-            try:
-                runs[w] = api_phases(vegeta, settings, ids, token, w, seconds)
-            except RuntimeError as error:  # report what was measured; say what was not
-                print(f"{w} worker(s): not measured: {error}", flush=True)
+        for n in range(repeats):
+            print(f"-- repeat {n + 1} of {repeats}", flush=True)
+            raw = raw_reference(settings, ids, seconds / 2)
+            raw_runs.append(max(raw.values()))
+            for w in workers:
+                loads, maxima, follow = api_phases(vegeta, settings, ids, token, w, seconds)
+                api_runs[w].append((loads, max(maxima, key=lambda r: r.ok_rps), follow))
     finally:
         session = connect(settings)
         try:
             session.execute(f"DROP KEYSPACE IF EXISTS {settings.keyspace}", timeout=60)
         finally:
             session.cluster.shutdown()
-    best_raw = max(raw, key=lambda k: raw[k][0])
-    results["raw_reads"] = raw
-    print(f"\nraw driver reads, best: {raw[best_raw][0]:,.0f}/s ({best_raw}); load average now {os.getloadavg()}")
-    for w, (loads, maxima, follow) in runs.items():
-        best_max = max(maxima, key=lambda r: r.ok_rps)
-        at_2000 = loads[1]
-        ratio = best_max.ok_rps / raw[best_raw][0]
-        results[f"workers_{w}"] = {
-            "loads": [r.__dict__ for r in [*loads, *maxima]],
-            "alias_flip_follow_ms": follow,
-            "ratio_max_to_raw": ratio,
-            "p99_at_2000_ms": at_2000.p99_ms,
-        }
-        # contention-robust view: requests per CPU-second of the API process vs reads per CPU-second of the raw
-        # client (both exclude Cassandra and the load generator)
-        per_core = raw[best_raw][1] / best_max.server_cpu_us
-        results[f"workers_{w}"]["cpu_ratio_raw_to_api"] = per_core
-        p99 = "met" if at_2000.p99_ms <= 5 else f"MISSED by {at_2000.p99_ms - 5:,.2f} ms"
-        share = "met" if ratio >= 0.7 else f"MISSED by {0.7 - ratio:.2f}"
-        print(
-            f"{w} worker(s): p99 at 2,000 req/s {at_2000.p99_ms:,.2f} ms (<= 5 ms: {p99}); max {best_max.ok_rps:,.0f} "
-            f"req/s = {ratio:.2f} x raw (>= 0.70: {share}); per CPU-second the API serves {per_core:.2f} x "
-            f"the raw client's reads ({best_max.server_cpu_us:.0f} vs {raw[best_raw][1]:.0f} µs)"
-        )
-    print(json.dumps(results, default=str))
-    return results
+    measurements = [
+        _median("raw driver reads, best setting", "reads/s", [rate for rate, _ in raw_runs]),
+        _median("raw driver client CPU per read", "µs", [cpu for _, cpu in raw_runs]),
+    ]
+    for w, runs in api_runs.items():
+        label = f"API ({w} worker{'s' if w > 1 else ''})"
+        for i, rate in enumerate((1000, 2000)):
+            measurements.append(_median(f"{label} p50 at {rate:,} req/s", "ms", [r[0][i].p50_ms for r in runs]))
+            measurements.append(_median(f"{label} p99 at {rate:,} req/s", "ms", [r[0][i].p99_ms for r in runs]))
+        measurements += [
+            _median(f"{label} max throughput", "req/s", [r[1].ok_rps for r in runs]),
+            _median(f"{label} p99 at max throughput", "ms", [r[1].p99_ms for r in runs]),
+            _median(f"{label} server CPU per request at max", "µs", [r[1].server_cpu_us for r in runs]),
+            _median(f"{label} alias flip followed after", "ms", [f for r in runs for f in r[2]] or [float("nan")]),
+        ]
+    for line in summary(measurements):
+        print(line, flush=True)
+    return measurements
+
+
+def summary(measurements: list[Measurement]) -> list[str]:
+    """The brief's lookup targets against this run's medians."""
+    by_name = {m.name: m for m in measurements}
+    raw = by_name["raw driver reads, best setting"]
+    lines = []
+    for label in sorted({m.name.split(" p50")[0] for m in measurements if m.name.startswith("API (")}):
+        p99 = by_name[f"{label} p99 at 2,000 req/s"].median
+        best = by_name[f"{label} max throughput"]
+        cpu = by_name[f"{label} server CPU per request at max"].median
+        raw_cpu = by_name["raw driver client CPU per read"].median
+        lines += [
+            f"{label}: p99 at 2,000 req/s {p99:,.2f} ms (target <= 5 ms: "
+            f"{'met' if p99 <= 5 else f'missed by {p99 - 5:,.2f} ms'})",
+            f"{label}: max / raw reads {ratio(best, raw):.2f} (target >= 0.70); per CPU-second the API serves "
+            f"{raw_cpu / cpu:.2f} x the raw client's reads ({cpu:.0f} vs {raw_cpu:.0f} µs)",
+        ]
+    return lines
+
+
+def _median(name: str, unit: str, values: list[float]) -> Measurement:
+    return Measurement(name, unit, statistics.median(values), min(values), max(values), len(values))
 
 
 def main() -> None:
@@ -393,8 +416,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each fixed-rate phase")
     parser.add_argument("--entities", type=int, default=20_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="API worker counts to measure")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    run(Settings(), args.seconds, args.entities, tuple(args.workers))
+    for measurement in run(Settings(), args.seconds, args.entities, tuple(args.workers), args.repeats):
+        print(measurement)
 
 
 if __name__ == "__main__":

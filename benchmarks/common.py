@@ -21,7 +21,15 @@ class Measurement:
         return asdict(self)
 
     def __str__(self) -> str:
-        return f"{self.name}: {self.median:,.0f} {self.unit} (min {self.low:,.0f}, max {self.high:,.0f}, n={self.runs})"
+        return (
+            f"{self.name}: {figure(self.median)} {self.unit} "
+            f"(min {figure(self.low)}, max {figure(self.high)}, n={self.runs})"
+        )
+
+
+def figure(value: float) -> str:
+    """Thousands separators for rates, decimals for small latencies."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
 
 
 def measure(name: str, unit: str, run: Callable[[], float], repeats: int = 3) -> Measurement:
