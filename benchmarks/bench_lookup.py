@@ -393,7 +393,8 @@ def summary(measurements: list[Measurement]) -> list[str]:
     by_name = {m.name: m for m in measurements}
     raw = by_name["raw driver reads, best setting"]
     lines = []
-    for label in sorted({m.name.split(" p50")[0] for m in measurements if m.name.startswith("API (")}):
+    suffix = " max throughput"
+    for label in [m.name.removesuffix(suffix) for m in measurements if m.name.endswith(suffix)]:
         p99 = by_name[f"{label} p99 at 2,000 req/s"].median
         best = by_name[f"{label} max throughput"]
         cpu = by_name[f"{label} server CPU per request at max"].median

@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -83,7 +83,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def scorecast_rate(settings: Settings, models: list[ExampleModel], n: int, workers: int) -> tuple[float, float]:
-    """(events/s over the drain of ``n`` pre-produced events by ``workers`` processes, peak worker RSS in MB)."""
+    """(events/s over the drain of a backlog of ``n`` events by ``workers`` processes, peak worker RSS in MB)."""
     with isolated(settings, models, f"w{workers}") as scoped:
         scorecast = str(Path(sys.executable).with_name("scorecast"))
         processes = [
@@ -96,15 +96,20 @@ def scorecast_rate(settings: Settings, models: list[ExampleModel], n: int, worke
             for _ in range(workers)
         ]
         # Every worker holds partitions before the events arrive: start-up and first rebalances are not
-        # throughput. The producer outpaces the workers, so the drain rate is the workers'.
+        # throughput. The workers are paused while the backlog is produced (a few seconds, well inside the
+        # group's session timeout): a producer on the same two cores would take CPU from the pipeline, and the
+        # ceiling it is compared with runs alone.
         admin = AdminClient(scoped.kafka_config())
         deadline = time.monotonic() + 120
         while _members_with_partitions(admin, scoped.group_id(GROUP)) < workers and time.monotonic() < deadline:
             time.sleep(0.2)
-        producer = threading.Thread(
-            target=produce_synthetic, args=(scoped, STREAM), kwargs={"count": n, "seed": 21, "labels": False}
-        )
-        producer.start()
+        for process in processes:
+            process.send_signal(signal.SIGSTOP)
+        try:
+            produce_synthetic(scoped, STREAM, count=n, seed=21, labels=False)
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGCONT)
         group = scoped.group_id(GROUP)
         probe = Consumer({**scoped.kafka_config(), "group.id": group})
         try:
@@ -121,7 +126,6 @@ def scorecast_rate(settings: Settings, models: list[ExampleModel], n: int, worke
                 time.sleep(0.05)
             rss = max(peak_rss_mb(p.pid) for p in processes)
         finally:
-            producer.join()
             probe.close()
             for process in processes:
                 process.terminate()

@@ -82,9 +82,8 @@ class BatchOutputs:
     def _produce(self, rows: PredictionRows, scored: ScoredBatch, messages: Sequence[Message]) -> None:
         encode = self._codec.encode
         produce = self._producer.produce
-        for i, (entity_id, event_id, event_time, score) in enumerate(
-            zip(rows.entity_ids, rows.event_ids, rows.event_times_ms.tolist(), rows.scores.tolist(), strict=True)
-        ):
+        columns = (rows.entity_ids, rows.event_ids, rows.event_times_ms.tolist(), rows.scores.tolist())
+        for position, entity_id, event_id, event_time, score in zip(scored.positions.tolist(), *columns, strict=True):
             value = encode(
                 {
                     "event_id": event_id,
@@ -99,7 +98,7 @@ class BatchOutputs:
                 },
                 check=False,
             )
-            source = messages[int(scored.positions[i])]
+            source = messages[position]
             while True:
                 try:
                     produce(
