@@ -112,17 +112,21 @@ def lookup(settings: Settings, plan: Plan, _: Any) -> Section:
     return section
 
 
-def _optional(module: str, title: str) -> Callable[[Settings, Plan, Any], Section]:
-    """Sections whose module takes ``run(settings) -> list[Measurement]`` (added by later components)."""
+def replay(settings: Settings, plan: Plan, _: Any) -> Section:
+    from benchmarks import bench_replay
 
-    def run(settings: Settings, plan: Plan, _: Any) -> Section:
-        import importlib
+    section = Section("Replay / backtest rate (decode + score + metrics, no Cassandra writes)")
+    section.measurements = bench_replay.run(settings, n=plan.n * 5, repeats=plan.repeats)
+    section.lines = bench_replay.report(section.measurements)
+    return section
 
-        section = Section(title)
-        section.measurements = importlib.import_module(f"benchmarks.{module}").run(settings)
-        return section
 
-    return run
+def shadow(settings: Settings, plan: Plan, models: Any) -> Section:
+    from benchmarks import bench_shadow
+
+    section = Section("Champion throughput with and without the shadow path")
+    section.measurements = bench_shadow.run(settings, n=plan.n // 2, repeats=plan.repeats, models=models)
+    return section
 
 
 SECTIONS: dict[str, Callable[[Settings, Plan, Any], Section]] = {
@@ -132,8 +136,8 @@ SECTIONS: dict[str, Callable[[Settings, Plan, Any], Section]] = {
     "pipeline": pipeline,
     "freshness": freshness,
     "lookup": lookup,
-    "replay": _optional("bench_replay", "Replay / backtest rate"),
-    "shadow": _optional("bench_shadow", "Champion throughput with and without shadow"),
+    "replay": replay,
+    "shadow": shadow,
 }
 
 
@@ -169,7 +173,7 @@ def main() -> None:
     plan = Plan(n=20_000, repeats=1, seconds=3.0) if args.quick else Plan(n=100_000, repeats=3, seconds=10.0)
     settings = Settings()
     started = time.time()
-    models = _models() if {"runtime", "pipeline", "freshness"} & set(args.only.split(",")) else None
+    models = _models() if {"runtime", "pipeline", "freshness", "shadow"} & set(args.only.split(",")) else None
     sections = []
     for name in args.only.split(","):
         print(f"== {name}", flush=True)
