@@ -21,6 +21,7 @@ from scorers.replay.errors import ReplayError
 from scorers.replay.ranges import PartitionRange
 
 STALL_S = 60.0  # no message and no end-of-partition for this long while a range is unfinished: give up
+WAIT_S = 0.05  # an empty queue waits this long for a batch before the loop looks again
 
 
 def replay_consumer(settings: Settings) -> Consumer:
@@ -75,7 +76,10 @@ class RangeReader:
         consumer.assign([TopicPartition(self.topic, r.partition, r.start) for r in self._ranges])
         last_progress = time.monotonic()
         while open_:
-            messages = consumer.consume(self._batch, 0.5)
+            # consume() returns early only once ``batch`` messages are there, so a queue short of a batch (a
+            # range's last records, a fetch still in flight) would wait out the whole timeout: take what is
+            # queued at once, and wait (briefly) only on an empty queue.
+            messages = consumer.consume(self._batch, 0) or consumer.consume(self._batch, WAIT_S)
             data = []
             finished: set[int] = set()  # reached the end through end-of-partition (markers, compaction)
             for m in messages:
