@@ -35,6 +35,9 @@ def replay_consumer(settings: Settings) -> Consumer:
             "auto.offset.reset": "error",
             "queued.max.messages.kbytes": 65536,
             "fetch.max.bytes": 52428800,
+            # Once the prefetch queue is full, librdkafka looks again only after this long (default 1 s): a
+            # scan that drains the queue meanwhile would sit idle for the rest of it.
+            "fetch.queue.backoff.ms": 20,
         }
     )
 
