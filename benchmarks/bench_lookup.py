@@ -394,7 +394,8 @@ def summary(measurements: list[Measurement]) -> list[str]:
     raw = by_name["raw driver reads, best setting"]
     lines = []
     suffix = " max throughput"
-    for label in [m.name.removesuffix(suffix) for m in measurements if m.name.endswith(suffix)]:
+    # "p99 at max throughput" ends with the suffix too: only the req/s measurement names a label
+    for label in [m.name.removesuffix(suffix) for m in measurements if m.name.endswith(suffix) and m.unit == "req/s"]:
         p99 = by_name[f"{label} p99 at 2,000 req/s"].median
         best = by_name[f"{label} max throughput"]
         cpu = by_name[f"{label} server CPU per request at max"].median
