@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -22,9 +23,11 @@ from scorers.replay.ranges import PartitionRange
 
 STALL_S = 60.0  # no message and no end-of-partition for this long while a range is unfinished: give up
 WAIT_S = 0.05  # an empty queue waits this long for a batch before the loop looks again
+# A peek wants one record per partition: with the reading defaults it would prefetch megabytes of each.
+PEEK = {"max.partition.fetch.bytes": 65536, "queued.min.messages": 1}
 
 
-def replay_consumer(settings: Settings) -> Consumer:
+def replay_consumer(settings: Settings, tuning: dict[str, Any] | None = None) -> Consumer:
     return Consumer(
         {
             **settings.kafka_config(),
@@ -38,6 +41,7 @@ def replay_consumer(settings: Settings) -> Consumer:
             # Once the prefetch queue is full, librdkafka looks again only after this long (default 1 s): a
             # scan that drains the queue meanwhile would sit idle for the rest of it.
             "fetch.queue.backoff.ms": 20,
+            **(tuning or {}),
         }
     )
 
@@ -125,7 +129,7 @@ class KafkaTopicView:
     def __init__(self, settings: Settings, topic: str, timeout_s: float = 10.0) -> None:
         self.topic = topic
         self._timeout = timeout_s
-        self._consumer = replay_consumer(settings)
+        self._consumer = replay_consumer(settings, PEEK)
         found = self._consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
         if found is None or found.error is not None or not found.partitions:
             self._consumer.close()
