@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, Producer
 
 from benchmarks.common import Measurement, measure
 from infra.topics import ensure_topics
+from scorecast.batch_consumer import take_batch
 from scorecast.settings import Settings
 
 MESSAGE = os.urandom(180)  # about one Avro-encoded transaction event
@@ -47,8 +48,7 @@ def confluent_rate(settings: Settings, topic: str, n: int, batch: int = 2000) ->
     started = None
     deadline = time.monotonic() + 120
     while seen < n and time.monotonic() < deadline:
-        # what is queued at once, as the scorer takes it: consume() would wait out its timeout on a short batch
-        messages = consumer.consume(batch, 0) or consumer.consume(batch, 0.5)
+        messages = take_batch(consumer, batch, 0.5)  # as the scorer takes them
         if messages and started is None:
             started = time.perf_counter()
         seen += sum(1 for m in messages if m.error() is None)

@@ -76,7 +76,8 @@ class BatchConsumer:
         last_message = time.monotonic()
         try:
             while not stop.is_set():
-                messages = [m for m in self._next_batch() if _usable(m)]
+                batch = take_batch(self._consumer, self.config.batch_max, self.config.batch_wait_s)
+                messages = [m for m in batch if _usable(m)]
                 if not messages:
                     if not self._consumer.assignment():
                         last_message = time.monotonic()  # idle counts only while partitions are held
@@ -92,13 +93,6 @@ class BatchConsumer:
         finally:
             self._consumer.close()  # waits for pending commits, then leaves the group: partitions move at once
         return self.stats
-
-    def _next_batch(self) -> list[Message]:
-        # What arrived while the last batch was handled is taken at once; only an empty queue waits
-        # ``batch_wait_s`` for company. (consume() waits its whole timeout unless ``batch_max`` arrive, which
-        # would add that wait to every batch's latency under load.)
-        batch = self._consumer.consume(self.config.batch_max, 0)
-        return batch or self._consumer.consume(self.config.batch_max, self.config.batch_wait_s)
 
     def _deliver(self, deliver: Deliver, stop: threading.Event) -> None:
         backoff = 0.1
@@ -132,6 +126,15 @@ class BatchConsumer:
                 _, high = self._consumer.get_watermark_offsets(tp, cached=True)
                 if high >= 0:
                     self._on_lag(tp.partition, high - tp.offset)
+
+
+def take_batch(consumer: Consumer, most: int, wait_s: float) -> list[Message]:
+    """Up to ``most`` messages: what is queued, at once; only an empty queue waits up to ``wait_s``.
+
+    ``consume(n, timeout)`` returns early only once ``n`` messages are there, so calling it alone would add the
+    whole timeout to every batch short of ``n``: under load, to every batch's latency.
+    """
+    return consumer.consume(most, 0) or consumer.consume(most, wait_s)
 
 
 def _log_commit_errors(error: KafkaError | None, partitions: list[TopicPartition]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from scorecast.batch_consumer import take_batch
 from scorecast.settings import Settings
 from scorers.replay.errors import ReplayError
 from scorers.replay.ranges import PartitionRange
@@ -83,10 +84,7 @@ class RangeReader:
         consumer.assign([TopicPartition(self.topic, r.partition, r.start) for r in self._ranges])
         last_progress = time.monotonic()
         while open_:
-            # consume() returns early only once ``batch`` messages are there, so a queue short of a batch (a
-            # range's last records, a fetch still in flight) would wait out the whole timeout: take what is
-            # queued at once, and wait (briefly) only on an empty queue.
-            messages = consumer.consume(self._batch, 0) or consumer.consume(self._batch, WAIT_S)
+            messages = take_batch(consumer, self._batch, WAIT_S)  # a range's last records do not wait
             data = []
             finished: set[int] = set()  # reached the end through end-of-partition (markers, compaction)
             for m in messages:
