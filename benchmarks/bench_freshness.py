@@ -11,7 +11,6 @@ The figure includes the producer's linger, the scorer's batch wait, scoring and 
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import threading
@@ -159,14 +158,5 @@ def run(
         runs = [np.percentile(freshness(settings, models, rate), [50, 99]) for _ in range(repeats)]
         for i, name in enumerate(("p50", "p99")):
             values = [float(r[i]) for r in runs]
-            results.append(
-                Measurement(
-                    f"freshness {name} at {rate:,.0f} events/s",
-                    "ms",
-                    statistics.median(values),
-                    min(values),
-                    max(values),
-                    repeats,
-                )
-            )
+            results.append(Measurement.of(f"freshness {name} at {rate:,.0f} events/s", "ms", values))
     return results

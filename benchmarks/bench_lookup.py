@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -369,19 +368,21 @@ def run(
         finally:
             session.cluster.shutdown()
     measurements = [
-        _median("raw driver reads, best setting", "reads/s", [rate for rate, _ in raw_runs]),
-        _median("raw driver client CPU per read", "µs", [cpu for _, cpu in raw_runs]),
+        Measurement.of("raw driver reads, best setting", "reads/s", [rate for rate, _ in raw_runs]),
+        Measurement.of("raw driver client CPU per read", "µs", [cpu for _, cpu in raw_runs]),
     ]
     for w, runs in api_runs.items():
         label = f"API ({w} worker{'s' if w > 1 else ''})"
         for i, rate in enumerate((1000, 2000)):
-            measurements.append(_median(f"{label} p50 at {rate:,} req/s", "ms", [r[0][i].p50_ms for r in runs]))
-            measurements.append(_median(f"{label} p99 at {rate:,} req/s", "ms", [r[0][i].p99_ms for r in runs]))
+            measurements.append(Measurement.of(f"{label} p50 at {rate:,} req/s", "ms", [r[0][i].p50_ms for r in runs]))
+            measurements.append(Measurement.of(f"{label} p99 at {rate:,} req/s", "ms", [r[0][i].p99_ms for r in runs]))
         measurements += [
-            _median(f"{label} max throughput", "req/s", [r[1].ok_rps for r in runs]),
-            _median(f"{label} p99 at max throughput", "ms", [r[1].p99_ms for r in runs]),
-            _median(f"{label} server CPU per request at max", "µs", [r[1].server_cpu_us for r in runs]),
-            _median(f"{label} alias flip followed after", "ms", [f for r in runs for f in r[2]] or [float("nan")]),
+            Measurement.of(f"{label} max throughput", "req/s", [r[1].ok_rps for r in runs]),
+            Measurement.of(f"{label} p99 at max throughput", "ms", [r[1].p99_ms for r in runs]),
+            Measurement.of(f"{label} server CPU per request at max", "µs", [r[1].server_cpu_us for r in runs]),
+            Measurement.of(
+                f"{label} alias flip followed after", "ms", [f for r in runs for f in r[2]] or [float("nan")]
+            ),
         ]
     for line in summary(measurements):
         print(line, flush=True)
@@ -407,10 +408,6 @@ def summary(measurements: list[Measurement]) -> list[str]:
             f"{raw_cpu / cpu:.2f} x the raw client's reads ({cpu:.0f} vs {raw_cpu:.0f} µs)",
         ]
     return lines
-
-
-def _median(name: str, unit: str, values: list[float]) -> Measurement:
-    return Measurement(name, unit, statistics.median(values), min(values), max(values), len(values))
 
 
 def main() -> None:

@@ -185,7 +185,5 @@ def run(settings: Settings, models: list[ExampleModel], n: int = 100_000, repeat
         measure("scorecast end-to-end, 1 worker", "events/s", lambda: once(1), repeats),
         measure("scorecast end-to-end, 2 workers", "events/s", lambda: once(2), repeats),
     ]
-    results.append(
-        Measurement("scorer worker peak RSS", "MB", sorted(rss)[len(rss) // 2], min(rss), max(rss), len(rss))
-    )
+    results.append(Measurement.of("scorer worker peak RSS", "MB", rss))
     return results

@@ -127,11 +127,6 @@ def replay_rates(
     return once
 
 
-def _per_cpu(name: str, rates: list[float]) -> Measurement:
-    ordered = sorted(rates)
-    return Measurement(name, "events/CPU-s", ordered[len(ordered) // 2], ordered[0], ordered[-1], len(ordered))
-
-
 def baselines(settings: Settings, versions: dict[str, int], repeats: int) -> list[Measurement]:
     values = values_in_memory(settings)
     measurements = [
@@ -153,9 +148,9 @@ def run(settings: Settings, n: int = 500_000, repeats: int = 3) -> list[Measurem
                 name = f"replay {label}, {workers} process{'es' if workers > 1 else ''}"
                 once = replay_rates(scoped, f"fraud@{versions[kind]}", workers, cpu, scan)
                 results.append(measure(f"{name} (wall)", "events/s", once, repeats))
-                results.append(_per_cpu(f"{name} (per CPU-second)", cpu))
+                results.append(Measurement.of(f"{name} (per CPU-second)", "events/CPU-s", cpu))
                 if scan:
-                    results.append(_per_cpu(f"{name}, scan phase only (per CPU-second)", scan))
+                    results.append(Measurement.of(f"{name}, scan phase only (per CPU-second)", "events/CPU-s", scan))
     return results
 
 

@@ -112,16 +112,10 @@ def run(
         measure("champion with tee + 2 challengers + joiner running", "events/s", lambda: once("shadow"), repeats),
         measure("champion with the challengers process hung (SIGSTOP)", "events/s", lambda: once("hung"), repeats),
     ]
-    path = sorted(rates["path"])
-    results.append(
-        Measurement("shadow path: events joined for both challengers", "events/s", path[len(path) // 2], path[0],
-                    path[-1], len(path))
-    )  # fmt: skip
+    results.append(Measurement.of("shadow path: events joined for both challengers", "events/s", rates["path"]))
     for mode in ("shadow", "hung"):
-        share = sorted(100 * s / a for s, a in zip(rates[mode], rates["alone"], strict=True))
-        results.append(
-            Measurement(f"champion {mode} / alone", "%", share[len(share) // 2], share[0], share[-1], len(share))
-        )
+        share = [100 * s / a for s, a in zip(rates[mode], rates["alone"], strict=True)]
+        results.append(Measurement.of(f"champion {mode} / alone", "%", share))
     return results
 
 

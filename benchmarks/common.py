@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -16,6 +16,11 @@ class Measurement:
     low: float
     high: float
     runs: int
+
+    @classmethod
+    def of(cls, name: str, unit: str, values: Sequence[float]) -> Measurement:
+        """The median of ``values`` with their spread."""
+        return cls(name, unit, statistics.median(values), min(values), max(values), len(values))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -34,8 +39,7 @@ def figure(value: float) -> str:
 
 def measure(name: str, unit: str, run: Callable[[], float], repeats: int = 3) -> Measurement:
     """Run ``run`` ``repeats`` times; each call returns one figure (a rate or a latency)."""
-    values = [run() for _ in range(repeats)]
-    return Measurement(name, unit, statistics.median(values), min(values), max(values), repeats)
+    return Measurement.of(name, unit, [run() for _ in range(repeats)])
 
 
 def ratio(numerator: Measurement, denominator: Measurement) -> float:
