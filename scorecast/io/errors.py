@@ -1,0 +1,98 @@
+"""The error boundary: cassandra-driver and confluent-kafka exceptions become scorecast's own hierarchy.
+
+Everything above the I/O layer decides on the class (``RetryableError`` vs ``PermanentError`` vs
+``ConfigError``), never on a driver type or a message string.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from cassandra import (
+    AuthenticationFailed,
+    CoordinationFailure,
+    InvalidRequest,
+    OperationTimedOut,
+    ReadTimeout,
+    Unauthorized,
+    Unavailable,
+    WriteTimeout,
+)
+from cassandra.cluster import NoHostAvailable
+from confluent_kafka import KafkaError, KafkaException
+
+from scorecast.errors import (
+    ConfigError,
+    PermanentError,
+    RetryableError,
+    ScorecastError,
+    ServiceUnavailableError,
+)
+
+# librdkafka errors that a record causes by itself: the same record fails the same way every time.
+_PERMANENT_KAFKA_CODES = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.INVALID_MSG,
+        KafkaError._INVALID_ARG,
+        KafkaError._KEY_SERIALIZATION,
+        KafkaError._VALUE_SERIALIZATION,
+    }
+)
+_CONFIG_KAFKA_CODES = frozenset(
+    {
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError._AUTHENTICATION,
+    }
+)
+_UNREACHABLE_KAFKA_CODES = frozenset(
+    {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE, KafkaError._TIMED_OUT}
+)
+
+
+def kafka_error(error: KafkaError | KafkaException, what: str = "Kafka") -> ScorecastError:
+    """The scorecast error for a librdkafka error (or the exception that carries one)."""
+    if isinstance(error, KafkaException):
+        error = error.args[0] if error.args and isinstance(error.args[0], KafkaError) else None  # type: ignore[assignment]
+        if error is None:
+            return RetryableError(f"{what}: unknown Kafka error")
+    assert isinstance(error, KafkaError)
+    code = error.code()
+    text = error.str()
+    if code in _PERMANENT_KAFKA_CODES:
+        return PermanentError(f"{what}: {text}")
+    if code in _CONFIG_KAFKA_CODES:
+        return ConfigError(f"{what}: {text}")
+    if code in _UNREACHABLE_KAFKA_CODES:
+        return ServiceUnavailableError("Kafka", "SCORECAST_KAFKA_BOOTSTRAP", text)
+    if error.fatal():
+        return ConfigError(f"{what}: {text}")
+    return RetryableError(f"{what}: {text}")
+
+
+def cassandra_error(error: BaseException, what: str = "Cassandra") -> ScorecastError:
+    """The scorecast error for a cassandra-driver exception (or a value the driver could not encode)."""
+    if isinstance(error, ScorecastError):
+        return error
+    if isinstance(error, NoHostAvailable):
+        return ServiceUnavailableError("Cassandra", "SCORECAST_CASSANDRA_HOSTS", _first_line(error))
+    if isinstance(error, Unavailable | ReadTimeout | WriteTimeout | OperationTimedOut | CoordinationFailure):
+        return RetryableError(f"{what}: {type(error).__name__}: {_first_line(error)}")
+    if isinstance(error, AuthenticationFailed | Unauthorized):
+        return ConfigError(f"{what}: {_first_line(error)}; check SCORECAST_CASSANDRA_USERNAME")
+    if isinstance(error, InvalidRequest | struct.error | ValueError | TypeError | OverflowError):
+        # The coordinator or the driver refused these values: the same row fails the same way every time.
+        return PermanentError(f"{what}: {type(error).__name__}: {_first_line(error)}")
+    return RetryableError(f"{what}: {type(error).__name__}: {_first_line(error)}")
+
+
+def _first_line(error: BaseException, limit: int = 300) -> str:
+    text = str(error).strip().splitlines()
+    line = text[0] if text else type(error).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"

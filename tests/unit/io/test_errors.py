@@ -1,0 +1,49 @@
+"""The error boundary: each transport failure lands in the class its handling depends on."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from cassandra import InvalidRequest, WriteTimeout
+from cassandra.cluster import NoHostAvailable
+from confluent_kafka import KafkaError, KafkaException
+
+from scorecast.errors import ConfigError, PermanentError, RetryableError, ServiceUnavailableError
+from scorecast.io.errors import cassandra_error, kafka_error
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            NoHostAvailable("Unable to connect to any servers", {"127.0.0.1:1": OSError("refused")}),
+            ServiceUnavailableError,
+        ),
+        (WriteTimeout("timed out", write_type=0), RetryableError),
+        (InvalidRequest("Key length of 70000 is longer than maximum of 65535"), PermanentError),
+        (struct.error("'H' format requires 0 <= number <= 65535"), PermanentError),
+    ],
+)
+def test_cassandra_errors_are_classified(error: Exception, expected: type[Exception]) -> None:
+    translated = cassandra_error(error)
+    assert isinstance(translated, expected)
+    assert "\n" not in str(translated)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (KafkaError.MSG_SIZE_TOO_LARGE, PermanentError),
+        (KafkaError._ALL_BROKERS_DOWN, ServiceUnavailableError),
+        (KafkaError._MSG_TIMED_OUT, RetryableError),
+        (KafkaError.TOPIC_AUTHORIZATION_FAILED, ConfigError),
+    ],
+)
+def test_kafka_errors_are_classified(code: int, expected: type[Exception]) -> None:
+    assert isinstance(kafka_error(KafkaError(code)), expected)
+    assert isinstance(kafka_error(KafkaException(KafkaError(code))), expected)
+
+
+def test_unreachable_kafka_names_the_setting() -> None:
+    assert "SCORECAST_KAFKA_BOOTSTRAP" in str(kafka_error(KafkaError(KafkaError._TRANSPORT)))
