@@ -4,28 +4,27 @@
         producer.send(event)          # RecordValidationError names the bad fields; nothing is queued
     # leaving the block flushed; DeliveryError if any message could not be delivered
 
-Records are validated and encoded before they are queued (schemas.codec, Confluent wire format). Delivery
-failures are counted and kept (the first ``max_kept_failures``); ``flush``/``close`` raise DeliveryError if
-any occurred, or only report them with ``raise_on_failure=False``. The current W3C trace context is injected
-into each message's headers, so a scorer can continue the producer's trace.
+Records are validated and encoded before they are queued (schemas.codec, Confluent wire format). Queueing,
+delivery accounting and flushing are the I/O layer's producer (scorecast.io.producer): failures are counted
+and kept (the first ``max_kept_failures``); ``flush``/``close`` raise DeliveryError if any occurred, or only
+report them with ``raise_on_failure=False``. The current W3C trace context is injected into each message's
+headers, so a scorer can continue the producer's trace.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from confluent_kafka import KafkaError, Message, Producer
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
 from schemas.codec import AvroCodec
 from schemas.features import load_feature_spec
 from schemas.registry import SchemaStore, open_store, schema_name
-from scorecast.errors import ScorecastError
+from scorecast.io.producer import DeliveryError, DeliveryReport, KafkaProducer, ProducerClient
 from scorecast.settings import Settings
 
 # Idempotent (acks=all, ordered, no duplicates on retry) and batched: a few ms of linger buys large batches.
@@ -39,24 +38,7 @@ PRODUCER_DEFAULTS: dict[str, str | int | float | bool] = {
 }
 
 
-class DeliveryError(ScorecastError):
-    def __init__(self, report: DeliveryReport) -> None:
-        self.report = report
-        first = report.failures[0][1] if report.failures else "unknown error"
-        super().__init__(f"{report.failed} of {report.sent} messages to {report.topic} not delivered (first: {first})")
-
-
-@dataclass
-class DeliveryReport:
-    topic: str
-    sent: int = 0
-    delivered: int = 0
-    failed: int = 0
-    failures: list[tuple[bytes | None, str]] = field(default_factory=list)  # (key, error), the first ones
-
-    @property
-    def pending(self) -> int:
-        return self.sent - self.delivered - self.failed
+__all__ = ["PRODUCER_DEFAULTS", "AvroProducer", "DeliveryError", "DeliveryReport", "EventProducer", "LabelProducer"]
 
 
 class AvroProducer:
@@ -74,16 +56,22 @@ class AvroProducer:
         config: Mapping[str, str | int | float | bool] | None = None,
         raise_on_failure: bool = True,
         max_kept_failures: int = 1_000,
-        client: Producer | None = None,
+        client: ProducerClient | None = None,
+        unreachable_after_s: float | None = None,
     ) -> None:
-        """``client``: a confluent-kafka Producer (or a test double) to use instead of creating one."""
+        """``client``: a confluent-kafka Producer (or a test double) to use instead of creating one.
+        ``unreachable_after_s``: give up (ServiceUnavailableError) once every broker has been down this long."""
         self.topic = topic
         self.key_field = key_field
         self.codec = AvroCodec(store or open_store(settings), topic, schema, finite=finite)
         self.raise_on_failure = raise_on_failure
-        self.max_kept_failures = max_kept_failures
-        self.report = DeliveryReport(topic)
-        self._producer = client or Producer({**settings.kafka_config(), **PRODUCER_DEFAULTS, **(config or {})})
+        self._producer = KafkaProducer(
+            settings,
+            {**PRODUCER_DEFAULTS, **(config or {})},
+            client=client,
+            max_kept_failures=max_kept_failures,
+            unreachable_after_s=unreachable_after_s,
+        )
         self._context: otel_context.Context | None = None
         self._trace_headers: list[tuple[str, str | bytes | None]] = []
 
@@ -102,33 +90,21 @@ class AvroProducer:
             self._context, self._trace_headers = current, list(carrier.items())
         return [*(extra or {}).items(), *self._trace_headers] if extra else list(self._trace_headers)
 
-    def _produce(self, value: bytes, key: bytes | None, headers: list[tuple[str, str | bytes | None]]) -> None:
-        while True:
-            try:
-                self._producer.produce(self.topic, value, key, headers=headers, on_delivery=self._delivered)
-                break
-            except BufferError:  # the local queue is full: serve delivery reports until there is room
-                self._producer.poll(0.05)
-        self.report.sent += 1
-        self._producer.poll(0)
+    @property
+    def report(self) -> DeliveryReport:
+        return self._producer.report
 
-    def _delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is None:
-            self.report.delivered += 1
-            return
-        self.report.failed += 1
-        if len(self.report.failures) < self.max_kept_failures:
-            self.report.failures.append((message.key(), str(error)))
+    def probe(self, timeout_s: float = 5.0) -> None:
+        """Fail fast: ServiceUnavailableError unless a broker answers within ``timeout_s``."""
+        self._producer.probe(timeout_s)
+
+    def _produce(self, value: bytes, key: bytes | None, headers: list[tuple[str, str | bytes | None]]) -> None:
+        self._producer.produce(self.topic, value, key, headers=headers)
+        self._producer.poll(0)
 
     def flush(self, timeout: float = 60.0) -> DeliveryReport:
         """Wait for every queued message; raise DeliveryError if any failed or is still pending."""
-        self._producer.flush(timeout)
-        if self.report.pending:
-            self.report.failed += self.report.pending
-            self.report.failures.append((None, f"{self.report.pending} messages still undelivered after {timeout}s"))
-        if self.report.failed and self.raise_on_failure:
-            raise DeliveryError(self.report)
-        return self.report
+        return self._producer.flush(timeout, raise_on_failure=self.raise_on_failure)
 
     def close(self, timeout: float = 60.0) -> DeliveryReport:
         return self.flush(timeout)
@@ -142,7 +118,7 @@ class AvroProducer:
             return
         # Deliver what was queued, but let the error that ended the block be the one that surfaces.
         with contextlib.suppress(Exception):
-            self._producer.flush(60.0)
+            self._producer.flush(60.0, raise_on_failure=False)
 
 
 class EventProducer(AvroProducer):

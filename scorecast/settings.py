@@ -7,7 +7,7 @@ the working directory, the defaults below.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -75,11 +75,15 @@ class Settings(BaseSettings):
         a cluster under different prefixes must never share a group, or one's rebalances stall the other."""
         return f"{self.topic_prefix}{name}"
 
-    def kafka_config(self) -> dict[str, str | int | float | bool]:
-        """librdkafka settings shared by every producer, consumer and admin client."""
-        config: dict[str, str | int | float | bool] = {
+    def kafka_config(self) -> dict[str, Any]:
+        """librdkafka settings shared by every producer, consumer and admin client, with its logs and client
+        errors routed into Python logging (nothing raw on stderr)."""
+        from scorecast.io.librdkafka import client_hooks
+
+        config: dict[str, Any] = {
             "bootstrap.servers": self.kafka_bootstrap,
             "security.protocol": self.kafka_security_protocol,
+            **client_hooks(),
         }
         if self.kafka_username is not None:
             config["sasl.mechanism"] = self.kafka_sasl_mechanism

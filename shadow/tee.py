@@ -6,10 +6,10 @@ challenger's prediction record keeps its source's headers but not its timestamp:
 (``partition:offset`` on the events topic) and its produce time. The joiner measures both sides' latency
 from that time and asks the champion's consumer group whether it has passed that offset.
 
-Delivery is produce + flush on an idempotent producer, checked per message; a failure raises, the shared
-BatchConsumer retries the whole batch and commits only after. A retry after a partial failure can copy an
-event twice; everything downstream (challenger rows, joined rows) is an upsert keyed by the event, so a
-duplicate changes nothing.
+Delivery is produce + flush on the I/O layer's idempotent producer, checked per message; a failure raises
+DeliveryError, the shared BatchConsumer retries the whole batch and commits only after. A retry after a
+partial failure can copy an event twice; everything downstream (challenger rows, joined rows) is an upsert
+keyed by the event, so a duplicate changes nothing.
 """
 
 from __future__ import annotations
@@ -17,20 +17,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, Message, Producer
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from schemas.dead_letters import header_pairs
 from scorecast.batch_consumer import BatchConsumer, ConsumerConfig, Deliver
-from scorecast.errors import ScorecastError
+from scorecast.io.producer import KafkaProducer
 from scorecast.settings import Settings
 from shadow.sampling import EntitySampler
 
 SOURCE_HEADER = "scorecast.shadow.source"  # b"<events partition>:<offset>"
 PRODUCED_HEADER = "scorecast.shadow.produced_at"  # b"<epoch ms>": the event's Kafka timestamp
-
-
-class TeeDeliveryError(ScorecastError):
-    """The shadow topic did not acknowledge every copy of a batch."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +55,11 @@ class TeeStats:
 class TeeHandler:
     """The BatchConsumer handler: choose the sampled events once, copy them in the retried delivery."""
 
-    def __init__(self, target: str, sampler: EntitySampler, producer: Producer) -> None:
+    def __init__(self, target: str, sampler: EntitySampler, producer: KafkaProducer) -> None:
         self.stats = TeeStats()
         self._target = target
         self._sampler = sampler
         self._producer = producer
-        self._failed: list[str] = []
 
     def __call__(self, messages: list[Message]) -> Deliver:
         keep = self._sampler.mask([m.key() for m in messages])
@@ -74,7 +69,6 @@ class TeeHandler:
         return lambda: self._copy(chosen)
 
     def _copy(self, messages: list[Message]) -> None:
-        self._failed.clear()
         produce, topic = self._producer.produce, self._target
         for m in messages:
             kind, timestamp = m.timestamp()
@@ -83,41 +77,21 @@ class TeeHandler:
             headers.append((SOURCE_HEADER, b"%d:%d" % (m.partition() or 0, m.offset() or 0)))
             if known:
                 headers.append((PRODUCED_HEADER, b"%d" % timestamp))
-            while True:
-                try:
-                    produce(
-                        topic,
-                        m.value(),
-                        m.key(),
-                        timestamp=timestamp if known else 0,  # 0: now
-                        headers=headers,
-                        on_delivery=self._on_delivery,
-                    )
-                    break
-                except BufferError:  # local queue full: let librdkafka drain it
-                    self._producer.poll(0.05)
-        remaining = self._producer.flush(30)
-        if remaining:
-            self._failed.append(f"{remaining} copies still undelivered after 30s")
-        if self._failed:
-            raise TeeDeliveryError(f"{len(self._failed)} events not copied to {topic}: {self._failed[0]}")
-
-    def _on_delivery(self, error: KafkaError | None, _: Message) -> None:
-        if error is not None:
-            self._failed.append(str(error))
+            produce(topic, m.value(), m.key(), headers=headers, timestamp=timestamp if known else 0)  # 0: now
+        self._producer.flush(30.0)  # DeliveryError: the BatchConsumer retries the batch
 
 
 class ShadowTee:
     def __init__(self, settings: Settings, config: TeeConfig) -> None:
         self.config = config
-        self._producer = Producer(
+        self._producer = KafkaProducer(
+            settings,
             {
-                **settings.kafka_config(),
                 "enable.idempotence": True,
                 "linger.ms": 5,
                 "compression.type": "lz4",
                 "queue.buffering.max.kbytes": 65536,
-            }
+            },
         )
         self.handler = TeeHandler(
             settings.topic(config.stream, "shadow"), EntitySampler(config.sample, config.salt), self._producer
@@ -136,7 +110,7 @@ class ShadowTee:
         try:
             consumed = self._consumer.run(self.handler, stop, idle_exit_s)
         finally:
-            self._producer.flush(30)
+            self._producer.flush(30.0, raise_on_failure=False)
         stats = self.handler.stats
         stats.batches = consumed.batches
         stats.retries = consumed.retries

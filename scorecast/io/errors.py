@@ -56,8 +56,9 @@ _UNREACHABLE_KAFKA_CODES = frozenset(
 )
 
 
-def kafka_error(error: KafkaError | KafkaException, what: str = "Kafka") -> ScorecastError:
-    """The scorecast error for a librdkafka error (or the exception that carries one)."""
+def kafka_error(error: KafkaError | KafkaException, what: str = "Kafka", *, service: str = "Kafka") -> ScorecastError:
+    """The scorecast error for a librdkafka error (or the exception that carries one). ``what`` prefixes the
+    message; ``service`` names the cluster in an unreachable error (e.g. "Kafka at host:9092")."""
     if isinstance(error, KafkaException):
         error = error.args[0] if error.args and isinstance(error.args[0], KafkaError) else None  # type: ignore[assignment]
         if error is None:
@@ -70,7 +71,7 @@ def kafka_error(error: KafkaError | KafkaException, what: str = "Kafka") -> Scor
     if code in _CONFIG_KAFKA_CODES:
         return ConfigError(f"{what}: {text}")
     if code in _UNREACHABLE_KAFKA_CODES:
-        return ServiceUnavailableError("Kafka", "SCORECAST_KAFKA_BOOTSTRAP", text)
+        return ServiceUnavailableError(service, "SCORECAST_KAFKA_BOOTSTRAP", text)
     if error.fatal():
         return ConfigError(f"{what}: {text}")
     return RetryableError(f"{what}: {text}")

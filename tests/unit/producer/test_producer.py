@@ -10,9 +10,9 @@ from schemas.codec import AvroCodec
 from schemas.errors import RecordValidationError
 from schemas.registry import LocalSchemaStore
 from schemas.synthetic import TransactionGenerator, label_records
+from scorecast.io.testing import ProducerDouble as FakeProducer
 from scorecast.producer import DeliveryError, EventProducer, LabelProducer
 from scorecast.settings import Settings
-from tests.unit.producer.fakes import FakeProducer
 
 SETTINGS = Settings(topic_prefix="unit.")
 

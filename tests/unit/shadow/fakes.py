@@ -1,44 +1,14 @@
-"""Stand-ins for the shadow path's outside world: a producer, champion lookups, progress, a writer, a clock."""
+"""Stand-ins for the shadow path's outside world: champion lookups, progress, a writer, a clock."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import Message
 
 from shadow.champion import ChampionScore
 from shadow.results import JoinedRow
-
-
-class FakeProducer:
-    """Records produced messages; delivers on flush, failing the first ``fail_flushes`` flushes."""
-
-    def __init__(self, fail_flushes: int = 0, full_times: int = 0) -> None:
-        self.fail_flushes = fail_flushes
-        self.full_times = full_times
-        self.produced: list[dict[str, Any]] = []
-        self.polls = 0
-        self._pending: list[Any] = []
-
-    def produce(self, topic: str, value: bytes | None, key: bytes | None, **kwargs: Any) -> None:
-        if self.full_times:
-            self.full_times -= 1
-            raise BufferError("queue full")
-        self.produced.append({"topic": topic, "value": value, "key": key, **kwargs})
-        self._pending.append(kwargs["on_delivery"])
-
-    def poll(self, timeout: float = 0) -> int:
-        self.polls += 1
-        return 0
-
-    def flush(self, timeout: float = 0) -> int:
-        error = KafkaError(KafkaError._MSG_TIMED_OUT) if self.fail_flushes else None
-        self.fail_flushes = max(0, self.fail_flushes - 1)
-        served, self._pending = self._pending, []
-        for callback in served:
-            callback(error, Message())
-        return 0
 
 
 class FakeLookup:

@@ -1,0 +1,60 @@
+"""librdkafka's own output routed into Python logging, for every Kafka client the project creates.
+
+Without a ``logger`` librdkafka writes to stderr itself: an unreachable broker printed over a thousand lines
+before any error. ``client_hooks()`` is merged into ``Settings.kafka_config()``, so every producer, consumer
+and admin client gets both hooks from one place:
+
+- ``logger``: librdkafka's log lines, all at DEBUG on the ``librdkafka`` logger (they are diagnostics, one per
+  retry; shown with ``--verbose`` or ``SCORECAST_LOG_LEVEL=DEBUG``);
+- ``error_cb``: client-level errors, one INFO line per change of error (a broker going down is logged once,
+  not once per reconnect), ERROR for fatal ones. A caller that must act on them (the producer wrapper) wraps
+  ``log_client_error`` with its own callback.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from confluent_kafka import KafkaError
+
+LIBRDKAFKA_LOGGER = "librdkafka"
+CLIENT_ERRORS_LOGGER = "scorecast.kafka"
+_REPEAT_AFTER_S = 60.0  # the same error is logged again at most this often
+
+
+class _LibrdkafkaLogger(logging.LoggerAdapter[logging.Logger]):
+    """librdkafka calls ``logger.log(level, msg, *args)`` with syslog levels (3 = error ... 7 = debug). Every
+    line becomes DEBUG: its errors reach users through ``error_cb`` and the raised scorecast errors."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        self.logger.debug(msg, *args, **kwargs)
+
+
+class _StateChangeLog:
+    """Logs a client error when it differs from the previous one (or after ``_REPEAT_AFTER_S``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: tuple[int, float] | None = None
+
+    def __call__(self, error: KafkaError) -> None:
+        now = time.monotonic()
+        code = error.code()
+        with self._lock:
+            if self._last is not None and self._last[0] == code and now - self._last[1] < _REPEAT_AFTER_S:
+                return
+            self._last = (code, now)
+        logger = logging.getLogger(CLIENT_ERRORS_LOGGER)
+        logger.log(logging.ERROR if error.fatal() else logging.INFO, "Kafka client: %s", error.str())
+
+
+log_client_error = _StateChangeLog()
+
+
+def client_hooks() -> dict[str, Any]:
+    """The librdkafka config entries that route its logs and errors into Python logging."""
+    return {"logger": _LibrdkafkaLogger(logging.getLogger(LIBRDKAFKA_LOGGER)), "error_cb": log_client_error}
