@@ -23,7 +23,8 @@ from cassandra.query import PreparedStatement, tuple_factory
 from lookup_api.cassandra_async import Row, execute
 from lookup_api.config import ApiSettings
 from lookup_api.errors import Unavailable
-from lookup_api.keys import KEY_COLUMNS
+from lookup_api.keys import KEY_COLUMNS_MS
+from lookup_api.timestamps import column as ms
 from scorecast.cassandra import connect
 from scorecast.settings import Settings
 
@@ -46,9 +47,10 @@ class Statements:
 
     @classmethod
     def prepare(cls, session: Session) -> Statements:
+        """Timestamps are read as epoch milliseconds (see ``timestamps``): no stored value can fail a decode."""
         return cls(
             latest=session.prepare(
-                "SELECT event_id, event_time, score, outputs, scored_at FROM predictions "
+                f"SELECT event_id, {ms('event_time')}, score, outputs, {ms('scored_at')} FROM predictions "
                 "WHERE model = ? AND version = ? AND entity_id = ? LIMIT 1"
             ),
             aliases=session.prepare("SELECT alias, version FROM model_aliases WHERE model = ?"),
@@ -56,9 +58,9 @@ class Statements:
             rollout=session.prepare(
                 "SELECT status, candidate, baseline, fraction, salt FROM rollouts WHERE model = ? LIMIT 1"
             ),
-            all_versions=session.prepare("SELECT model, version, created_at, description FROM model_versions"),
-            all_aliases=session.prepare("SELECT model, alias, version, updated_at FROM model_aliases"),
-            api_key=session.prepare(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?"),
+            all_versions=session.prepare(f"SELECT model, version, {ms('created_at')}, description FROM model_versions"),
+            all_aliases=session.prepare("SELECT model, alias, version FROM model_aliases"),
+            api_key=session.prepare(f"SELECT {KEY_COLUMNS_MS} FROM api_keys WHERE key_id = ?"),
             ping=session.prepare("SELECT release_version FROM system.local"),
         )
 

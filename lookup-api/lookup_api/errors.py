@@ -1,7 +1,8 @@
 """Every error the API answers with: an HTTP status, a stable machine-readable code and a message.
 
 Handlers raise ``ApiError``; the app turns it into ``{"error": {"code", "message"}}``. Client mistakes are
-4xx, Cassandra trouble is 503 with Retry-After, and only a bug is a 500 (without a stack trace).
+4xx, Cassandra trouble is 503 with Retry-After, a stored row the API cannot serve is 500 ``unreadable_row``,
+and otherwise only a bug is a 500 (without a stack trace).
 """
 
 from __future__ import annotations
@@ -48,6 +49,17 @@ def rate_limited(retry_after: str) -> ApiError:
 
 def unavailable(message: str, retry_after_s: int) -> ApiError:
     return ApiError(503, "unavailable", message, {"Retry-After": str(retry_after_s)})
+
+
+class UnreadableRowError(ApiError):
+    """A stored row the API cannot serve (a timestamp outside the years 1-9999): 500, this row's problem only.
+
+    A 5xx because the request was fine and the stored data is not; its own code, because unlike ``internal``
+    it is no bug, and retrying gives the same answer until the row is rewritten or deleted.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(500, "unreadable_row", message)
 
 
 class Unavailable(Exception):  # noqa: N818 (a condition, not a failure of ours)

@@ -20,9 +20,13 @@ from typing import Any
 
 from cassandra.cluster import Session
 
+from lookup_api.timestamps import clamped
+from lookup_api.timestamps import column as ms
 from scorecast.errors import ScorecastError
 
 KEY_COLUMNS = "key_id, secret_hash, name, models, rate_limit_rps, created_at, revoked_at"
+# the API's read: the same columns, timestamps as epoch milliseconds (lookup_api.timestamps)
+KEY_COLUMNS_MS = KEY_COLUMNS.replace("created_at", ms("created_at")).replace("revoked_at", ms("revoked_at"))
 _TOKEN = re.compile(r"sck_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
 _KEY_ID = re.compile(r"[0-9a-f]{12}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
@@ -75,9 +79,14 @@ def key_from_row(row: tuple[Any, ...]) -> ApiKey:
         secret_hash=str(secret_hash),
         models=frozenset(models or ()),
         rate_limit_rps=float(rate or 0.0),
-        created_at=created_at,
-        revoked_at=revoked_at,
+        created_at=_moment(created_at) or datetime.min,
+        revoked_at=_moment(revoked_at),
     )
+
+
+def _moment(value: datetime | int | None) -> datetime | None:
+    """A timestamp column as the CLI's session (datetime) or the API's statement (epoch ms) gives it."""
+    return clamped(value) if isinstance(value, int) else value
 
 
 class KeyAdmin:

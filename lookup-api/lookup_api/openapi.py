@@ -29,6 +29,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         409: "the alias holds several versions",
         413: "batch or body too large",
         429: "rate limit exceeded (see Retry-After)",
+        500: "the stored prediction cannot be served (code unreadable_row: a time outside the years 1-9999)",
         503: "Cassandra unavailable (see Retry-After)",
     }
     return {str(s): _json(_ref("Error"), meaning[s]) for s in statuses}
@@ -116,6 +117,11 @@ DOCUMENT: dict[str, Any] = {
                     **_SERVED,
                     "results": {"type": "array", "items": {"type": "object", "properties": PREDICTION_FIELDS}},
                     "not_found": {"type": "array", "items": {"type": "string"}},
+                    "unreadable": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "ids whose stored prediction cannot be served; present only when not empty",
+                    },
                 },
             },
             "Models": {
@@ -158,7 +164,7 @@ DOCUMENT: dict[str, Any] = {
                 "parameters": [_MODEL, _ENTITY, *_SELECT],
                 "responses": {
                     "200": _json(_ref("Prediction"), "the prediction"),
-                    **_errors(400, 401, 403, 404, 409, 429, 503),
+                    **_errors(400, 401, 403, 404, 409, 429, 500, 503),
                 },
             }
         },

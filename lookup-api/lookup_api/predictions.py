@@ -10,16 +10,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from lookup_api.cassandra_async import Row
+from lookup_api.errors import UnreadableRowError
+from lookup_api.timestamps import OutOfRangeError, from_ms
 from lookup_api.ttl_cache import AsyncTTLCache
 
 T = TypeVar("T")
 ReadLatest = Callable[[str, int, str], Awaitable[list[Row]]]
-_EPOCH = datetime(1970, 1, 1)  # the driver returns naive UTC datetimes
-_MS = timedelta(milliseconds=1)
 
 
 class Predictions:
@@ -87,8 +86,17 @@ async def gather_bounded(starts: Sequence[Callable[[], Awaitable[T]]], limit: in
 
 
 def render(row: Row, now_ms: int | None = None) -> dict[str, Any]:
-    """The JSON fields of one prediction row; ``age_ms`` is how long ago it was scored."""
-    event_id, event_time, score, outputs, scored_at = row
+    """The JSON fields of one prediction row; ``age_ms`` is how long ago it was scored.
+
+    The row's timestamps are epoch milliseconds; one that no RFC 3339 time can show raises ``UnreadableRowError``.
+    """
+    event_id, event_time_ms, score, outputs, scored_at_ms = row
+    try:
+        event_time, scored_at = from_ms(event_time_ms), from_ms(scored_at_ms)
+    except OutOfRangeError as error:
+        name = "event_time" if error.ms == event_time_ms else "scored_at"
+        message = f"the stored prediction for this entity cannot be served: its {name} ({error})"
+        raise UnreadableRowError(message) from None
     # the driver's OrderedMap keeps (key, value) pairs in _items; dict(mapping) would re-serialize each key
     pairs: Any = getattr(outputs, "_items", outputs)
     if now_ms is None:
@@ -99,5 +107,5 @@ def render(row: Row, now_ms: int | None = None) -> dict[str, Any]:
         "event_id": event_id,
         "event_time": event_time,
         "scored_at": scored_at,
-        "age_ms": max(0, now_ms - (scored_at - _EPOCH) // _MS) if scored_at is not None else None,
+        "age_ms": max(0, now_ms - scored_at_ms) if scored_at_ms is not None else None,
     }

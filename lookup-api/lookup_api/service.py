@@ -17,13 +17,38 @@ from lookup_api.cassandra_async import Row
 from lookup_api.catalog import Catalogs, Resolved
 from lookup_api.config import ApiSettings
 from lookup_api.database import Database
-from lookup_api.errors import not_found
+from lookup_api.errors import UnreadableRowError, not_found
 from lookup_api.keys import ApiKey
 from lookup_api.predictions import Predictions, gather_bounded, render
 from lookup_api.ratelimit import RateLimiter
+from lookup_api.timestamps import MAX_MS, MIN_MS, from_ms
 from lookup_api.ttl_cache import AsyncTTLCache
 from lookup_api.validation import BatchRequest, Selector
 from scorecast.settings import Settings
+
+
+class _Found:
+    """A batch's answer, entity by entity: rendered rows, ids without a row, ids whose row cannot be served."""
+
+    def __init__(self) -> None:
+        self.results: list[dict[str, Any]] = []
+        self.missing: list[str] = []
+        self.unreadable: list[str] = []
+
+    def add(self, entity_id: str, row: Row | None, fields: dict[str, Any]) -> None:
+        if row is None:
+            self.missing.append(entity_id)
+            return
+        try:
+            self.results.append({"entity_id": entity_id, **fields, **render(row)})
+        except UnreadableRowError:  # that entity's problem: the rest of the batch is served
+            self.unreadable.append(entity_id)
+
+    def fields(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {"results": self.results, "not_found": self.missing}
+        if self.unreadable:
+            answer["unreadable"] = self.unreadable
+        return answer
 
 
 class LookupService:
@@ -91,19 +116,10 @@ class LookupService:
         if split is not None:
             return await self._split_batch(model, request, [split.resolve(e) for e in request.entity_ids])
         rows = await self.predictions.many(model, resolved.version, request.entity_ids, self.api.batch_concurrency)
-        results, missing = [], []
+        found = _Found()
         for entity_id, row in zip(request.entity_ids, rows, strict=True):
-            if row is None:
-                missing.append(entity_id)
-            else:
-                results.append({"entity_id": entity_id, **render(row)})
-        return {
-            "model": model,
-            "version": resolved.version,
-            "alias": resolved.alias,
-            "results": results,
-            "not_found": missing,
-        }
+            found.add(entity_id, row, {})
+        return {"model": model, "version": resolved.version, "alias": resolved.alias, **found.fields()}
 
     async def _split_batch(self, model: str, request: BatchRequest, served: list[Resolved]) -> dict[str, Any]:
         """A batch during a rollout: each entity read from the version its variant serves, in one pass."""
@@ -113,15 +129,11 @@ class LookupService:
             for e, r in zip(request.entity_ids, served, strict=True)
         ]
         rows = await gather_bounded(starts, limit)
-        results, missing = [], []
+        found = _Found()
         for entity_id, resolved, row in zip(request.entity_ids, served, rows, strict=True):
-            if row is None:
-                missing.append(entity_id)
-            else:
-                results.append({"entity_id": entity_id, "version": resolved.version, "variant": resolved.variant,
-                                **render(row)})  # fmt: skip
+            found.add(entity_id, row, {"version": resolved.version, "variant": resolved.variant})
         champion = next((r.version for r in served if r.variant == "champion"), served[0].version if served else None)
-        return {"model": model, "version": champion, "alias": "champion", "results": results, "not_found": missing}
+        return {"model": model, "version": champion, "alias": "champion", **found.fields()}
 
     async def models(self, key: ApiKey | None) -> dict[str, Any]:
         statements = self.database.statements
@@ -129,10 +141,11 @@ class LookupService:
             self.database.query(statements.all_versions, ()), self.database.query(statements.all_aliases, ())
         )
         models: dict[str, dict[str, Any]] = {}
-        for model, version, created_at, description in version_rows:
+        for model, version, created_ms, description in version_rows:
             entry = models.setdefault(model, {"model": model, "versions": [], "aliases": {}})
+            created_at = from_ms(created_ms) if MIN_MS <= (created_ms or 0) <= MAX_MS else None  # odd: unknown
             entry["versions"].append({"version": version, "created_at": created_at, "description": description})
-        for model, alias, version, _updated_at in alias_rows:
+        for model, alias, version in alias_rows:
             entry = models.setdefault(model, {"model": model, "versions": [], "aliases": {}})
             entry["aliases"].setdefault(alias, []).append(version)
         listed = [m for name, m in sorted(models.items()) if key is None or key.allows(name)]

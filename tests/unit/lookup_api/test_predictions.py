@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
 from lookup_api.cassandra_async import Row
+from lookup_api.errors import UnreadableRowError
 from lookup_api.predictions import Predictions, gather_bounded, render
+from lookup_api.timestamps import MAX_MS, MIN_MS, clamped, from_ms
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1)) // timedelta(milliseconds=1)
 
 
 def test_gather_bounded_keeps_order_and_never_exceeds_the_limit() -> None:
@@ -46,8 +52,8 @@ def test_gather_bounded_fails_on_the_first_error_and_starts_no_more() -> None:
 
 def test_render_gives_every_field_and_the_age() -> None:
     scored = datetime(2026, 1, 1, 0, 0, 0, 250_000)
-    row = ("e-1", datetime(2026, 1, 1), 0.93, {"p_fraud": 0.93}, scored)
-    now_ms = int((scored - datetime(1970, 1, 1)).total_seconds() * 1000) + 1500
+    row = ("e-1", _ms(datetime(2026, 1, 1)), 0.93, {"p_fraud": 0.93}, _ms(scored))
+    now_ms = _ms(scored) + 1500
     assert render(row, now_ms) == {
         "score": 0.93,
         "outputs": {"p_fraud": 0.93},
@@ -57,6 +63,25 @@ def test_render_gives_every_field_and_the_age() -> None:
         "age_ms": 1500,
     }
     assert render(("e-2", None, None, None, None), now_ms)["age_ms"] is None
+
+
+@pytest.mark.parametrize(("event_ms", "scored_ms", "named"), [(2**60, 0, "event_time"), (0, -(2**62), "scored_at")])
+def test_a_row_with_an_unrepresentable_time_is_that_rows_error(event_ms: int, scored_ms: int, named: str) -> None:
+    with pytest.raises(UnreadableRowError) as caught:
+        render(("e-3", event_ms, 0.5, None, scored_ms))
+    assert (caught.value.status, caught.value.code) == (500, "unreadable_row")
+    assert named in caught.value.message
+
+
+def test_timestamps_hold_exactly_the_years_1_to_9999() -> None:
+    assert from_ms(MIN_MS) == datetime.min
+    assert from_ms(MAX_MS) == datetime.max.replace(microsecond=999_000)
+    assert from_ms(_ms(datetime(2200, 1, 1))) == datetime(2200, 1, 1)
+    with pytest.raises(ValueError, match="outside the years 1-9999"):
+        from_ms(MAX_MS + 1)
+    with pytest.raises(ValueError, match="outside the years 1-9999"):
+        from_ms(MIN_MS - 1)
+    assert (clamped(2**62), clamped(-(2**62)), clamped(None)) == (from_ms(MAX_MS), datetime.min, None)
 
 
 def test_prediction_cache_is_keyed_by_version() -> None:
