@@ -1,7 +1,8 @@
 """`scorecast produce`: events from a JSONL/CSV file or from the synthetic generator to a stream's topics.
 
 Every record is validated before it is sent; a rejected record is reported with its line number and written
-to the reject file, never skipped silently, and any rejection makes the command exit 1.
+to the reject file, never skipped silently, and any rejection makes the command exit 1. A record Kafka
+refuses for good (over the client's or the topic's message size) is rejected the same way, with Kafka's reason.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from schemas.errors import RecordValidationError, SchemaError
 from schemas.registry import load_schema_file, schema_name
 from schemas.sources import SourceLine, read_records
 from schemas.synthetic import TransactionGenerator, label_records
-from scorecast.producer import EventProducer, LabelProducer
+from scorecast.errors import PermanentError
+from scorecast.producer import DeliveryError, EventProducer, LabelProducer
 from scorecast.settings import Settings
 
 SYNTHETIC_STREAMS = ("transactions",)
@@ -67,26 +69,80 @@ def produce_file(
     lines = list(read_records(path, schema))
     result = ProduceResult(settings.topic(stream, "events"), rejects_path=rejects)
     pacer = _Pacer(rate)
-    with EventProducer(settings, stream) as producer, _bar(progress, len(lines), "events") as advance:
-        for line in lines:
-            _send(producer, line, result)
-            advance(1)
-            if rate:
-                pacer.wait(result.sent)
-    _write_rejects(rejects, result.rejected)
+    # every refusal is kept, so each refused line is found again (a line is refused at most ~log2(n) times)
+    kept = max(1_000, 64 * len(lines))
+    try:
+        with (
+            EventProducer(settings, stream, max_kept_failures=kept) as producer,
+            _bar(progress, len(lines), "events") as advance,
+        ):
+            failed_before = producer.report.failed
+            for line in lines:
+                _send(producer, line, result)
+                advance(1)
+                if rate:
+                    pacer.wait(result.sent)
+            refused = _refused(producer, failed_before)
+            result.sent -= len(refused)
+            _send_again(producer, refused, result)
+    finally:  # what was rejected before an error ended the run is still reported
+        result.rejected.sort(key=lambda reject: reject["line"])
+        _write_rejects(rejects, result.rejected)
     return result
 
 
 def _send(producer: EventProducer, line: SourceLine, result: ProduceResult) -> None:
     if line.record is None:
-        result.rejected.append({"line": line.line, "error": line.error, "fields": [], "raw": line.raw})
+        _reject(result, line, line.error)
         return
     try:
-        producer.send(line.record)
+        producer.send(line.record, tag=line)
     except RecordValidationError as error:
-        result.rejected.append({"line": line.line, "error": str(error), "fields": error.fields, "raw": line.raw})
+        _reject(result, line, str(error), error.fields)
+        return
+    except PermanentError as error:  # Kafka refused it outright, e.g. over the client's message.max.bytes
+        _reject(result, line, str(error))
         return
     result.sent += 1
+
+
+def _reject(result: ProduceResult, line: SourceLine, error: str, fields: list[str] | None = None) -> None:
+    result.rejected.append({"line": line.line, "error": error, "fields": fields or [], "raw": line.raw})
+
+
+def _refused(producer: EventProducer, failed_before: int) -> list[tuple[SourceLine, str]]:
+    """Flush; the lines Kafka refused for good with the reason. Any other failure raises the DeliveryError."""
+    try:
+        producer.flush()
+    except DeliveryError as error:
+        failed = producer.report.failed - failed_before
+        refused = [(f.tag, f.reason) for f in error.permanent if isinstance(f.tag, SourceLine)]
+        if len(refused) != failed:  # a retryable failure, or one we cannot trace back to its line
+            raise
+        return refused
+    return []
+
+
+def _send_again(producer: EventProducer, refused: list[tuple[SourceLine, str]], result: ProduceResult) -> None:
+    """Send refused lines again, in halves, until every line still refused was refused alone: the broker
+    refuses a whole batch for one message over the topic's max.message.bytes, batch-mates included."""
+    groups = [refused] if refused else []
+    while groups:
+        group = groups.pop()
+        if len(group) == 1:  # refused with no batch-mate refused beside it: it is the culprit
+            line, reason = group[0]
+            _reject(result, line, f"Kafka refused it: {reason}")
+            continue
+        middle = len(group) // 2
+        for half in (group[:middle], group[middle:]):
+            failed_before = producer.report.failed
+            for line, _ in half:
+                assert line.record is not None  # only lines that were sent can be refused
+                producer.send(line.record, tag=line)
+            again = _refused(producer, failed_before)
+            result.sent += len(half) - len(again)
+            if again:
+                groups.append(again)
 
 
 def produce_synthetic(

@@ -75,11 +75,12 @@ class AvroProducer:
         self._context: otel_context.Context | None = None
         self._trace_headers: list[tuple[str, str | bytes | None]] = []
 
-    def send(self, record: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
-        """Validate, encode and queue one record. Raises RecordValidationError (nothing queued) if invalid."""
+    def send(self, record: Mapping[str, Any], headers: Mapping[str, str] | None = None, *, tag: object = None) -> None:
+        """Validate, encode and queue one record. Raises RecordValidationError (nothing queued) if invalid, and
+        PermanentError if Kafka refuses it outright (too large). ``tag`` comes back in its DeliveryFailure."""
         value = self.codec.encode(record)
         key = record.get(self.key_field)
-        self._produce(value, key.encode() if isinstance(key, str) else None, self._headers(headers))
+        self._produce(value, key.encode() if isinstance(key, str) else None, self._headers(headers), tag)
 
     def _headers(self, extra: Mapping[str, str] | None) -> list[tuple[str, str | bytes | None]]:
         """The caller's headers plus the current W3C trace context (re-injected only when the context changed)."""
@@ -98,8 +99,10 @@ class AvroProducer:
         """Fail fast: ServiceUnavailableError unless a broker answers within ``timeout_s``."""
         self._producer.probe(timeout_s)
 
-    def _produce(self, value: bytes, key: bytes | None, headers: list[tuple[str, str | bytes | None]]) -> None:
-        self._producer.produce(self.topic, value, key, headers=headers)
+    def _produce(
+        self, value: bytes, key: bytes | None, headers: list[tuple[str, str | bytes | None]], tag: object = None
+    ) -> None:
+        self._producer.produce(self.topic, value, key, headers=headers, tag=tag)
         self._producer.poll(0)
 
     def flush(self, timeout: float = 60.0) -> DeliveryReport:
@@ -136,8 +139,8 @@ class LabelProducer(AvroProducer):
     def __init__(self, settings: Settings, stream: str, **options: Any) -> None:
         super().__init__(settings, settings.topic(stream, "labels"), "labels", "entity_id", **options)
 
-    def send(self, record: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
+    def send(self, record: Mapping[str, Any], headers: Mapping[str, str] | None = None, *, tag: object = None) -> None:
         if record.get("entity_id") is None:
-            self._produce(self.codec.encode(record), str(record["event_id"]).encode(), self._headers(headers))
+            self._produce(self.codec.encode(record), str(record["event_id"]).encode(), self._headers(headers), tag)
             return
-        super().send(record, headers)
+        super().send(record, headers, tag=tag)

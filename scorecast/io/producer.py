@@ -144,7 +144,8 @@ class KafkaProducer:
         tag: object = None,
     ) -> None:
         """Queue one message; a full local queue is served until there is room, for at most
-        ``max_queue_wait_s`` (RetryableError) or until brokers count as unreachable (ServiceUnavailableError)."""
+        ``max_queue_wait_s`` (RetryableError) or until brokers count as unreachable (ServiceUnavailableError).
+        A message librdkafka refuses outright raises its translation (too large: PermanentError)."""
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             self._delivered(error, message, topic, tag)
@@ -154,6 +155,8 @@ class KafkaProducer:
             try:
                 self._client.produce(topic, value, key, headers=headers, timestamp=timestamp, on_delivery=on_delivery)
                 break
+            except KafkaException as error:  # refused before queueing, e.g. over message.max.bytes: PermanentError
+                raise kafka_error(error, f"Kafka topic {topic}") from None
             except BufferError:
                 now = time.monotonic()
                 deadline = deadline or now + self.max_queue_wait_s

@@ -1,12 +1,14 @@
-"""`scorecast produce` against real Kafka: synthetic volume with labels, and a file with malformed lines."""
+"""`scorecast produce` against real Kafka: synthetic volume with labels, a file with malformed or oversized lines."""
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource  # type: ignore[attr-defined]
 from typer.testing import CliRunner
 
 from schemas.batch import EventBatchDecoder
@@ -116,3 +118,44 @@ def test_rate_holds_sending_back(settings: Settings) -> None:
     assert "sent 300 events to" in result.output
     assert len(read_topic(settings, settings.topic("transactions", "events"), 300, timeout_s=30)) == 300
     assert read_topic(settings, settings.topic("transactions", "labels"), 0, timeout_s=3) == []
+
+
+def _file_with_an_oversized_middle_line(tmp_path: Path, padding: str) -> tuple[Path, list[dict[str, object]]]:
+    """Nine valid events; line 5 carries ``padding`` in ``stream``, a string field no rule bounds."""
+    records = TransactionGenerator(seed=8).generate(9).records
+    lines = [json.dumps(r) for r in records]
+    lines[4] = json.dumps(records[4] | {"stream": padding})
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path, records
+
+
+def _assert_only_line_5_rejected(settings: Settings, path: Path, records: list[dict[str, object]]) -> None:
+    result = CliRunner().invoke(app, ["produce", "--stream", "transactions", "--file", str(path)], env=_env(settings))
+    assert result.exit_code == 1, result.output
+    assert "sent 8 events" in result.output
+    assert "rejected 1" in result.output
+    assert "line 5: " in result.output
+    rejects = [json.loads(x) for x in path.with_name(path.name + ".rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [5]
+    assert "too large" in rejects[0]["error"]
+    messages = read_topic(settings, settings.topic("transactions", "events"), 8, timeout_s=30)
+    batch = EventBatchDecoder(LocalSchemaStore(), "transactions").decode([m.value() or b"" for m in messages])
+    assert sorted(batch.event_ids) == sorted(str(r["event_id"]) for i, r in enumerate(records) if i != 4)
+
+
+def test_a_line_over_the_clients_message_size_is_rejected_and_the_rest_sent(settings: Settings, tmp_path: Path) -> None:
+    # librdkafka refuses it in produce() itself: more than message.max.bytes (1,000,000) uncompressed
+    path, records = _file_with_an_oversized_middle_line(tmp_path, "x" * 1_100_000)
+    _assert_only_line_5_rejected(settings, path, records)
+
+
+def test_a_line_over_the_topics_message_size_is_rejected_and_the_rest_sent(settings: Settings, tmp_path: Path) -> None:
+    # The broker refuses it, and with it every message batched together with it; those are sent again
+    topic = settings.topic("transactions", "events")
+    admin = AdminClient(settings.kafka_config())
+    limit = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", "8000", incremental_operation=AlterConfigOpType.SET)])  # fmt: skip
+    admin.incremental_alter_configs([limit])[limit].result(timeout=30)
+    path, records = _file_with_an_oversized_middle_line(tmp_path, secrets.token_urlsafe(15_000))  # lz4 can't shrink it
+    _assert_only_line_5_rejected(settings, path, records)
