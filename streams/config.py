@@ -60,8 +60,12 @@ class PromotionOptions(_Frozen):
     margin: float = Field(default=0.0, ge=0, description="smallest loss improvement worth a switch (futility stop)")
     max_pairs: int | None = Field(default=None, ge=2, description="REJECT as futile after this many pairs")
     report_every: int = Field(default=1_000, ge=1)
-    horizon_s: float = Field(default=3 * 86400.0, gt=0, description="how long a prediction waits for its label")
-    # About 450 bytes per waiting event: the default bounds the join near 225 MB.
+    # The price of unbiased decisions: an event is tested only once its label horizon has closed (streams/join).
+    horizon_s: float = Field(default=3 * 86400.0, gt=0, description="label horizon: events are tested this long after")
+    default_label: int = Field(default=0, description="the class of an event with no label by its horizon")
+    label_lateness_s: float = Field(default=3600.0, ge=0, description="how far out of label-time order labels come")
+    prediction_lateness_s: float = Field(default=600.0, ge=0, description="how late (event time) predictions come")
+    # About 450 bytes per waiting event: the default bounds the join near 225 MB (beyond it, a hash sample).
     max_pending: int = Field(default=500_000, ge=1, description="events waiting in the join, at most")
 
 

@@ -82,7 +82,7 @@ class PromotionTracker:
         labels: np.ndarray,
         event_times_ms: np.ndarray,
     ) -> list[PromotionReport]:
-        """Paired, labelled predictions in arrival order; returns a report if one is due."""
+        """Paired predictions with their horizon labels, in event-time order (streams.join); a report if one is due."""
         pair = self._pairs.get((champion, challenger))
         if pair is None:
             pair = self._pairs[(champion, challenger)] = _Pair(MixtureSPRT(self.policy.test))

@@ -2,15 +2,16 @@
 
 It reads ``<stream>.predictions`` (champion), ``<stream>.shadow-predictions`` (challengers) and
 ``<stream>.labels`` with one confluent-kafka consumer over every partition, joins them by event id
-(streams.join), feeds each (champion, challenger) pair's loss differences to a mixture SPRT
+(streams.join: an event is handed out once its label horizon has closed, in event-time order, with its
+label or the default class), feeds each (champion, challenger) pair's loss differences to a mixture SPRT
 (streams.promotion) and each version's labelled predictions to a performance monitor (windowed by event
 time: per-version metrics over time, and concept drift). It emits PROMOTION signals (PROMOTE / HOLD / REJECT
 with their evidence), performance signals, and alerts.
 
-Recovery is exact for the statistics: the checkpoint (tests, performance windows, join counters) is saved
-with the next offset processed on each partition; Kafka offsets are committed only up to the oldest record
-still waiting in the join. On a restart the waiting entries are rebuilt by re-reading from there, and a
-combination whose records all lie before the checkpoint's offsets is not counted again.
+Recovery is exact for the statistics: the checkpoint (tests, performance windows, the join's watermarks) is
+saved with the next offset processed on each partition; Kafka offsets are committed only up to the oldest
+record still waiting in the join. On a restart the waiting entries are rebuilt by re-reading from there;
+events closed before the checkpoint are behind the restored watermarks, so they are not counted again.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from streams import kafka
 from streams.alerts import Alert, AlertRules
 from streams.config import ConceptOptions, PromotionOptions
 from streams.emit import Emitter
-from streams.join import Joined, LabelJoin
+from streams.join import HorizonSettings, Joined, LabelJoin
 from streams.performance import ConceptPolicy, PerformanceMonitor
 from streams.promotion import PromotionPolicy, PromotionTracker
 from streams.references import References
@@ -51,6 +52,16 @@ class PromotionStats:
     dead_lettered: int = 0
     decisions: dict[str, str] = field(default_factory=dict)  # "champion:challenger" -> last decision
     signals: list[Signal] = field(default_factory=list)  # the last batch's, for callers that watch
+
+
+def horizon_settings(options: PromotionOptions) -> HorizonSettings:
+    return HorizonSettings(
+        round(options.horizon_s * 1000),
+        options.max_pending,
+        options.default_label,
+        round(options.label_lateness_s * 1000),
+        round(options.prediction_lateness_s * 1000),
+    )
 
 
 def promotion_policy(options: PromotionOptions) -> PromotionPolicy:
@@ -79,10 +90,13 @@ class PromotionWorker:
         self._client = client
         self._topics = {settings.topic(stream, kind): kind for kind in KINDS}
         self._codecs = {t: AvroCodec(schemas, t, schema_name(stream, kind)) for t, kind in self._topics.items()}
-        self.join = LabelJoin(round(options.horizon_s * 1000), options.max_pending)
+        self.join = LabelJoin(horizon_settings(options))
         self.tracker = PromotionTracker(promotion_policy(options))
         self._performance: dict[int, PerformanceMonitor] = {}
-        self._concept_spec = WindowSpec.tumbling(round(concept.window_s * 1000), round(concept.label_horizon_s * 1000))
+        # Versions reach the performance windows when their horizon closes: a window waits at least that long.
+        horizon_ms = round((options.horizon_s + options.label_lateness_s) * 1000)
+        lateness_ms = max(round(concept.label_horizon_s * 1000), horizon_ms)
+        self._concept_spec = WindowSpec.tumbling(round(concept.window_s * 1000), lateness_ms)
         self._concept_policy = ConceptPolicy(concept.alpha, concept.min_labels, concept.min_degradation)
         self._rules = AlertRules()
         self._labels_topic = settings.topic(stream, "labels")
@@ -92,21 +106,24 @@ class PromotionWorker:
         self._idle: set[int] = set()  # labels partitions caught up
         self._latest: dict[int, int] = {}  # largest label time per labels partition
         self._alignment = kafka.Alignment(client, self._concept_spec.size_ms)
-        self._processed: dict[kafka.TP, int] = {}  # next offset processed, per partition
         self._checkpointed: dict[kafka.TP, int] = {}  # offsets the restored statistics already include
+        self._replaying: set[kafka.TP] = set()  # partitions not yet re-read up to them: nothing closes meanwhile
+        self._processed: dict[kafka.TP, int] = {}  # next offset processed, per partition
         self.stats = PromotionStats()
 
     def restore(self, state: dict[str, Any], offsets: dict[kafka.TP, int]) -> None:
         self.tracker.restore(state.get("tracker", {}))
+        self.join.restore(state.get("join", {}))
         for version, monitor_state in state.get("performance", {}).items():
             self._monitor(int(version)).restore(monitor_state)
-        self._checkpointed = dict(offsets)
         self._processed = dict(offsets)
+        self._checkpointed = dict(offsets)
+        self._replaying = {tp for tp, offset in offsets.items() if offset > 0}
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None, checkpoint_s: float = 5.0) -> PromotionStats:
         assigned = kafka.assign_all(self._client, list(self._topics))
         self._label_watermark.expect([p for t, p in assigned if t == self._labels_topic])
-        self.join.expect(self._refs.challengers())
+        self.join.expect([(self._topics[t], p) for t, p in assigned])
         kafka.drive(self._client, self.process, self.checkpoint, stop, idle_exit_s, checkpoint_s)
         return self.stats
 
@@ -116,14 +133,21 @@ class PromotionWorker:
         batches = kafka.by_topic(messages)
         for topic, kind in self._topics.items():  # the join does not care about the order across topics
             if topic in batches:
-                joined.append(self._join(kind, topic, batches[topic], labelled))
+                self._join(kind, topic, batches[topic], labelled)
         self._dead_letters.flush()
         for topic, batch in batches.items():
-            self._processed.update(batch.next_offsets(topic))
+            read = batch.next_offsets(topic)
+            self._processed.update(read)
+            self._replaying -= {tp for tp, offset in read.items() if offset >= self._checkpointed.get(tp, 0)}
         if self._labels_topic in batches:
             self._idle.difference_update(np.unique(batches[self._labels_topic].partitions).tolist())
         idle_now = [p for t, p in ends if t == self._labels_topic]
         self._idle.update(idle_now)
+        for topic, partition in ends:
+            self.join.idle(self._topics[topic], partition)
+        self._replaying -= set(ends)
+        if not self._replaying:
+            joined.append(self.join.close())
         signals, alerts = self._evaluate(joined, labelled, idle_now)
         self._alignment.update(self._labels_topic, self._latest, self._idle)
         self._emitter.emit(signals, alerts, stop)
@@ -131,7 +155,7 @@ class PromotionWorker:
         if signals:
             self.checkpoint()
 
-    def _join(self, kind: str, topic: str, batch: kafka.TopicBatch, labelled: tuple[list[int], list[int]]) -> Joined:
+    def _join(self, kind: str, topic: str, batch: kafka.TopicBatch, labelled: tuple[list[int], list[int]]) -> None:
         decode = self._codecs[topic].decode
         records, sources, offsets, fresh = [], [], [], []
         partitions, all_offsets = batch.partitions.tolist(), batch.offsets.tolist()
@@ -158,9 +182,10 @@ class PromotionWorker:
             for (_, partition), time_ms in zip(sources, times, strict=True):
                 self._latest[partition] = max(self._latest.get(partition, time_ms), time_ms)
             self.stats.labels += len(records)
-            return self.join.labels(sources, offsets, ids, [int(r["label"]) for r in records], times, fresh)
+            self.join.labels(sources, offsets, ids, [int(r["label"]) for r in records], times)
+            return
         self.stats.predictions += len(records)
-        return self.join.predictions(
+        self.join.predictions(
             sources,
             offsets,
             ids,
@@ -211,7 +236,8 @@ class PromotionWorker:
         return {
             "tracker": self.tracker.state(),
             "performance": {str(v): m.state() for v, m in self._performance.items()},
-            "join": asdict(self.join.counts),  # diagnostics, not restored: a restart recounts what it re-reads
+            "join": self.join.state(),
+            "join_counts": asdict(self.join.counts),  # diagnostics, not restored: a restart recounts what it re-reads
         }
 
     def checkpoint(self) -> None:
