@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from lookup_api.config import ApiSettings
 from lookup_api.errors import ApiError, Unavailable, unavailable
-from lookup_api.observability import Metrics, TelemetryMiddleware
+from lookup_api.observability import Metrics, MetricsServer, TelemetryMiddleware
 from lookup_api.routes import Routes
 from lookup_api.service import LookupService
 from scorecast.settings import Settings
@@ -37,7 +37,12 @@ def create_app(
 ) -> Starlette:
     api = api or ApiSettings()
     metrics = Metrics(caches=lambda: service.caches())  # noqa: PLW0108 (service is bound on the next line)
-    service = LookupService(settings, api, on_rate_limited=lambda key: metrics.rate_limited.labels(key.name).inc())
+    service = LookupService(settings, api, on_rate_limited=lambda key: metrics.rate_limited.labels(key.key_id).inc())
+    metrics_server = (
+        MetricsServer(metrics.registry, api.metrics_host, api.metrics_port, api.workers)
+        if api.metrics_access == "port"
+        else None
+    )
     routes = Routes(service, metrics)
     tracer = (tracer_provider or get_tracer_provider()).get_tracer("lookup_api")
 
@@ -60,10 +65,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if metrics_server is not None:
+            metrics_server.start()
         await service.database.start()
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.stop()
             await service.database.stop()
 
     app = Starlette(

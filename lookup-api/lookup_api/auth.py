@@ -1,8 +1,9 @@
 """Who is calling and what they may do: API key from the headers, cached key records, 401/403/429.
 
-``Authorization: Bearer <token>`` or ``X-API-Key: <token>``. A key record is cached for ``key_ttl_ms``
-(unknown key ids too), so authentication costs one hash and a dict lookup, not a Cassandra read per request;
-a revoke therefore takes effect within ``key_ttl_ms`` plus one read. 401 means "who are you?" (missing,
+``Authorization: Bearer <token>`` or ``X-API-Key: <token>``. A key record is cached for ``key_ttl_ms``, so
+authentication costs one hash and a dict lookup, not a Cassandra read per request; a revoke therefore takes
+effect within ``key_ttl_ms`` plus one read. An id that is not in the set of existing ids (``key_ids``) is
+refused without reading its record. 401 means "who are you?" (missing,
 malformed, unknown or revoked key); 403 means "known, but not for this model"; 429 means "too fast".
 """
 
@@ -15,6 +16,7 @@ from starlette.datastructures import Headers
 
 from lookup_api.cassandra_async import Row
 from lookup_api.errors import forbidden, rate_limited, unauthorized
+from lookup_api.key_ids import KeyIds
 from lookup_api.keys import ApiKey, key_from_row, key_id_of
 from lookup_api.ratelimit import RateLimiter, retry_after_header
 from lookup_api.ttl_cache import MISSING, AsyncTTLCache
@@ -34,12 +36,14 @@ class Authenticator:
     def __init__(
         self,
         read_key: Callable[[str], Awaitable[list[Row]]],
+        read_key_ids: Callable[[], Awaitable[list[Row]]],
         ttl_s: float,
         limiter: RateLimiter,
         on_rate_limited: Callable[[ApiKey], None] = lambda key: None,
         maxsize: int = 10_000,
     ) -> None:
         self._read_key = read_key
+        self.key_ids = KeyIds(read_key_ids, ttl_s)
         self._limiter = limiter
         self._on_rate_limited = on_rate_limited
         self.cache: AsyncTTLCache[str, ApiKey | None] = AsyncTTLCache(maxsize=maxsize, ttl_s=ttl_s)
@@ -54,7 +58,10 @@ class Authenticator:
         if key_id is not None:
             load = partial(self._load, key_id)
             cached = self.cache.peek(key_id, load)
-            key = await self.cache.wait(key_id, load) if cached is MISSING else cached
+            if cached is not MISSING:
+                key = cached
+            elif await self.key_ids.exists(key_id):  # an unknown id is refused without a read of its own
+                key = await self.cache.wait(key_id, load)
         if key is None or not key.matches(token):
             raise unauthorized("invalid_api_key", "unknown API key")
         if key.revoked_at is not None:

@@ -7,6 +7,8 @@ environment > ``.env`` > the defaults below.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,3 +29,12 @@ class ApiSettings(BaseSettings):
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After sent with a 503")
     reconnect_interval_s: float = Field(default=2.0, gt=0, description="least time between connection attempts")
     workers: int = Field(default=1, ge=1, description="worker processes; each enforces rate_limit / workers")
+    ready_cache_ms: int = Field(default=1000, ge=0, description="how long a /readyz answer is reused")
+    metrics_access: Literal["auth", "port"] = Field(
+        default="auth",
+        description="auth: /metrics needs an API key like the reads; port: served without auth on metrics_port only",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="address of the metrics port (metrics_access=port)")
+    metrics_port: int = Field(
+        default=9465, ge=1, le=65535, description="metrics port; worker i of N takes the first free of port..port+N-1"
+    )

@@ -1,8 +1,9 @@
 """The one Cassandra session of an API process, its prepared statements, and what "unavailable" means.
 
 The session is opened at startup (lifespan) in a worker thread so the event loop stays free. If Cassandra
-cannot be reached then, the app still starts: /healthz answers, /readyz and every read answer 503, and a
-new attempt is made at most every ``reconnect_interval_s`` when a request comes. Once connected, the driver
+cannot be reached then, the app still starts: /healthz answers, /readyz and every read answer 503 (with a
+generic reason; the driver's error is logged), and a new attempt is made at most every
+``reconnect_interval_s`` when a request comes. Once connected, the driver
 reconnects by itself; reads that fail for lack of replicas or time answer 503 too.
 """
 
@@ -30,6 +31,8 @@ from scorecast.settings import Settings
 
 log = logging.getLogger(__name__)
 PROFILE = "lookup_api"
+# What clients are told: the driver's text names hosts, ports and internals, which are the operator's business
+UNAVAILABLE = "Cassandra is unavailable"
 # Errors that say "Cassandra cannot answer now", as opposed to a bug in a statement
 TRANSIENT = (NoHostAvailable, OperationTimedOut, RequestExecutionException, ConnectionException)
 
@@ -43,6 +46,7 @@ class Statements:
     all_versions: PreparedStatement
     all_aliases: PreparedStatement
     api_key: PreparedStatement
+    api_key_ids: PreparedStatement
     ping: PreparedStatement
 
     @classmethod
@@ -61,6 +65,7 @@ class Statements:
             all_versions=session.prepare(f"SELECT model, version, {ms('created_at')}, description FROM model_versions"),
             all_aliases=session.prepare("SELECT model, alias, version FROM model_aliases"),
             api_key=session.prepare(f"SELECT {KEY_COLUMNS_MS} FROM api_keys WHERE key_id = ?"),
+            api_key_ids=session.prepare("SELECT key_id FROM api_keys"),
             ping=session.prepare("SELECT release_version FROM system.local"),
         )
 
@@ -93,14 +98,14 @@ class Database:
     def statements(self) -> Statements:
         if self._statements is None:
             self._begin_attempt()
-            raise Unavailable(f"Cassandra is unavailable: {self.last_error}")
+            raise Unavailable(UNAVAILABLE)
         return self._statements
 
     def query(self, statement: PreparedStatement, params: Sequence[object]) -> asyncio.Future[list[Row]]:
         """The rows of one statement; the future fails with ``Unavailable`` when Cassandra cannot answer."""
         if self._session is None:
             self._begin_attempt()
-            raise Unavailable(f"Cassandra is unavailable: {self.last_error}")
+            raise Unavailable(UNAVAILABLE)
         return execute(
             self._session, statement, params, profile=PROFILE, timeout=self._api.request_timeout_s, translate=_translate
         )
@@ -119,7 +124,7 @@ class Database:
                 self._session = await asyncio.to_thread(open_session, self._settings, self._api)
             self._statements = await asyncio.to_thread(Statements.prepare, self._session)
             self.last_error = ""
-        except Exception as error:  # any failure leaves the app up and unready; the reason is in /readyz
+        except Exception as error:  # any failure leaves the app up and unready; the reason is in the log only
             self.last_error = f"{type(error).__name__}: {error}"[:300]
             log.warning("Cassandra not ready: %s", self.last_error)
 

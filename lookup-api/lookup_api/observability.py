@@ -7,13 +7,15 @@ miss counts are read from the caches at scrape time instead of being counted on 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Tracer
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -21,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lookup_api.ttl_cache import AsyncTTLCache
 
+log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -48,8 +51,9 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # by key id: names are chosen by people (tenants, teams) and are not for whoever scrapes metrics
         self.rate_limited = Counter(
-            "scorecast_api_rate_limited", "Requests refused by a key's rate limit", ["key"], registry=self.registry
+            "scorecast_api_rate_limited", "Requests refused by a key's rate limit", ["key_id"], registry=self.registry
         )
         self.registry.register(_CacheCollector(caches))
         self._latency_children: dict[tuple[str, str, int], Any] = {}
@@ -60,6 +64,38 @@ class Metrics:
         if child is None:
             child = self._latency_children[(route, method, status)] = self.latency.labels(route, method, str(status))
         child.observe(seconds)
+
+
+class MetricsServer:
+    """The registry served on a port of its own (``metrics_access=port``), without auth, in a daemon thread.
+
+    Each worker process has its own registry, so worker i of N binds the first free port of
+    ``port .. port + N - 1``; bind it to a private address (the default is loopback).
+    """
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int, workers: int) -> None:
+        self._registry = registry
+        self._host = host
+        self._ports = range(port, port + workers)
+        self._server: WSGIServer | None = None
+        self.port: int | None = None
+
+    def start(self) -> None:
+        for port in self._ports:
+            try:
+                self._server, _thread = start_http_server(port, addr=self._host, registry=self._registry)
+            except OSError:  # taken, by a sibling worker or by something else
+                continue
+            self.port = port
+            log.info("metrics served on %s:%d", self._host, port)
+            return
+        log.error("no free metrics port in %d..%d; metrics are not served", self._ports[0], self._ports[-1])
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
 
 def _route_template(scope: Scope) -> str:

@@ -200,14 +200,15 @@ DOCUMENT: dict[str, Any] = {
             "get": {
                 "operationId": "ready",
                 "summary": "Cassandra reachable and statements prepared",
-                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+                "responses": {"200": {"description": "ready"}, "503": _json(_ref("Error"), "not ready")},
             }
         },
         "/metrics": {
             "get": {
                 "operationId": "metrics",
-                "summary": "Prometheus metrics",
-                "responses": {"200": {"description": "text exposition format"}},
+                "summary": "Prometheus metrics (not here when SCORECAST_API_METRICS_ACCESS=port)",
+                "security": _SECURED,
+                "responses": {"200": {"description": "text exposition format"}, **_errors(401, 429)},
             }
         },
         "/openapi.json": {

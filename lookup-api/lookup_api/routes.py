@@ -40,9 +40,10 @@ class Routes:
             Route("/v1/models", self.models, methods=["GET"]),
             Route("/healthz", self.health, methods=["GET"]),
             Route("/readyz", self.ready, methods=["GET"]),
-            Route("/metrics", self.prometheus, methods=["GET"]),
             Route("/openapi.json", self.openapi_json, methods=["GET"]),
             Route("/docs", self.docs_html, methods=["GET"]),
+            # with metrics_access=port they are served on their own port instead (observability.MetricsServer)
+            *([Route("/metrics", self.prometheus, methods=["GET"])] if self.api.metrics_access == "auth" else []),
         ]
 
     async def _key(self, request: Request) -> ApiKey | None:
@@ -85,6 +86,7 @@ class Routes:
         return JSONResponse(error, status_code=503, headers={"Retry-After": str(self.api.retry_after_s)})
 
     async def prometheus(self, request: Request) -> Response:
+        await self._key(request)  # any valid key, like a read (and counted against its rate limit)
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi_json(self, request: Request) -> Response:

@@ -8,6 +8,7 @@ come from short-TTL caches; only the prediction itself is normally a Cassandra r
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -16,7 +17,7 @@ from lookup_api.auth import Authenticator
 from lookup_api.cassandra_async import Row
 from lookup_api.catalog import Catalogs, Resolved
 from lookup_api.config import ApiSettings
-from lookup_api.database import Database
+from lookup_api.database import UNAVAILABLE, Database
 from lookup_api.errors import UnreadableRowError, not_found
 from lookup_api.keys import ApiKey
 from lookup_api.predictions import Predictions, gather_bounded, render
@@ -25,6 +26,8 @@ from lookup_api.timestamps import MAX_MS, MIN_MS, from_ms
 from lookup_api.ttl_cache import AsyncTTLCache
 from lookup_api.validation import BatchRequest, Selector
 from scorecast.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class _Found:
@@ -62,10 +65,19 @@ class LookupService:
         )
         self.predictions = Predictions(self._read_latest, api.cache_ttl_ms / 1000, api.cache_max_entries)
         limiter = RateLimiter(share=1 / api.workers)
-        self.auth = Authenticator(self._read_key, api.key_ttl_ms / 1000, limiter, on_rate_limited)
+        self.auth = Authenticator(self._read_key, self._read_key_ids, api.key_ttl_ms / 1000, limiter, on_rate_limited)
+        # a probe every few ms (many pods, many probers) costs one ping per period, not one per probe
+        self.readiness: AsyncTTLCache[None, tuple[bool, str]] = AsyncTTLCache(
+            1, api.ready_cache_ms / 1000, refresh_after=1.0
+        )
 
     def caches(self) -> dict[str, AsyncTTLCache[Any, Any]]:
-        caches: dict[str, AsyncTTLCache[Any, Any]] = {"alias": self.catalogs.cache, "api_key": self.auth.cache}
+        caches: dict[str, AsyncTTLCache[Any, Any]] = {
+            "alias": self.catalogs.cache,
+            "api_key": self.auth.cache,
+            "api_key_ids": self.auth.key_ids.cache,
+            "readiness": self.readiness,
+        }
         if self.predictions.cache is not None:
             caches["prediction"] = self.predictions.cache
         return caches
@@ -85,6 +97,9 @@ class LookupService:
 
     def _read_key(self, key_id: str) -> Awaitable[list[Row]]:
         return self.database.query(self.database.statements.api_key, (key_id,))
+
+    def _read_key_ids(self) -> Awaitable[list[Row]]:
+        return self.database.query(self.database.statements.api_key_ids, ())
 
     async def resolve(
         self, key: ApiKey | None, model: str, selector: Selector, entity_id: str | None = None
@@ -156,8 +171,13 @@ class LookupService:
         return {"models": listed}
 
     async def ready(self) -> tuple[bool, str]:
+        """Whether Cassandra answers, as found at most ``ready_cache_ms`` ago; the reason says nothing internal."""
+        return await self.readiness.get(None, self._ping)
+
+    async def _ping(self) -> tuple[bool, str]:
         try:
             await self.database.query(self.database.statements.ping, ())
-        except Exception as error:  # not ready, whatever the reason; the reason is the answer
-            return False, str(error) or type(error).__name__
+        except Exception as error:  # not ready, whatever the reason; the details are for the log
+            log.warning("not ready: %s: %s", type(error).__name__, error)
+            return False, UNAVAILABLE
         return True, "ready"

@@ -63,8 +63,7 @@ def test_rate_limit_answers_429_with_retry_after(
     api_keyspace: Settings, keys: KeyAdmin, models: tuple[str, str]
 ) -> None:
     allowed, _ = models
-    name = unique("slow")
-    _, token = keys.create(name, rate_limit_rps=2)
+    key, token = keys.create(unique("slow"), rate_limit_rps=2)
     with serve(api_keyspace) as client:
         answers = [client.get(f"/v1/predictions/{allowed}/card-1", headers={"X-API-Key": token}) for _ in range(6)]
         statuses = [a.status_code for a in answers]
@@ -75,8 +74,9 @@ def test_rate_limit_answers_429_with_retry_after(
         assert int(limited.headers["retry-after"]) >= 1
         time.sleep(1.0)
         assert client.get(f"/v1/predictions/{allowed}/card-1", headers={"X-API-Key": token}).status_code == 200
-        metric = f'scorecast_api_rate_limited_total{{key="{name}"}}'
-        line = next(x for x in client.get("/metrics").text.splitlines() if x.startswith(metric))
+        metric = f'scorecast_api_rate_limited_total{{key_id="{key.key_id}"}}'
+        scraped = client.get("/metrics", headers={"X-API-Key": token}).text
+        line = next(x for x in scraped.splitlines() if x.startswith(metric))
         assert float(line.split()[-1]) == statuses.count(429)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from starlette.datastructures import Headers
@@ -12,6 +13,7 @@ from starlette.datastructures import Headers
 from lookup_api.auth import Authenticator
 from lookup_api.cassandra_async import Row
 from lookup_api.errors import ApiError
+from lookup_api.key_ids import KeyIds
 from lookup_api.keys import ApiKey, hash_token, key_from_row, key_id_of, new_token
 from lookup_api.ratelimit import RateLimiter
 
@@ -44,6 +46,7 @@ class Keys:
     def __init__(self) -> None:
         self.rows: dict[str, Row] = {}
         self.reads = 0
+        self.id_reads = 0
 
     def add(self, name: str, models: set[str] | None = None, rate: float = 0.0, revoked: bool = False) -> str:
         key_id, token = new_token()
@@ -53,6 +56,13 @@ class Keys:
     async def read(self, key_id: str) -> list[Row]:
         self.reads += 1
         return [self.rows[key_id]] if key_id in self.rows else []
+
+    async def read_ids(self) -> list[Row]:
+        self.id_reads += 1
+        return [(key_id,) for key_id in self.rows]
+
+    def authenticator(self, ttl_s: float = 60, limiter: RateLimiter | None = None, **options: Any) -> Authenticator:
+        return Authenticator(self.read, self.read_ids, ttl_s, limiter or RateLimiter(), **options)
 
 
 def _authenticate(auth: Authenticator, headers: dict[str, str]) -> ApiKey:
@@ -68,7 +78,7 @@ def _refused(auth: Authenticator, headers: dict[str, str]) -> ApiError:
 def test_both_header_styles_authenticate() -> None:
     keys = Keys()
     token = keys.add("svc")
-    auth = Authenticator(keys.read, ttl_s=60, limiter=RateLimiter())
+    auth = keys.authenticator()
     assert _authenticate(auth, {"Authorization": f"Bearer {token}"}).name == "svc"
     assert _authenticate(auth, {"authorization": f"bearer {token}"}).name == "svc"
     assert _authenticate(auth, {"X-API-Key": token}).name == "svc"
@@ -79,7 +89,7 @@ def test_missing_malformed_unknown_wrong_and_revoked_keys_are_401_with_distinct_
     keys = Keys()
     good = keys.add("svc")
     revoked = keys.add("old", revoked=True)
-    auth = Authenticator(keys.read, ttl_s=60, limiter=RateLimiter())
+    auth = keys.authenticator()
     key_id = key_id_of(good)
     assert key_id is not None
     forged = f"sck_{key_id}_{'A' * 43}"  # right id, wrong secret
@@ -97,7 +107,35 @@ def test_missing_malformed_unknown_wrong_and_revoked_keys_are_401_with_distinct_
     _new_id, unknown = new_token()
     assert _refused(auth, {"X-API-Key": unknown}).code == "invalid_api_key"
     assert _refused(auth, {"X-API-Key": unknown}).code == "invalid_api_key"
-    assert keys.reads == 3  # good (via forged), revoked, unknown once: unknown ids are cached as well
+    assert keys.reads == 2  # good (via forged) and revoked; the unknown id is refused without a read of its own
+    assert keys.id_reads == 1
+
+
+def test_unknown_key_ids_cost_one_read_of_the_id_set_not_one_read_each() -> None:
+    keys = Keys()
+    token = keys.add("svc")
+    auth = keys.authenticator()
+    for _ in range(1000):
+        assert _refused(auth, {"X-API-Key": new_token()[1]}).code == "invalid_api_key"
+    assert (keys.reads, keys.id_reads) == (0, 1)
+    assert len(auth.cache) == 0  # unknown ids never take a place in the key cache
+    assert _authenticate(auth, {"X-API-Key": token}).name == "svc"
+    assert (keys.reads, keys.id_reads) == (1, 1)
+
+
+def test_the_id_set_is_read_again_only_once_expired() -> None:
+    keys = Keys()
+    now = [0.0]
+    ids = KeyIds(keys.read_ids, ttl_s=1.0, timer=lambda: now[0])
+    assert not asyncio.run(ids.exists("0123456789ab"))
+    fresh = key_id_of(keys.add("new"))  # created after the set was read: unknown until it expires
+    assert fresh is not None
+    now[0] = 0.99
+    assert not asyncio.run(ids.exists(fresh))
+    assert keys.id_reads == 1  # no refresh ahead: a flood of unknown ids costs one read per TTL
+    now[0] = 1.0
+    assert asyncio.run(ids.exists(fresh))
+    assert keys.id_reads == 2
 
 
 def test_authorize_is_403_only_for_models_outside_the_key() -> None:
@@ -115,9 +153,7 @@ def test_rate_limit_is_429_with_retry_after_and_reported() -> None:
     keys = Keys()
     token = keys.add("svc", rate=2.0)
     limited: list[str] = []
-    auth = Authenticator(
-        keys.read, 60, RateLimiter(clock=lambda: 0.0), on_rate_limited=lambda k: limited.append(k.name)
-    )
+    auth = keys.authenticator(limiter=RateLimiter(clock=lambda: 0.0), on_rate_limited=lambda k: limited.append(k.name))
     _authenticate(auth, {"X-API-Key": token})
     _authenticate(auth, {"X-API-Key": token})
     error = _refused(auth, {"X-API-Key": token})
