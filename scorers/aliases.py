@@ -17,7 +17,8 @@ from scorers.errors import RegistryError
 SINGLE_VALUED = ("champion", "canary")
 MULTI_VALUED = ("challenger",)
 ALIASES = SINGLE_VALUED + MULTI_VALUED
-ROLLBACK_ACTIONS = ("rollback", "auto-rollback")
+# Actions that undo the alias's current version; "quarantine" is a worker taking back a version that failed live.
+ROLLBACK_ACTIONS = ("rollback", "auto-rollback", "quarantine")
 
 Aliases = Mapping[str, tuple[int, ...]]
 
@@ -110,11 +111,32 @@ def plan_unset(
     return AliasPlan(delete_rows=tuple((alias, v) for v in removed), history=history)
 
 
-def champion_stack(history_oldest_first: Iterable[AliasChange]) -> list[int]:
-    """The champions in order of succession; a rollback pops the one it undoes."""
+def plan_quarantine(
+    aliases: Aliases, alias: str, version: int, fallback: int | None, reason: str, actor: str
+) -> AliasPlan:
+    """Take ``version`` off ``alias`` because it failed live: back to ``fallback`` (single-valued) or left out.
+
+    Empty when the alias no longer holds ``version`` (another worker, or a person, moved it already): a
+    quarantine never overwrites a newer decision.
+    """
+    check_alias(alias)
+    if version not in aliases.get(alias, ()):
+        return AliasPlan()
+    if alias in MULTI_VALUED:
+        return plan_unset(aliases, alias, version, reason, actor, action="quarantine")
+    if fallback is None:
+        raise RegistryError(f"quarantining {alias} v{version} needs the version that replaces it")
+    if alias == "champion":
+        return plan_promote(aliases, fallback, reason, actor, action="quarantine")
+    change = AliasChange(alias, fallback, version, "quarantine", reason, actor)
+    return AliasPlan(delete_slices=(alias,), inserts=((alias, fallback),), history=(change,))
+
+
+def champion_stack(history_oldest_first: Iterable[AliasChange], alias: str = "champion") -> list[int]:
+    """The versions ``alias`` held in order of succession (champions by default); a rollback pops the one it undoes."""
     stack: list[int] = []
     for change in history_oldest_first:
-        if change.alias != "champion":
+        if change.alias != alias:
             continue
         if change.action in ROLLBACK_ACTIONS:
             if stack:
@@ -135,6 +157,14 @@ def rollback_target(history_oldest_first: Iterable[AliasChange], current: int | 
     if len(stack) < 2:
         raise RegistryError(f"no previous champion to roll back to (v{current} is the first)")
     return stack[-2]
+
+
+def fallback_versions(history_oldest_first: Iterable[AliasChange], alias: str, failing: int) -> list[int]:
+    """Earlier versions of a single-valued ``alias`` to fall back to from ``failing``, newest first.
+
+    Versions a rollback undid are not among them: they were taken off for a reason.
+    """
+    return [v for v in reversed(champion_stack(history_oldest_first, alias)) if v != failing]
 
 
 def _list(versions: Iterable[int]) -> str:

@@ -6,6 +6,10 @@ first, then replaces the immutable ``Serving`` snapshot in one reference assignm
 ``current()`` once per micro-batch and scores the whole batch with that snapshot, so a batch is never split
 between versions nor scored twice. A version that fails to load or verify is logged and refused; the
 previous version keeps serving. Loaded sessions stay cached per version, so a rollback is instant.
+
+A single-valued alias whose version cannot be loaded at ``start`` falls back to the newest earlier version of
+the alias history that verifies (``start_fallback`` says which); a version that fails live is ``quarantine``d
+(refused from then on) and replaced by one that worked (``fallbacks``). The policy is scorers.quarantine's.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
@@ -23,10 +27,10 @@ import numpy as np
 
 from scorecast.errors import ScorecastError
 from scorecast.settings import Settings
-from scorers.aliases import SINGLE_VALUED
+from scorers.aliases import SINGLE_VALUED, AliasChange, fallback_versions
 from scorers.errors import ModelVerificationError, RegistryError
 from scorers.registry import ModelVersion
-from scorers.runtime import OnnxModel
+from scorers.runtime import PROBE_SIZES, OnnxModel
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,22 @@ class VersionSource(Protocol):
     def get(self, name: str, version: int) -> ModelVersion: ...
     def artifact(self, version: ModelVersion) -> bytes: ...
     def aliases(self, name: str) -> dict[str, tuple[int, ...]]: ...
+
+
+class AliasSource(VersionSource, Protocol):
+    """What an alias watcher needs: versions, aliases and the alias history (for fallbacks)."""
+
+    def history(self, name: str) -> list[AliasChange]: ...
+
+
+@dataclass(frozen=True)
+class StartFallback:
+    """At start, ``alias`` pointed at a version that could not be loaded; an earlier one serves instead."""
+
+    alias: str
+    wanted: int
+    serving: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -80,11 +100,19 @@ class Serving:
 class ModelLoader:
     """Loads registry versions once per process and keeps them: one session per version, LRU beyond ``keep``."""
 
-    def __init__(self, registry: VersionSource, settings: Settings, stream: str | None = None, keep: int = 8) -> None:
+    def __init__(
+        self,
+        registry: VersionSource,
+        settings: Settings,
+        stream: str | None = None,
+        keep: int = 8,
+        probe_sizes: Sequence[int] = PROBE_SIZES,
+    ) -> None:
         self._registry = registry
         self._settings = settings
         self._stream = stream
         self._keep = keep
+        self._probe_sizes = tuple(probe_sizes)
         self._cache: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -105,6 +133,7 @@ class ModelLoader:
                 expected_sha256=meta.sha256,
                 device=self._settings.onnx_device,
                 intra_op_threads=self._settings.onnx_intra_op_threads,
+                probe_sizes=self._probe_sizes,
             )
             loaded = LoadedModel(name, version, meta.sha256, model)
             self._cache[key] = loaded
@@ -114,11 +143,11 @@ class ModelLoader:
 
 
 class AliasWatcher:
-    """Follows ``aliases`` of model ``name``; the first alias must load at ``start`` (there is nothing to keep)."""
+    """Follows ``aliases`` of model ``name``; the first alias must be servable at ``start``."""
 
     def __init__(
         self,
-        registry: VersionSource,
+        registry: AliasSource,
         loader: ModelLoader,
         name: str,
         aliases: Sequence[str] = ("champion",),
@@ -131,9 +160,13 @@ class AliasWatcher:
         self._interval_s = interval_s
         self._serving = Serving()
         self._refused: dict[int, str] = {}  # versions are immutable: a failed verification stays failed
+        self._errors: dict[int, str] = {}  # the last load error of each version, for messages
+        self._worked: dict[str, list[int]] = {}  # per alias, versions that scored a batch, most recent last
         self._reported: set[str] = set()
+        self._swap = threading.Lock()  # the poll thread and a quarantine never build snapshots from the same base
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.start_fallback: StartFallback | None = None
 
     def current(self) -> Serving:
         """The snapshot to score one whole batch with."""
@@ -144,13 +177,37 @@ class AliasWatcher:
         return lambda: self._serving.get(alias)
 
     def start(self) -> Serving:
+        """First load; a single-valued alias that cannot be served falls back to an earlier version.
+
+        Raises RegistryError, one line naming every version tried, only when no version can serve.
+        """
         self.refresh()
-        if not self._serving.get(self._aliases[0]):
-            reason = "; ".join(sorted(self._reported)) or f"alias {self._aliases[0]!r} is not set"
-            raise RegistryError(f"{self.name}: no {self._aliases[0]} could be loaded ({reason})")
+        alias = self._aliases[0]
+        if not self._serving.get(alias):
+            self._fall_back_at_start(alias)
+        if not self._serving.get(alias):
+            tried = [f"{self.name}@{v} {self._errors[v]}" for v in self._errors]
+            reason = "; ".join(tried) or "; ".join(sorted(self._reported)) or f"alias {alias!r} is not set"
+            raise RegistryError(f"{self.name}: no {alias} could be loaded ({reason})")
         self._thread = threading.Thread(target=self._run, name=f"alias-watcher-{self.name}", daemon=True)
         self._thread.start()
         return self._serving
+
+    def _fall_back_at_start(self, alias: str) -> None:
+        wanted = self._registry.aliases(self.name).get(alias, ())
+        if alias not in SINGLE_VALUED or not wanted:
+            return
+        fallback = next(self.fallbacks(alias, wanted[0]), None)
+        if fallback is None:
+            return
+        with self._swap:
+            self._serving = Serving({**self._serving.aliases, alias: (fallback,)})
+        reason = self._errors.get(wanted[0], "could not be loaded")
+        self.start_fallback = StartFallback(alias, wanted[0], fallback.version, reason)
+        log.error(
+            "%s@%d (%s) cannot serve: %s; serving %s@%d, the newest earlier %s that verifies, until the alias moves",
+            self.name, wanted[0], alias, reason, self.name, fallback.version, alias,
+        )  # fmt: skip
 
     def stop(self) -> None:
         self._stop.set()
@@ -174,25 +231,80 @@ class AliasWatcher:
     def refresh(self) -> bool:
         """One poll; True when the serving snapshot changed."""
         wanted = self._registry.aliases(self.name)
-        current = self._serving
-        changed: dict[str, tuple[LoadedModel, ...]] = dict(current.aliases)
-        for alias in self._aliases:
-            versions = wanted.get(alias, ())
-            if versions == current.versions.get(alias, ()):
-                continue
-            loaded = [m for m in (self._load(v) for v in versions) if m is not None]
-            if alias in SINGLE_VALUED and len(loaded) < len(versions):
-                continue  # refused: the previous version keeps serving
-            if alias == "champion" and not versions:
-                self._report(f"{self.name}: champion alias is unset; keeping the loaded one", logging.WARNING)
-                continue
-            changed[alias] = tuple(loaded)
-        new = Serving(changed)
-        if new.versions == current.versions:
-            return False
-        self._serving = new  # one reference assignment: readers see the old snapshot or the new, never a mix
+        with self._swap:
+            current = self._serving
+            changed: dict[str, tuple[LoadedModel, ...]] = dict(current.aliases)
+            for alias in self._aliases:
+                versions = wanted.get(alias, ())
+                if versions == current.versions.get(alias, ()):
+                    continue
+                loaded = [m for m in (self._load(v) for v in versions) if m is not None]
+                if alias in SINGLE_VALUED and len(loaded) < len(versions):
+                    continue  # refused: the previous version keeps serving
+                if alias == "champion" and not versions:
+                    self._report(f"{self.name}: champion alias is unset; keeping the loaded one", logging.WARNING)
+                    continue
+                changed[alias] = tuple(loaded)
+            new = Serving(changed)
+            if new.versions == current.versions:
+                return False
+            self._serving = new  # one reference assignment: readers see the old snapshot or the new, never a mix
         log.info("%s now serving %s (was %s)", self.name, new.versions, current.versions)
         return True
+
+    # -- bad versions -----------------------------------------------------------------------------------------
+
+    def worked(self, alias: str, models: Sequence[LoadedModel]) -> None:
+        """``models`` scored a batch of ``alias``: they are fallbacks should a later version fail."""
+        seen = self._worked.setdefault(alias, [])
+        for model in models:
+            if seen and seen[-1] == model.version:
+                continue  # the common case, once per batch: nothing to do
+            if model.version in seen:
+                seen.remove(model.version)
+            seen.append(model.version)
+            del seen[:-8]
+
+    def fallbacks(self, alias: str, failing: int) -> Iterator[LoadedModel]:
+        """Loaded versions to serve ``alias`` instead of ``failing``, best first.
+
+        First the versions that scored batches in this process (most recent first), then the alias history's
+        earlier versions (newest first, skipping rolled-back ones); each is loaded and verified on the way, and
+        refused or quarantined versions are skipped.
+        """
+        tried = {failing}
+        for version in self._candidates(alias, failing):
+            if version in tried or version in self._refused:
+                continue
+            tried.add(version)
+            model = self._load(version)
+            if model is not None:
+                yield model
+
+    def _candidates(self, alias: str, failing: int) -> Iterator[int]:
+        yield from reversed(self._worked.get(alias, []))
+        try:
+            history = self._registry.history(self.name)
+        except Exception as error:  # an unreadable history only narrows the choice to what worked here
+            self._report(f"{self.name}: alias history unreadable: {error}", logging.WARNING)
+            return
+        yield from fallback_versions(reversed(history), alias, failing)
+
+    def quarantine(self, alias: str, version: int, reason: str, replacement: LoadedModel | None) -> Serving:
+        """``version`` failed live: refused from now on, and ``replacement`` (or nothing) serves ``alias``."""
+        with self._swap:
+            self._refused[version] = f"quarantined: {reason}"
+            self._errors[version] = self._refused[version]
+            for seen in self._worked.values():
+                if version in seen:
+                    seen.remove(version)
+            held = self._serving.get(alias)
+            if replacement is None:
+                models = tuple(m for m in held if m.version != version)
+            else:
+                models = tuple(replacement if m.version == version else m for m in held) or (replacement,)
+            self._serving = Serving({**self._serving.aliases, alias: models})
+            return self._serving
 
     def _load(self, version: int) -> LoadedModel | None:
         if version in self._refused:
@@ -200,9 +312,10 @@ class AliasWatcher:
         try:
             return self._loader.load(self.name, version)
         except ModelVerificationError as error:
-            self._refused[version] = str(error)
+            self._refused[version] = self._errors[version] = f"refused: {error}"
             self._report(f"{self.name}@{version} refused: {error}", logging.ERROR)
         except ScorecastError as error:  # store or registry trouble may pass: try again next poll
+            self._errors[version] = f"not loaded: {error}"
             self._report(f"{self.name}@{version} not loaded: {error}", logging.ERROR)
         return None
 
@@ -215,13 +328,13 @@ class AliasWatcher:
 
 
 def follow(
-    registry: VersionSource,
+    registry: AliasSource,
     settings: Settings,
     name: str,
     aliases: Sequence[str] = ("champion",),
     stream: str | None = None,
+    probe_sizes: Sequence[int] = PROBE_SIZES,
 ) -> AliasWatcher:
-    """A watcher (not started) configured from settings: device, threads and poll interval."""
-    return AliasWatcher(
-        registry, ModelLoader(registry, settings, stream), name, aliases, settings.model_poll_interval_s
-    )
+    """A watcher (not started) configured from settings: device, threads, poll interval; probes of these sizes."""
+    loader = ModelLoader(registry, settings, stream, probe_sizes=probe_sizes)
+    return AliasWatcher(registry, loader, name, aliases, settings.model_poll_interval_s)

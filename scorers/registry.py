@@ -30,6 +30,7 @@ from scorers.aliases import (
     Aliases,
     AliasPlan,
     plan_promote,
+    plan_quarantine,
     plan_set,
     plan_unset,
     rollback_target,
@@ -259,6 +260,18 @@ class Registry:
             return plan_promote(held, target, reason, actor or current_actor(), action="rollback")
 
         return self._apply(name, plan)
+
+    def quarantine(
+        self, name: str, alias: str, version: int, fallback: int | None, reason: str, actor: str | None = None
+    ) -> AliasPlan:
+        """A version failed live: ``alias`` goes back to ``fallback`` (or drops it), with a "quarantine" history row.
+
+        Nothing is written when the alias no longer holds ``version``. Rolling back later skips the quarantined
+        version like any rolled-back one.
+        """
+        return self._apply(
+            name, lambda held: plan_quarantine(held, alias, version, fallback, reason[:1000], actor or current_actor())
+        )
 
     def history(self, name: str) -> list[AliasChange]:
         """Every alias change of ``name``, newest first."""

@@ -1,7 +1,9 @@
 """The model runtime: one verified onnxruntime session per model version, scoring float32 batches.
 
 ``OnnxModel.load`` refuses a model that is corrupt, fails its checksum, does not take one float32 input of the
-feature spec's width, has no probability output, or yields non-probabilities on a probe batch. ``predict``
+feature spec's width, has no probability output, or yields non-probabilities on a probe batch of any size a
+worker runs (one row, a small odd batch, 64 rows and the worker's batch_max: an export with a fixed batch
+dimension passes one size and fails the others). ``predict``
 checks the batch against the spec and refuses non-finite scores. On onnxruntime-gpu with a visible GPU the
 session runs on the CUDA provider through IOBinding; otherwise on CPU with few threads and no spinning,
 because the box is shared with Kafka's and Cassandra's JVMs.
@@ -10,6 +12,7 @@ because the box is shared with Kafka's and Cassandra's JVMs.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +28,7 @@ Device = Literal["auto", "cpu", "cuda"]
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 PROBE_ROWS = 64
+DEFAULT_BATCH_MAX = 2000  # the scorer's default micro-batch ceiling (WorkerConfig.batch_max)
 # Providers whose sessions run through IOBinding, and the OrtValue device type their tensors live on.
 BINDING_DEVICE = {CUDA: "cuda"}
 
@@ -130,6 +134,16 @@ def probe_batch(spec: FeatureSpec, rows: int = PROBE_ROWS, seed: int = 0) -> np.
     return batch
 
 
+def probe_sizes(batch_max: int = DEFAULT_BATCH_MAX) -> tuple[int, ...]:
+    """The batch sizes to verify for a worker that takes up to ``batch_max`` events: 1, 7, 64 and batch_max."""
+    if batch_max < 1:
+        raise ValueError(f"batch_max must be at least 1, got {batch_max}")
+    return tuple(sorted({min(size, batch_max) for size in (1, 7, PROBE_ROWS, batch_max)}))
+
+
+PROBE_SIZES = probe_sizes()
+
+
 class OnnxModel:
     """A loaded, verified model: ``predict`` maps an (n, len(spec)) float32 batch to n positive-class scores."""
 
@@ -152,8 +166,13 @@ class OnnxModel:
         intra_op_threads: int = 1,
         device_id: int = 0,
         probe: np.ndarray | None = None,
+        probe_sizes: Sequence[int] = PROBE_SIZES,
     ) -> OnnxModel:
-        """Load and verify; raises ModelVerificationError (or RuntimeUnavailableError) and loads nothing else."""
+        """Load and verify; raises ModelVerificationError (or RuntimeUnavailableError) and loads nothing else.
+
+        The probe runs once per size in ``probe_sizes`` on the first rows of ``probe`` (by default a
+        deterministic ``probe_batch`` as large as the largest size).
+        """
         ort = onnxruntime()
         data = artifact.read_bytes() if isinstance(artifact, Path) else artifact
         digest = hashlib.sha256(data).hexdigest()
@@ -168,14 +187,17 @@ class OnnxModel:
             else PlainRunner(loaded.session, output)
         )
         model = cls(spec, output, digest, loaded.provider, runner)
-        model._verify_probe(probe_batch(spec) if probe is None else probe)
+        batch = probe_batch(spec, rows=max(probe_sizes, default=PROBE_ROWS)) if probe is None else probe
+        for size in sorted(set(probe_sizes)) or [len(batch)]:
+            model._verify_probe(batch[:size])
         return model
 
     def _verify_probe(self, batch: np.ndarray) -> None:
         try:
             scores = self.predict(batch)
         except ScoringError as error:
-            raise ModelVerificationError(f"probe run failed: {error}") from error
+            rows = f"{len(batch)} row{'s' if len(batch) != 1 else ''}"
+            raise ModelVerificationError(f"probe run failed on a batch of {rows}: {error}") from error
         if scores.min() < 0.0 or scores.max() > 1.0:
             raise ModelVerificationError(
                 f"output {self.output.output_name!r} is not a probability: probe scores span "

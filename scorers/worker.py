@@ -3,14 +3,17 @@
 Delivery (scorers.outputs) is Cassandra writes acknowledged → predictions and dead letters acknowledged by
 Kafka; the shared BatchConsumer retries it until it succeeds and commits offsets only after. SIGTERM finishes
 the batch in hand, commits it and leaves the group. Models are read once per batch, so a hot reload never
-splits a batch between versions.
+splits a batch between versions. A version that fails on a batch is quarantined and the batch rescored with
+one that works (scorers.quarantine), so one broken version never stops scoring.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -28,8 +31,11 @@ from scorers.hot_reload import follow
 from scorers.metrics import WorkerMetrics
 from scorers.outputs import BatchOutputs, Delivery
 from scorers.prediction_sink import PredictionWriter
+from scorers.quarantine import GuardedModel, VersionGuard
+from scorers.quarantine_notice import QuarantineReport
 from scorers.registry import Registry
-from scorers.scoring import Model, ScoringCore
+from scorers.runtime import probe_sizes
+from scorers.scoring import ScoredBatch, ScoringCore
 
 tracer = trace.get_tracer("scorecast.scorer")
 _MAX_LINKS = 32
@@ -58,6 +64,7 @@ class WorkerStats:
     dead_lettered: int = 0
     retries: int = 0
     partitions: set[int] = field(default_factory=set)
+    quarantined: list[int] = field(default_factory=list)  # versions this worker took out of service
 
 
 class ScorerWorker:
@@ -66,13 +73,13 @@ class ScorerWorker:
         settings: Settings,
         config: WorkerConfig,
         core: ScoringCore,
-        models: Callable[[], Sequence[Model]],
+        guard: VersionGuard,
         outputs: BatchOutputs,
         metrics: WorkerMetrics,
     ) -> None:
         self.config = config
         self._core = core
-        self._models = models
+        self._guard = guard
         self._outputs = outputs
         self._metrics = metrics
         self.stats = WorkerStats()
@@ -98,15 +105,27 @@ class ScorerWorker:
         self.stats.partitions = consumed.partitions
         return self.stats
 
+    def serving(self) -> tuple[int, ...]:
+        """The versions that score the next batch."""
+        return tuple(m.version for m in self._guard.serving())
+
     def _handle(self, messages: list[Message]) -> Deliver:
         contexts = (extract_context(m.headers()) for m in messages[:_MAX_LINKS])
         links = [trace.Link(trace.get_current_span(c).get_span_context()) for c in contexts]
         with tracer.start_as_current_span("scorecast.score", links=links) as span:
             span.set_attribute("messaging.batch.message_count", len(messages))
-            models = self._models()  # the serving versions for this whole batch: a swap never splits a batch
+            values = [m.value() for m in messages]
+
+            def score(models: Sequence[GuardedModel]) -> ScoredBatch:
+                return self._core.score(values, models, variant=self.config.alias)
+
             started = time.perf_counter()
-            scored = self._core.score([m.value() for m in messages], models, variant=self.config.alias)
+            # The serving versions are read once for the whole batch; a failing one is replaced and the batch
+            # rescored before anything is delivered.
+            scored, models = self._guard.score(score)
             self._metrics.scored(len(messages), time.perf_counter() - started, scored)
+            self._metrics.serving(tuple(m.version for m in models))
+        self.stats.quarantined = list(self._guard.quarantined)
         self.stats.scored += len(scored.events)
         self.stats.dead_lettered += len(scored.rejects)
         delivery = Delivery()
@@ -124,12 +143,24 @@ def scorer_worker(settings: Settings, config: WorkerConfig) -> Iterator[ScorerWo
     session = connect(settings, settings.keyspace)
     try:
         registry = Registry(session, open_artifact_store(settings))
-        watcher = follow(registry, settings, config.model, aliases=(config.alias,), stream=config.stream)
-        watcher.start()
+        watcher = follow(
+            registry,
+            settings,
+            config.model,
+            aliases=(config.alias,),
+            stream=config.stream,
+            probe_sizes=probe_sizes(config.batch_max),
+        )
+        watcher.start()  # falls back to an earlier version, or raises one line if no version can serve
+        report: QuarantineReport | None = None
         try:
             store = open_schema_store(settings)
             source_topic = settings.topic(config.stream, config.source)
             metrics = WorkerMetrics(config.stream, config.model, config.alias)
+            actor = f"scorer {config.instance_id or socket.gethostname()}:{os.getpid()} ({config.group})"
+            report = QuarantineReport(settings, config.stream, registry, session, store, metrics, actor)
+            if watcher.start_fallback is not None:
+                report.fell_back(config.model, watcher.start_fallback)
             outputs = BatchOutputs(
                 settings,
                 store,
@@ -140,8 +171,11 @@ def scorer_worker(settings: Settings, config: WorkerConfig) -> Iterator[ScorerWo
                 metrics=metrics,
             )
             core = ScoringCore(EventBatchDecoder(store, config.stream, source_topic))
-            yield ScorerWorker(settings, config, core, watcher.models(config.alias), outputs, metrics)
+            guard = VersionGuard(watcher, config.alias, report)
+            yield ScorerWorker(settings, config, core, guard, outputs, metrics)
         finally:
             watcher.stop()
+            if report is not None:
+                report.close()
     finally:
         session.cluster.shutdown()

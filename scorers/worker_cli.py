@@ -62,4 +62,5 @@ def score(
     console.print(
         f"scored {stats.scored} events in {stats.batches} batches; {stats.dead_lettered} dead letters; "
         f"{stats.retries} write retries"
+        + (f"; quarantined {', '.join(f'{model}@{v}' for v in stats.quarantined)}" if stats.quarantined else "")
     )

@@ -74,3 +74,72 @@ def two_inputs(width: int = WIDTH) -> bytes:
         [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["n", width])],
         [],
     )
+
+
+def batch_size_trap(rows: int = 64, *, nan: bool = False, width: int = WIDTH) -> bytes:
+    """sigmoid(x @ w), correct for batches of exactly ``rows`` and broken for any other size.
+
+    The bug a fixed-shape export leaves: a Reshape to the static (``rows``, width) that onnxruntime refuses for
+    another batch size or, with ``nan``, a Where on the batch size that turns every other size's scores to NaN.
+    """
+    w = np.full((width, 1), 0.01, dtype=np.float32)
+    initializers = [numpy_helper.from_array(w, "w")]
+    if nan:
+        nodes = [
+            helper.make_node("MatMul", ["x", "w"], ["logit"]),
+            helper.make_node("Sigmoid", ["logit"], ["p"]),
+            helper.make_node("Shape", ["x"], ["shape"], start=0, end=1),
+            helper.make_node("Equal", ["shape", "rows"], ["fits"]),
+            helper.make_node("Where", ["fits", "p", "nan"], ["probability"]),
+        ]
+        initializers += [
+            numpy_helper.from_array(np.array([rows], dtype=np.int64), "rows"),
+            numpy_helper.from_array(np.array([np.nan], dtype=np.float32), "nan"),
+        ]
+    else:
+        nodes = [
+            helper.make_node("Reshape", ["x", "fixed"], ["xr"]),
+            helper.make_node("MatMul", ["xr", "w"], ["logit"]),
+            helper.make_node("Sigmoid", ["logit"], ["probability"]),
+        ]
+        initializers.append(numpy_helper.from_array(np.array([rows, width], dtype=np.int64), "fixed"))
+    return _model(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", width])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["n", 1])],
+        initializers,
+    )
+
+
+def amount_bucket_trap(limit: float = 10_000.0, buckets: int = 10, width: int = WIDTH) -> bytes:
+    """sigmoid(x @ w + bias[floor(x[:, 0] / (limit / buckets))]): onnxruntime fails on a row with x[:, 0] >= limit.
+
+    The bug a bucket table sized from the training range leaves: the Gather index of an amount beyond the
+    largest bucket is out of bounds. Every probe passes (probe amounts stay far below ``limit``); the first live
+    batch holding a larger amount fails.
+    """
+    w = np.full((width, 1), 0.01, dtype=np.float32)
+    bias = np.linspace(-0.5, 0.5, buckets, dtype=np.float32).reshape(buckets, 1)
+    nodes = [
+        helper.make_node("Slice", ["x", "start", "end", "axis"], ["x0"]),
+        helper.make_node("Div", ["x0", "step"], ["scaled"]),
+        helper.make_node("Floor", ["scaled"], ["floored"]),
+        helper.make_node("Cast", ["floored"], ["bucket2d"], to=TensorProto.INT64),
+        helper.make_node("Squeeze", ["bucket2d", "axis"], ["bucket"]),
+        helper.make_node("Gather", ["bias", "bucket"], ["shift"], axis=0),
+        helper.make_node("MatMul", ["x", "w"], ["linear"]),
+        helper.make_node("Add", ["linear", "shift"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["probability"]),
+    ]
+    ints = {"start": [0], "end": [1], "axis": [1]}
+    return _model(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", width])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["n", 1])],
+        [
+            numpy_helper.from_array(w, "w"),
+            numpy_helper.from_array(bias, "bias"),
+            numpy_helper.from_array(np.array([limit / buckets], dtype=np.float32), "step"),
+            *(numpy_helper.from_array(np.array(v, dtype=np.int64), k) for k, v in ints.items()),
+        ],
+    )

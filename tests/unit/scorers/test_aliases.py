@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from scorers.aliases import (
     AliasChange,
     champion_stack,
+    fallback_versions,
     plan_promote,
+    plan_quarantine,
     plan_set,
     plan_unset,
     rollback_target,
@@ -85,6 +87,38 @@ def test_rollback_ignores_other_aliases_and_needs_a_champion() -> None:
     assert rollback_target(history, 3) == 1
     with pytest.raises(RegistryError, match="no champion"):
         rollback_target(history, None)
+
+
+def test_quarantine_moves_a_single_alias_back_and_drops_a_challenger() -> None:
+    held = {"champion": (3,), "canary": (4,), "challenger": (5, 6)}
+    champion = plan_quarantine(held, "champion", 3, 2, "Gather failed", "scorer w1")
+    assert (champion.delete_slices, champion.inserts) == (("champion",), (("champion", 2),))
+    assert champion.history[0] == AliasChange("champion", 2, 3, "quarantine", "Gather failed", "scorer w1")
+    canary = plan_quarantine(held, "canary", 4, 3, "nan", "w")
+    assert (canary.delete_slices, canary.inserts) == (("canary",), (("canary", 3),))
+    assert canary.history == (AliasChange("canary", 3, 4, "quarantine", "nan", "w"),)
+    challenger = plan_quarantine(held, "challenger", 6, None, "nan", "w")
+    assert challenger.delete_rows == (("challenger", 6),)
+    assert challenger.history == (AliasChange("challenger", None, 6, "quarantine", "nan", "w"),)
+
+
+def test_quarantine_never_overwrites_a_newer_alias_change() -> None:
+    # Another worker quarantined v3 already, or someone promoted v4 meanwhile: nothing to write.
+    assert plan_quarantine({"champion": (4,)}, "champion", 3, 2, "", "w").empty
+    assert plan_quarantine({"challenger": (5,)}, "challenger", 6, None, "", "w").empty
+    with pytest.raises(RegistryError, match="needs the version that replaces it"):
+        plan_quarantine({"champion": (3,)}, "champion", 3, None, "", "w")
+
+
+def test_rollback_after_a_quarantine_skips_the_quarantined_version() -> None:
+    history = _history(("promote", 1), ("promote", 2), ("promote", 3), ("quarantine", 2))
+    assert champion_stack(history) == [1, 2]
+    assert rollback_target(history, 2) == 1
+    history += _history(("promote", 4))
+    assert fallback_versions(history, "champion", 4) == [2, 1]
+    assert fallback_versions(
+        _history(("promote", 1), ("promote", 2), ("rollback", 1), ("promote", 3)), "champion", 3
+    ) == [1]
 
 
 @given(st.lists(st.integers(min_value=1, max_value=5), min_size=1, max_size=30))

@@ -12,6 +12,7 @@ import pytest
 
 from schemas.features import FeatureSpec
 from scorecast.settings import Settings
+from scorers.aliases import AliasChange
 from scorers.errors import ModelVerificationError, RegistryError
 from scorers.hot_reload import AliasWatcher, ModelLoader, follow
 from scorers.registry import ModelVersion
@@ -21,7 +22,7 @@ from tests.unit.scorers import onnx_builders as build
 
 
 class MemoryRegistry:
-    """The three registry calls hot reload makes, over dicts; counts artifact fetches."""
+    """The registry calls hot reload makes, over dicts; counts artifact fetches."""
 
     def __init__(self, spec: FeatureSpec) -> None:
         self.spec = spec
@@ -30,6 +31,14 @@ class MemoryRegistry:
         self.blobs: dict[int, bytes] = {}
         self.fetches = 0
         self.fail_polls = False
+        self.changes: list[AliasChange] = []  # oldest first
+
+    def promote(self, *versions: int) -> None:
+        """Champion changes, one promote each, as Registry.promote would record them."""
+        for version in versions:
+            previous = self.alias_map.get("champion", (None,))[0]
+            self.changes.append(AliasChange("champion", version, previous, "promote"))
+            self.alias_map = {**self.alias_map, "champion": (version,)}
 
     def add(self, version: int, data: bytes, sha256: str | None = None) -> None:
         self.metas[version] = ModelVersion(
@@ -51,6 +60,9 @@ class MemoryRegistry:
         if self.fail_polls:
             raise TimeoutError("cassandra timed out")
         return dict(self.alias_map)
+
+    def history(self, name: str) -> list[AliasChange]:
+        return list(reversed(self.changes))
 
 
 def weights(scale: float) -> np.ndarray:

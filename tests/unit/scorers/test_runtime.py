@@ -16,7 +16,16 @@ from sklearn.linear_model import LogisticRegression
 from schemas.features import FeatureSpec
 from scorers import runtime
 from scorers.errors import ModelVerificationError, RuntimeUnavailableError, ScoringError
-from scorers.runtime import CPU, CUDA, BoundRunner, OnnxModel, PlainRunner, choose_providers, probe_batch
+from scorers.runtime import (
+    CPU,
+    CUDA,
+    BoundRunner,
+    OnnxModel,
+    PlainRunner,
+    choose_providers,
+    probe_batch,
+    probe_sizes,
+)
 from tests.unit.scorers import onnx_builders as build
 from tests.unit.scorers.conftest import convert
 
@@ -56,13 +65,33 @@ def test_checksum_is_verified(spec: FeatureSpec, tmp_path: Path) -> None:
         (build.two_inputs(), "exactly 1 input"),
         (build.logistic(width=15), r"needs tensor\(float\)\[n, 16\]"),
         (build.logistic(sigmoid=False, weights=np.ones((16, 1))), "not a probability"),
-        (build.logistic(weights=np.full((16, 1), np.nan)), "probe run failed: .*non-finite"),
+        (build.logistic(weights=np.full((16, 1), np.nan)), "probe run failed on a batch of 1 row: .*non-finite"),
     ],
     ids=["garbage", "truncated", "two-inputs", "wrong-width", "not-probability", "nan-on-probe"],
 )
 def test_bad_models_are_refused(spec: FeatureSpec, artifact: bytes, message: str) -> None:
     with pytest.raises(ModelVerificationError, match=message):
         OnnxModel.load(artifact, spec)
+
+
+@pytest.mark.parametrize("nan", [False, True], ids=["reshape-fails", "nan-scores"])
+def test_probe_runs_every_batch_size_a_worker_uses(spec: FeatureSpec, nan: bool) -> None:
+    # Correct on 64 rows only: the old single 64-row probe let it through, and workers failed on live batches.
+    trap = build.batch_size_trap(64, nan=nan)
+    passes_64 = OnnxModel.load(trap, spec, probe_sizes=(64,))
+    assert passes_64.predict(probe_batch(spec, rows=64)).shape == (64,)
+    with pytest.raises(ModelVerificationError, match="probe run failed on a batch of 1 row"):
+        OnnxModel.load(trap, spec)
+    with pytest.raises(ModelVerificationError, match="probe run failed on a batch of 500 rows"):
+        OnnxModel.load(trap, spec, probe_sizes=(64, 500))
+
+
+def test_probe_sizes_follow_the_batch_max() -> None:
+    assert probe_sizes(2000) == (1, 7, 64, 2000)
+    assert probe_sizes(300) == (1, 7, 64, 300)
+    assert probe_sizes(5) == (1, 5)
+    with pytest.raises(ValueError, match="batch_max"):
+        probe_sizes(0)
 
 
 def test_one_dimensional_and_single_column_outputs(spec: FeatureSpec) -> None:

@@ -1,0 +1,110 @@
+"""How a worker makes a bad version known: registry history, an ALERT signal, metrics and one log line.
+
+The ALERT goes the way every alert goes (streams.alerts + streams.publish): an Avro signal on
+``<stream>.signals`` and a row in Cassandra's ``signals``, a log line and the ``scorecast_alerts`` counter.
+None of these may stop scoring: a failed registry write or publish is logged and scoring goes on with the
+fallback (the worker refuses the version whatever the registry says).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from cassandra.cluster import Session
+
+from schemas.registry import SchemaStore
+from scorecast.settings import Settings
+from scorers.hot_reload import StartFallback
+from scorers.metrics import WorkerMetrics
+from scorers.quarantine import Quarantined
+from scorers.registry import Registry
+
+if TYPE_CHECKING:
+    from streams.alerts import Alerter
+    from streams.publish import SignalPublisher
+
+log = logging.getLogger(__name__)
+QUARANTINED = "model:quarantined"
+FELL_BACK = "model:fallback"
+
+
+class QuarantineReport:
+    def __init__(
+        self,
+        settings: Settings,
+        stream: str,
+        registry: Registry,
+        session: Session,
+        schemas: SchemaStore,
+        metrics: WorkerMetrics,
+        actor: str,
+    ) -> None:
+        self._settings = settings
+        self._stream = stream
+        self._registry = registry
+        self._session = session
+        self._schemas = schemas
+        self._metrics = metrics
+        self._actor = actor
+        self._out: tuple[SignalPublisher, Alerter] | None = None
+
+    def quarantined(self, event: Quarantined) -> None:
+        self._metrics.quarantined(event.version, "run")
+        now = f"now serving {event.model}@{event.fallback}" if event.fallback is not None else "left out"
+        try:
+            self._registry.quarantine(
+                event.model, event.alias, event.version, event.fallback, event.reason, self._actor
+            )
+        except Exception as error:  # Cassandra away: this worker refuses the version anyway
+            log.warning("could not record the quarantine of %s@%d in the registry: %s", event.model, event.version,
+                        error)  # fmt: skip
+        message = f"{event.model}@{event.version} quarantined from {event.alias} ({event.reason}); {now}"
+        evidence = {"alias": event.alias, "reason": event.reason[:500], "worker": self._actor}
+        if event.fallback is not None:
+            evidence["fallback_version"] = str(event.fallback)
+        self._alert(event.model, QUARANTINED, event.version, message, evidence)
+
+    def fell_back(self, model: str, fallback: StartFallback) -> None:
+        """At start the alias's version could not be loaded and an earlier one serves (see AliasWatcher.start)."""
+        self._metrics.quarantined(fallback.wanted, "start")
+        message = (
+            f"{model}@{fallback.wanted} cannot serve {fallback.alias} ({fallback.reason}); "
+            f"serving {model}@{fallback.serving} until the alias moves"
+        )
+        evidence = {
+            "alias": fallback.alias,
+            "reason": fallback.reason[:500],
+            "worker": self._actor,
+            "fallback_version": str(fallback.serving),
+        }
+        self._alert(model, FELL_BACK, fallback.wanted, message, evidence)
+
+    def _alert(self, model: str, metric: str, version: int, message: str, evidence: dict[str, str]) -> None:
+        from streams.alerts import Alert
+
+        publisher, alerter = self._outputs()
+        now_ms = int(time.time() * 1000)
+        alert = Alert(model, "model", metric, message, now_ms, now_ms, version, evidence)
+        try:
+            publisher.publish([alert.signal(now_ms)], timeout_s=10.0)
+        except Exception as error:  # the log line and the metric below still say it
+            log.warning("ALERT signal for %s@%d not published: %s", model, version, error)
+        alerter.fire([alert])  # the one log line: "ALERT <message>"
+
+    def _outputs(self) -> tuple[SignalPublisher, Alerter]:
+        # Imported on the first alert only: the streams signal modules pull in scipy (~70 MB, ~1.3 s at start),
+        # which a scorer worker otherwise never needs.
+        if self._out is None:
+            from streams.alerts import Alerter
+            from streams.publish import SignalPublisher
+            from streams.store import SignalStore
+
+            publisher = SignalPublisher(self._settings, self._stream, self._schemas, SignalStore(self._session))
+            self._out = (publisher, Alerter())
+        return self._out
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out[0].close()

@@ -1,0 +1,149 @@
+"""A broken model version never stops scoring: it is quarantined live, or skipped at start, and nothing is lost.
+
+Real Kafka, Cassandra and onnxruntime. The broken version is a real ONNX graph that passes every probe at
+registration and load but fails inside onnxruntime on amounts beyond its bucket table, as live events have.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from cassandra.cluster import Session
+
+from schemas.synthetic import TransactionGenerator
+from scorecast.cassandra import connect
+from scorecast.producer import EventProducer
+from scorecast.settings import Settings
+from scorers.artifacts import file_path
+from scorers.registry import Registry
+from scorers.worker import ScorerWorker, WorkerConfig, scorer_worker
+from streams.store import SignalStore
+from tests.integration.pipeline.conftest import SpawnWorker
+from tests.unit.scorers import onnx_builders as build
+
+STREAM = "transactions"
+
+
+def produce(settings: Settings, count: int, seed: int, amount: float | None = None) -> set[str]:
+    """``count`` synthetic events (every amount set to ``amount`` when given); returns their event ids."""
+    generator = TransactionGenerator(seed=seed, start_ms=int(time.time() * 1000) - 60_000)
+    ids: set[str] = set()
+    with EventProducer(settings, STREAM) as producer:
+        for generated in generator.generate(count).records:
+            record = generated if amount is None else {**generated, "amount": amount}
+            producer.send(record)
+            ids.add(str(record["event_id"]))
+    return ids
+
+
+@pytest.fixture
+def session(pipeline_settings: Settings) -> Iterator[Session]:
+    s = connect(pipeline_settings, pipeline_settings.keyspace)
+    yield s
+    s.cluster.shutdown()
+
+
+def versions_by_event(session: Session) -> dict[str, set[int]]:
+    found: dict[str, set[int]] = {}
+    for row in session.execute("SELECT event_id, version FROM predictions"):
+        found.setdefault(row.event_id, set()).add(row.version)
+    return found
+
+
+def wait_until(condition: object, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_version_failing_at_run_time_is_quarantined_and_every_event_scored_by_the_previous(
+    pipeline_settings: Settings, session: Session
+) -> None:
+    settings = pipeline_settings.model_copy(update={"model_poll_interval_s": 0.1})
+    with Registry.open(settings) as registry:
+        registry.register("fraud", build.logistic(np.full((16, 1), 0.001, dtype=np.float32)))
+        registry.register("fraud", build.amount_bucket_trap(limit=10_000.0))  # passes every probe
+        registry.promote("fraud", 1)
+        before = produce(settings, 300, seed=1)
+
+        stop = threading.Event()
+        outcome: dict[str, object] = {}
+
+        def run(worker: ScorerWorker) -> None:
+            try:
+                outcome["stats"] = worker.run(stop)
+            except BaseException as error:  # the defect: the worker died on the broken version
+                outcome["error"] = error
+
+        with scorer_worker(settings, WorkerConfig(stream=STREAM, model="fraud", batch_max=500)) as worker:
+            thread = threading.Thread(target=run, args=(worker,))
+            thread.start()
+            try:
+                assert wait_until(lambda: len(versions_by_event(session)) == len(before))
+                registry.promote("fraud", 2, reason="live promotion of a broken model")
+                assert wait_until(lambda: worker.serving() == (2,))
+                after = produce(settings, 1_500, seed=2, amount=25_000.0)  # beyond v2's bucket table
+                everything = before | after
+                wait_until(lambda: len(versions_by_event(session)) == len(everything) or "error" in outcome)
+            finally:
+                stop.set()
+                thread.join(timeout=60)
+        assert "error" not in outcome, f"worker stopped: {outcome.get('error')!r}"
+        assert worker.serving() == (1,)
+        assert worker.stats.quarantined == [2]
+
+        # Nothing lost, nothing scored by the broken version: every event has exactly v1's prediction.
+        scored = versions_by_event(session)
+        assert set(scored) == everything
+        assert {v for versions in scored.values() for v in versions} == {1}
+        assert worker.stats.dead_lettered == 0
+
+        # The registry says what happened, and the champion is back at v1 for every reader.
+        quarantine = [c for c in registry.history("fraud") if c.action == "quarantine"]
+        assert [(c.alias, c.version, c.previous) for c in quarantine] == [("champion", 1, 2)]
+        assert "Gather" in quarantine[0].reason
+        assert registry.aliases("fraud")["champion"] == (1,)
+
+    alerts = SignalStore(session).latest("fraud", kind="ALERT")
+    assert [(a.metric, a.version) for a in alerts] == [("model:quarantined", 2)]
+    assert alerts[0].evidence["fallback_version"] == "1"
+
+
+def test_worker_starting_on_a_tampered_champion_serves_the_previous_version(
+    pipeline_settings: Settings, session: Session, spawn_worker: SpawnWorker
+) -> None:
+    settings = pipeline_settings
+    with Registry.open(settings) as registry:
+        for scale in (0.001, 0.002, 0.003):
+            registry.register("fraud", build.logistic(np.full((16, 1), scale, dtype=np.float32)))
+        for version in (1, 2, 3):
+            registry.promote("fraud", version)
+        for version in (3, 2):  # the champion and the one before it both fail verification now
+            path = file_path(registry.get("fraud", version).artifact_uri)
+            path.write_bytes(path.read_bytes()[:-8] + b"tampered")
+        events = produce(settings, 400, seed=3)
+
+        with scorer_worker(settings, WorkerConfig(stream=STREAM, model="fraud")) as worker:
+            assert worker.serving() == (1,)  # the newest earlier champion that verifies
+            worker.run(threading.Event(), idle_exit_s=3.0)
+        scored = versions_by_event(session)
+        assert set(scored) == events
+        assert {v for versions in scored.values() for v in versions} == {1}
+
+        # No version at all can serve: the worker exits non-zero with one line naming each refusal.
+        path = file_path(registry.get("fraud", 1).artifact_uri)
+        path.write_bytes(path.read_bytes()[:-8] + b"tampered")
+    process = spawn_worker("--idle-exit", "1")
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    last = output.strip().splitlines()[-1]
+    assert "no champion could be loaded" in last
+    assert all(f"fraud@{v} refused: checksum mismatch" in last for v in (3, 2, 1))
+    assert "Traceback" not in output
