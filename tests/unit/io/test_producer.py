@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
 from scorecast.errors import PermanentError, RetryableError, ServiceUnavailableError
 from scorecast.io.librdkafka import LIBRDKAFKA_LOGGER, client_hooks
@@ -136,3 +136,17 @@ def test_librdkafka_log_lines_are_debug_records(caplog: pytest.LogCaptureFixture
     assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
         (LIBRDKAFKA_LOGGER, logging.DEBUG, "FAIL: Connect to ipv4#127.0.0.1:1 failed")
     ]
+
+
+class _RefusingDouble(ProducerDouble):
+    """librdkafka refusing a message in produce() itself, as it does past message.max.bytes."""
+
+    def produce(self, topic: str, value: bytes | None, key: bytes | None = None, **options: Any) -> None:
+        raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "Unable to produce message: too large"))
+
+
+def test_a_message_refused_in_produce_is_a_permanent_error_not_a_kafka_exception() -> None:
+    producer = wrapper(_RefusingDouble())
+    with pytest.raises(PermanentError, match=r"Kafka topic big: .*too large"):
+        producer.produce("big", b"v" * 10)
+    assert producer.report.sent == 0
