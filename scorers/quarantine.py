@@ -85,6 +85,7 @@ class VersionGuard:
         self.alias = alias
         self._notice = notice
         self.quarantined: list[int] = []
+        self._guarded: tuple[tuple[LoadedModel, ...], list[GuardedModel]] = ((), [])
 
     def serving(self) -> tuple[LoadedModel, ...]:
         return self.watcher.current().get(self.alias)
@@ -92,8 +93,10 @@ class VersionGuard:
     def score(self, score: Score[Scored]) -> tuple[Scored, tuple[LoadedModel, ...]]:
         """The scored batch and the versions that scored it (read once: a hot reload never splits a batch)."""
         models = self.serving()
+        if models is not self._guarded[0]:  # a snapshot changes rarely: wrap its models once
+            self._guarded = (models, [GuardedModel(m) for m in models])
         try:
-            scored = score([GuardedModel(m) for m in models])
+            scored = score(self._guarded[1])
         except VersionFailedError as failure:  # said once, by the quarantine's ALERT line or the error raised
             recover = self._fall_back if self.alias in SINGLE_VALUED else self._leave_out
             scored, models = recover(score, models, failure)

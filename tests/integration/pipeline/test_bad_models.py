@@ -6,10 +6,15 @@ registration and load but fails inside onnxruntime on amounts beyond its bucket 
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from cassandra.cluster import Session
@@ -23,6 +28,7 @@ from scorers.registry import Registry
 from scorers.worker import ScorerWorker, WorkerConfig, scorer_worker
 from streams.store import SignalStore
 from tests.integration.pipeline.conftest import SpawnWorker
+from tests.integration.streams.conftest import read_topic
 from tests.unit.scorers import onnx_builders as build
 
 STREAM = "transactions"
@@ -114,6 +120,16 @@ def test_version_failing_at_run_time_is_quarantined_and_every_event_scored_by_th
     alerts = SignalStore(session).latest("fraud", kind="ALERT")
     assert [(a.metric, a.version) for a in alerts] == [("model:quarantined", 2)]
     assert alerts[0].evidence["fallback_version"] == "1"
+    on_topic = [s for s in read_topic(settings, "signals", idle_s=1.0) if s["kind"] == "ALERT"]
+    assert [(s["metric"], s["version"], s["model"]) for s in on_topic] == [("model:quarantined", 2, "fraud")]
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """The value of the Prometheus series ``name`` (any suffix) carrying ``labels``, or None."""
+    for line in text.splitlines():
+        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
 
 
 def test_worker_starting_on_a_tampered_champion_serves_the_previous_version(
@@ -126,20 +142,36 @@ def test_worker_starting_on_a_tampered_champion_serves_the_previous_version(
         for version in (1, 2, 3):
             registry.promote("fraud", version)
         for version in (3, 2):  # the champion and the one before it both fail verification now
-            path = file_path(registry.get("fraud", version).artifact_uri)
-            path.write_bytes(path.read_bytes()[:-8] + b"tampered")
+            tamper(file_path(registry.get("fraud", version).artifact_uri))
         events = produce(settings, 400, seed=3)
 
-        with scorer_worker(settings, WorkerConfig(stream=STREAM, model="fraud")) as worker:
-            assert worker.serving() == (1,)  # the newest earlier champion that verifies
-            worker.run(threading.Event(), idle_exit_s=3.0)
+        port = free_port()
+        worker = spawn_worker("--metrics-port", str(port))
+        text = ""
+        try:
+            deadline = time.monotonic() + 60
+            while (metric(text, "scorecast_events_scored") or 0) < len(events) and time.monotonic() < deadline:
+                time.sleep(0.3)
+                with contextlib.suppress(httpx.TransportError):
+                    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            output, _ = worker.communicate(timeout=30)
+        assert worker.returncode == 0, output
+        # Said loudly: the log, the metrics (served version, the version taken out) and an ALERT signal.
+        assert "fraud@3 (champion) cannot serve: refused: checksum mismatch" in output
+        assert "serving fraud@1, the newest earlier champion that verifies" in output
+        assert metric(text, "scorecast_serving_version", alias="champion") == 1
+        assert metric(text, "scorecast_versions_quarantined", version="3", at="start") == 1
+        alerts = SignalStore(session).latest("fraud", kind="ALERT")
+        assert [(a.metric, a.version, a.evidence["fallback_version"]) for a in alerts] == [("model:fallback", 3, "1")]
+
         scored = versions_by_event(session)
         assert set(scored) == events
         assert {v for versions in scored.values() for v in versions} == {1}
 
         # No version at all can serve: the worker exits non-zero with one line naming each refusal.
-        path = file_path(registry.get("fraud", 1).artifact_uri)
-        path.write_bytes(path.read_bytes()[:-8] + b"tampered")
+        tamper(file_path(registry.get("fraud", 1).artifact_uri))
     process = spawn_worker("--idle-exit", "1")
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1
@@ -147,3 +179,15 @@ def test_worker_starting_on_a_tampered_champion_serves_the_previous_version(
     assert "no champion could be loaded" in last
     assert all(f"fraud@{v} refused: checksum mismatch" in last for v in (3, 2, 1))
     assert "Traceback" not in output
+
+
+def tamper(path: Path) -> None:
+    """Bytes changed after registration: the registered checksum no longer matches."""
+    path.write_bytes(path.read_bytes()[:-8] + b"tampered")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
