@@ -9,26 +9,39 @@ its source topic, with any Kafka tool) and the original headers (trace context i
     scorecast.dlq.source.topic / .source.partition / .source.offset
     scorecast.dlq.failed_at         epoch milliseconds
     scorecast.dlq.consumer          the component or consumer group that gave up
+    scorecast.dlq.truncated         only on a copy cut to fit the topic's size limit: "value"
+    scorecast.dlq.original.size     with it: the original value's size in bytes
 
 The value is deliberately not wrapped in the Avro dead-letter record (schemas/avro/dead-letters.avsc): that
 would double every payload and stop plain re-drives. The record is the typed view of a dead letter, built from
 headers + value by ``DeadLetter.from_message`` for reports and exports. A consumer must ``flush`` the sink
-before committing the source offset, or a crash could lose the message.
+before committing the source offset, or a crash could lose the message. A copy too large for the topic is cut
+(value first) and marked, so it is delivered instead of refused forever; re-drive it from the source offset.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from schemas.errors import SchemaError
+from scorecast.errors import PermanentError, RetryableError
+from scorecast.io.errors import kafka_error
 from scorecast.settings import Settings
 
 PREFIX = "scorecast.dlq."
+TRUNCATED = PREFIX + "truncated"  # what was cut to fit the topic's size limit ("value")
+ORIGINAL_SIZE = PREFIX + "original.size"  # the original value's size in bytes
+# librdkafka's default message.max.bytes, less room for the record batch's own framing.
+MESSAGE_MAX_BYTES = 1_000_000 - 1_024
+_SMALLEST = 1_024  # no smaller budget is tried: the headers alone take about this much
+
+log = logging.getLogger(__name__)
 
 
 def header_pairs(message: Message) -> list[tuple[str, str | bytes | None]]:
@@ -36,7 +49,7 @@ def header_pairs(message: Message) -> list[tuple[str, str | bytes | None]]:
     return list(headers.items()) if isinstance(headers, dict) else list(headers)
 
 
-class DeadLetterError(SchemaError):
+class DeadLetterError(SchemaError, RetryableError):
     """A dead letter could not be delivered: the source offset must not be committed."""
 
 
@@ -118,26 +131,38 @@ class DeadLetter:
 
 
 class DeadLetterSink:
-    """Sends dead letters of one stream; ``flush`` raises DeadLetterError if any was not delivered."""
+    """Sends dead letters of one stream; ``flush`` raises DeadLetterError if any was not delivered.
 
-    def __init__(self, settings: Settings, stream: str, consumer: str, producer: Producer | None = None) -> None:
+    A dead letter that would exceed ``max_bytes`` (librdkafka's ``message.max.bytes``; a topic's lower
+    ``max.message.bytes`` shows up as a delivery error and halves the budget for that letter) is truncated
+    and marked so, rather than refused forever: see ``TRUNCATED``. A full local queue is waited out for at
+    most ``max_queue_wait_s``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        stream: str,
+        consumer: str,
+        producer: Producer | None = None,
+        max_bytes: int = MESSAGE_MAX_BYTES,
+        max_queue_wait_s: float = 30.0,
+    ) -> None:
         self.topic = settings.topic(stream, "dead-letters")
         self.consumer = consumer
+        self.max_bytes = max_bytes
+        self.max_queue_wait_s = max_queue_wait_s
         self._producer = producer or Producer({**settings.kafka_config(), "enable.idempotence": True})
         self.sent = 0
+        self.truncated = 0
+        self.dropped = 0
         self.failed: list[str] = []
+        self._too_large: list[_Letter] = []
 
     def send(self, message: Message, reason: str, error: BaseException | str, error_class: str = "") -> DeadLetter:
         letter = DeadLetter.of(message, reason, error, self.consumer, error_class)
         original = [(k, v) for k, v in header_pairs(message) if not k.startswith(PREFIX)]
-        self._producer.produce(
-            self.topic,
-            letter.original_value,
-            letter.original_key,
-            headers=[*original, *letter.headers()],
-            on_delivery=self._delivered,
-        )
-        self._producer.poll(0)
+        self._send(_Letter(letter.original_key, letter.original_value, [*original, *letter.headers()]), self.max_bytes)
         self.sent += 1
         return letter
 
@@ -145,12 +170,101 @@ class DeadLetterSink:
         """Dead-letter the messages named by the ``DecodeFailure``s of a batch decode of ``messages``."""
         return [self.send(messages[f.position], f.reason, f.detail, "DecodeFailure") for f in failures]
 
-    def _delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self.failed.append(str(error))
-
     def flush(self, timeout: float = 30.0) -> None:
-        if self._producer.flush(timeout) > 0:
-            self.failed.append(f"dead letters still undelivered after {timeout}s")
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._producer.flush(max(0.0, deadline - time.monotonic())) > 0:
+                self.failed.append(f"dead letters still undelivered after {timeout}s")
+                break
+            if not self._too_large:
+                break
+            again, self._too_large = self._too_large, []
+            for letter in again:  # the topic refused the size: halve the budget until it fits
+                self._send(letter, letter.size() // 2)
         if self.failed:
             raise DeadLetterError(f"{len(self.failed)} dead letters to {self.topic} not delivered: {self.failed[0]}")
+
+    def _send(self, letter: _Letter, budget: int) -> None:
+        letter = letter.within(budget)
+        if letter.truncated_from is not None:
+            self.truncated += 1
+        waited_until = time.monotonic() + self.max_queue_wait_s
+        while True:
+            try:
+                self._producer.produce(
+                    self.topic, letter.value, letter.key, headers=letter.headers, on_delivery=self._reported(letter)
+                )
+                break
+            except BufferError:  # local queue full: let librdkafka drain it, for a bounded time
+                if time.monotonic() >= waited_until:
+                    self.failed.append(f"producer queue still full after {self.max_queue_wait_s:.0f}s")
+                    return
+                self._producer.poll(0.05)
+            except KafkaException as error:
+                if _too_large(error.args[0] if error.args else None) and budget > _SMALLEST:
+                    budget = min(budget, letter.size()) // 2
+                    letter = letter.within(budget)
+                    continue
+                self._refused(letter, error.args[0] if error.args else None, str(error))
+                return
+        self._producer.poll(0)
+
+    def _reported(self, letter: _Letter) -> Callable[[KafkaError | None, Message], None]:
+        def delivered(error: KafkaError | None, _: Message) -> None:
+            if error is None:
+                return
+            if _too_large(error) and letter.size() > _SMALLEST:
+                self._too_large.append(letter)
+            else:
+                self._refused(letter, error, error.str())
+
+        return delivered
+
+    def _refused(self, letter: _Letter, error: object, text: str) -> None:
+        """A retryable failure fails the flush (the caller retries); a permanent one cannot be helped by
+        retrying and must not stop the source partition: it is logged with the source coordinates and dropped."""
+        if isinstance(error, KafkaError) and isinstance(kafka_error(error), PermanentError):
+            self.dropped += 1
+            source = {k: v for k, v in letter.headers if k.startswith(PREFIX + "source.")}
+            log.error("dead letter refused permanently by %s and dropped (%s); source %s", self.topic, text, source)
+            return
+        self.failed.append(text)
+
+
+@dataclass(frozen=True)
+class _Letter:
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, str | bytes | None]]
+    truncated_from: int | None = None  # the original value's size, once truncated
+
+    def size(self) -> int:
+        headers = sum(len(k) + len(v or b"") for k, v in self.headers)
+        return len(self.key or b"") + len(self.value or b"") + headers
+
+    def within(self, budget: int) -> _Letter:
+        """This letter, its value (then key) cut so the whole fits ``budget`` bytes, marked if cut."""
+        if self.size() <= budget:
+            return self
+        original = self.truncated_from if self.truncated_from is not None else len(self.value or b"")
+        marks: list[tuple[str, str | bytes | None]] = [
+            (TRUNCATED, b"value"),
+            (ORIGINAL_SIZE, str(original).encode()),
+        ]
+        headers = [(k, v) for k, v in self.headers if k not in (TRUNCATED, ORIGINAL_SIZE)] + marks
+        fixed = sum(len(k) + len(v or b"") for k, v in headers) + len(self.key or b"")
+        value = (self.value or b"")[: max(0, budget - fixed)]
+        key = self.key if fixed <= budget else (self.key or b"")[: max(0, budget - fixed + len(self.key or b""))]
+        return _Letter(key, value, headers, original)
+
+
+def _too_large(error: object) -> bool:
+    return (
+        isinstance(error, KafkaError)
+        and isinstance(kafka_error(error), PermanentError)
+        and error.code()
+        in (
+            KafkaError.MSG_SIZE_TOO_LARGE,
+            KafkaError.INVALID_MSG_SIZE,
+        )
+    )

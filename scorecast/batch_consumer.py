@@ -1,10 +1,21 @@
 """At-least-once micro-batch consumption, shared by every long-running consumer (scorers, shadow tee, ...).
 
-Per batch: ``handle(messages)`` does the work once and returns a ``deliver`` step; ``deliver`` is retried with
-backoff until it succeeds (it must be idempotent); only then are the offsets committed. Nothing new is consumed
-while a delivery is retried, so a slow sink slows consumption instead of filling memory (in-flight work is one
-batch plus librdkafka's bounded prefetch). Past ``max.poll.interval.ms`` the group moves the partitions and
-the commit is refused; the new owner redoes the batch, which idempotent sinks absorb.
+Per batch: ``handle(messages)`` does the work once and returns a ``deliver`` step; ``deliver`` must be
+idempotent, and what it raises decides what happens (scorecast.errors):
+
+- ``RetryableError`` (or any error that is not a ``ScorecastError``): the fault is outside the records. The
+  same batch is delivered again with capped backoff, nothing new is consumed meanwhile (a slow sink slows
+  consumption instead of filling memory) and nothing is committed past it.
+- ``PermanentError``: some record is refused deterministically. A handler should settle its own records (the
+  scorer's outputs dead-letter the rows a sink refuses); one that lets it through gets the batch bisected:
+  each half is handled and delivered again, down to the single message, which goes to ``on_rejected``. A
+  partition never stops for a record.
+- ``ConfigError``: retrying cannot help; it stops the consumer.
+
+Offsets are committed only after ``deliver`` returned. Commits are asynchronous (the batch is already safe),
+but delivered offsets stay pending until the broker acknowledges them: a commit refused during a rebalance is
+sent again with the next one, and partitions being revoked get their delivered offsets committed
+synchronously first, so their next owner starts after the last delivered batch instead of redoing work.
 """
 
 from __future__ import annotations
@@ -17,12 +28,15 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from scorecast.errors import ConfigError, PermanentError
+from scorecast.offsets import DeliveredOffsets
 from scorecast.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[], None]
 Handler = Callable[[list[Message]], Deliver]
+OnRejected = Callable[[Message, PermanentError], None]
 
 
 @dataclass(frozen=True)
@@ -31,7 +45,8 @@ class ConsumerConfig:
     topics: tuple[str, ...]
     batch_max: int = 2000
     batch_wait_s: float = 0.01  # short: at low rates a batch waits at most this long for company
-    retry_backoff_max_s: float = 10.0
+    # Short enough that a sink's return (Cassandra back after an outage) is noticed within seconds.
+    retry_backoff_max_s: float = 2.0
     # A member that died without leaving (kill -9, lost node) holds its partitions until this expires;
     # 10 s instead of librdkafka's 45 s bounds that stall.
     session_timeout_ms: int = 10_000
@@ -43,14 +58,24 @@ class ConsumerStats:
     batches: int = 0
     messages: int = 0
     retries: int = 0
+    rejected: int = 0  # messages given to on_rejected after bisecting a permanently failing batch
     partitions: set[int] = field(default_factory=set)
 
 
 class BatchConsumer:
-    def __init__(self, settings: Settings, config: ConsumerConfig, on_lag: Callable[[int, int], None] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        config: ConsumerConfig,
+        on_lag: Callable[[int, int], None] | None = None,
+        on_rejected: OnRejected | None = None,
+    ):
         self.config = config
         self.stats = ConsumerStats()
         self._on_lag = on_lag
+        self._on_rejected = on_rejected or _log_rejected
+        self._offsets = DeliveredOffsets()
+        self._retry_log = RetryLog("delivery")
         self._consumer = Consumer(
             {
                 **settings.kafka_config(),
@@ -60,7 +85,7 @@ class BatchConsumer:
                 "partition.assignment.strategy": "cooperative-sticky",
                 # Bounds the prefetch queue, and so the process's memory, whatever the topic's backlog.
                 "queued.max.messages.kbytes": 16384,
-                "on_commit": _log_commit_errors,
+                "on_commit": self._on_commit,
                 "max.poll.interval.ms": 300000,
                 "session.timeout.ms": config.session_timeout_ms,
                 "heartbeat.interval.ms": max(1000, config.session_timeout_ms // 4),
@@ -71,7 +96,7 @@ class BatchConsumer:
     def run(self, handle: Handler, stop: threading.Event, idle_exit_s: float | None = None) -> ConsumerStats:
         """Consume until ``stop`` is set, or until partitions were held and nothing came for ``idle_exit_s``."""
         self._consumer.subscribe(
-            list(self.config.topics), on_assign=_log_partitions("assigned"), on_revoke=_log_partitions("revoked")
+            list(self.config.topics), on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
         )
         last_message = time.monotonic()
         try:
@@ -85,47 +110,129 @@ class BatchConsumer:
                         break
                     continue
                 last_message = time.monotonic()
-                self._deliver(handle(messages), stop)
-                self._commit(messages)
+                self._settle(handle, messages, handle(messages), stop)
+                self._offsets.delivered(messages)
+                self._commit()
                 self.stats.batches += 1
                 self.stats.messages += len(messages)
                 self.stats.partitions.update(_partition(m) for m in messages)
         finally:
-            self._consumer.close()  # waits for pending commits, then leaves the group: partitions move at once
+            self._commit_now(self._offsets.pending(), "closing")
+            self._consumer.close()  # leaves the group: partitions move at once
         return self.stats
+
+    def _settle(self, handle: Handler, messages: list[Message], deliver: Deliver, stop: threading.Event) -> None:
+        """Deliver, retrying what is retryable; bisect a batch that fails permanently down to its bad messages."""
+        try:
+            self._deliver(deliver, stop)
+        except PermanentError as error:
+            if len(messages) == 1:
+                self.stats.rejected += 1
+                self._on_rejected(messages[0], error)
+                return
+            log.warning("a batch of %d messages was refused (%s); bisecting it", len(messages), error)
+            half = len(messages) // 2
+            for part in (messages[:half], messages[half:]):
+                self._settle(handle, part, handle(part), stop)
 
     def _deliver(self, deliver: Deliver, stop: threading.Event) -> None:
         backoff = 0.1
         while True:
             try:
                 deliver()
+                self._retry_log.succeeded()
                 return
-            except Exception as error:  # any sink failure: keep the batch, back off, retry; never commit
+            except (PermanentError, ConfigError):
+                self._retry_log.succeeded()
+                raise
+            except Exception as error:  # retryable, or unknown: keep the batch, back off, retry; never commit
                 self.stats.retries += 1
-                log.warning("delivery failed, retrying in %.1fs: %s", backoff, error)
+                self._retry_log.failed(error)
                 if stop.wait(backoff):
                     raise
                 backoff = min(backoff * 2, self.config.retry_backoff_max_s)
 
-    def _commit(self, messages: list[Message]) -> None:
-        # Asynchronous: the batch is already delivered, so waiting for the broker's answer buys nothing but a
-        # round trip per batch. A refused commit (a rebalance moved the partitions) only means the new owner
-        # redoes the batch, which idempotent sinks absorb; a later commit supersedes a lost one.
-        next_offsets: dict[tuple[str, int], int] = {}
-        for m in messages:
-            key = (m.topic() or "", _partition(m))
-            next_offsets[key] = max(next_offsets.get(key, 0), (m.offset() or 0) + 1)
-        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+    def _commit(self) -> None:
+        """Commit every delivered offset the broker has not acknowledged yet, asynchronously."""
+        offsets = self._offsets.pending()
+        if not offsets:
+            return
         try:
             self._consumer.commit(offsets=offsets, asynchronous=True)
-        except KafkaException as error:
-            log.warning("commit refused (%s); the partitions' new owner will redo this batch", error)
+        except KafkaException as error:  # kept pending: sent again with the next commit
+            log.debug("commit not sent (%s); retried with the next batch", error)
             return
         if self._on_lag is not None:
             for tp in offsets:
                 _, high = self._consumer.get_watermark_offsets(tp, cached=True)
                 if high >= 0:
                     self._on_lag(tp.partition, high - tp.offset)
+
+    def _commit_now(self, offsets: list[TopicPartition], why: str) -> None:
+        if not offsets:
+            return
+        try:
+            acknowledged = self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as error:
+            log.warning("commit while %s refused (%s); the next owner redoes the uncommitted messages", why, error)
+            return
+        self._offsets.committed([tp for tp in acknowledged or [] if tp.error is None])
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if error is not None:
+            log.debug("offset commit failed (%s); retried with the next one", error)
+            return
+        self._offsets.committed([tp for tp in partitions if tp.error is None])
+
+    def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        if partitions:
+            log.info("assigned partitions %s", sorted(tp.partition for tp in partitions))
+
+    def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        # Called inside consume(), so every batch taken so far is delivered: commit it before the partitions
+        # move, or their next owner redoes everything since the last acknowledged asynchronous commit.
+        if not partitions:
+            return
+        log.info("revoked partitions %s", sorted(tp.partition for tp in partitions))
+        self._commit_now(self._offsets.pending(partitions), "revoking partitions")
+        self._offsets.forget(partitions)
+
+    def _lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        # Lost, not revoked (the session expired): they may already be another member's, so no commit.
+        if partitions:
+            log.warning("lost partitions %s", sorted(tp.partition for tp in partitions))
+        self._offsets.forget(partitions)
+
+
+class RetryLog:
+    """Logs a retried operation once when it starts failing and once when it works again, not per retry."""
+
+    def __init__(self, what: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.what = what
+        self._clock = clock
+        self._failing_since: float | None = None
+        self._retries = 0
+
+    def failed(self, error: BaseException) -> None:
+        self._retries += 1
+        if self._failing_since is None:
+            self._failing_since = self._clock()
+            log.warning("%s failing, retrying until it works: %s: %s", self.what, type(error).__name__, error)
+
+    def succeeded(self) -> None:
+        if self._failing_since is not None:
+            log.warning(
+                "%s works again after %.1fs and %d retries",
+                self.what,
+                self._clock() - self._failing_since,
+                self._retries,
+            )
+            self._failing_since = None
+            self._retries = 0
+
+    @property
+    def failing(self) -> bool:
+        return self._failing_since is not None
 
 
 def take_batch(consumer: Consumer, most: int, wait_s: float) -> list[Message]:
@@ -137,9 +244,14 @@ def take_batch(consumer: Consumer, most: int, wait_s: float) -> list[Message]:
     return consumer.consume(most, 0) or consumer.consume(most, wait_s)
 
 
-def _log_commit_errors(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
-    if error is not None:
-        log.warning("offset commit failed (%s); the batch will be redone after a restart or rebalance", error)
+def _log_rejected(message: Message, error: PermanentError) -> None:
+    log.error(
+        "message %s[%s]@%s refused permanently and skipped (no dead-letter sink): %s",
+        message.topic(),
+        message.partition(),
+        message.offset(),
+        error,
+    )
 
 
 def _usable(message: Message) -> bool:
@@ -155,11 +267,3 @@ def _partition(message: Message) -> int:
     partition = message.partition()
     assert partition is not None  # set on every consumed message
     return partition
-
-
-def _log_partitions(what: str) -> Callable[[Consumer, list[TopicPartition]], None]:
-    def log_them(_: Consumer, partitions: list[TopicPartition]) -> None:
-        if partitions:
-            log.info("%s partitions %s", what, sorted(tp.partition for tp in partitions))
-
-    return log_them

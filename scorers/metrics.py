@@ -55,3 +55,7 @@ class WorkerMetrics:
 
     def quarantined(self, version: int, at: str) -> None:
         _quarantined.add(1, {**self._labels, "version": str(version), "at": at})
+
+    def refused_by_sinks(self, events: int) -> None:
+        """Events dead-lettered because a sink refused their prediction (as opposed to undecodable ones)."""
+        _dead.add(events, {**self._labels, "reason": "sink-rejected"})

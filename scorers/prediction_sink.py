@@ -1,10 +1,15 @@
-"""Write a micro-batch of predictions to Cassandra and return only once every row is acknowledged.
+"""Write a micro-batch of predictions to Cassandra and return only once every row is acknowledged or refused.
 
 Rows go out as UNLOGGED batches grouped by replica: one request carries many rows to the node that owns
 them, which is what lets the Python driver approach the cluster's write ceiling (single-row requests are
 bound by the driver's per-request cost). Every row is an idempotent upsert keyed by (model, version,
 entity_id, event_time, event_id), so writing a batch again after a failure or a redelivery changes nothing
 but ``scored_at``.
+
+A request Cassandra or the driver refuses deterministically (``PermanentError``: a key over 64 KiB, a value
+the column type cannot hold) is split in halves and sent again until the refused rows stand alone; they are
+returned so the caller can dead-letter their events, and every other row is written. Any other failure is
+raised for the caller to retry.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType, BoundStatement
 
-from scorecast.errors import ScorecastError
+from scorecast.errors import PermanentError, ScorecastError
+from scorecast.io.errors import cassandra_error
 
 INSERT = (
     "INSERT INTO {keyspace}.predictions (model, version, entity_id, event_time, event_id, score, scored_at, variant) "
@@ -26,8 +32,12 @@ INSERT = (
 )
 
 
-class PredictionWriteError(ScorecastError):
-    """A batch of predictions could not be written; nothing of it may be committed."""
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row the driver or Cassandra refused deterministically; retrying it gives the same answer."""
+
+    row: int  # index into the written PredictionRows
+    error: PermanentError
 
 
 @dataclass(frozen=True)
@@ -61,38 +71,95 @@ class PredictionWriter:
         self._rows_per_request = rows_per_request
         self._max_in_flight = max_in_flight
 
-    def write(self, rows: PredictionRows) -> None:
-        """Blocks until every row is acknowledged; raises PredictionWriteError if any request failed."""
+    def write(self, rows: PredictionRows) -> list[RejectedRow]:
+        """Blocks until every row is acknowledged or refused, and returns the refused ones.
+
+        Raises ``RetryableError`` (translated by ``cassandra_error``) if a request failed for a reason outside
+        its rows (unavailable, timeout): the caller writes the batch again later. A request refused
+        permanently is bisected, down to the single rows that the driver or Cassandra refuse.
+        """
         if len(rows) == 0:
-            return
+            return []
         scores = rows.scores.astype(np.float64).tolist()
         # The driver takes plain ints (epoch ms) for timestamps, not numpy integers.
         times = rows.event_times_ms.astype(np.int64).tolist()
-        by_replica: defaultdict[object, list[BoundStatement]] = defaultdict(list)
+        rejected: list[RejectedRow] = []
+        by_replica: defaultdict[object, list[_Row]] = defaultdict(list)
         metadata = self._session.cluster.metadata
         # With one node every row has the same replica: skip the per-row token lookup.
         group = len(metadata.all_hosts()) > 1
-        for entity_id, event_id, event_time, score in zip(rows.entity_ids, rows.event_ids, times, scores, strict=True):
-            bound = self._insert.bind(
-                (rows.model, rows.version, entity_id, event_time, event_id, score, rows.scored_at_ms, rows.variant)
-            )
-            if group:
-                replicas = metadata.get_replicas(self._keyspace, bound.routing_key)
-                by_replica[replicas[0] if replicas else None].append(bound)
-            else:
-                by_replica[None].append(bound)
-        requests = []
-        for statements in by_replica.values():
-            for start in range(0, len(statements), self._rows_per_request):
-                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-                for statement in statements[start : start + self._rows_per_request]:
-                    batch.add(statement)
-                requests.append((batch, ()))
-        results = execute_concurrent(
-            self._session, requests, concurrency=self._max_in_flight, raise_on_first_error=False
+        columns = zip(rows.entity_ids, rows.event_ids, times, scores, strict=True)
+        for index, (entity_id, event_id, event_time, score) in enumerate(columns):
+            try:
+                bound = self._insert.bind(
+                    (rows.model, rows.version, entity_id, event_time, event_id, score, rows.scored_at_ms, rows.variant)
+                )
+                replica = None
+                if group:
+                    replicas = metadata.get_replicas(self._keyspace, bound.routing_key)
+                    replica = replicas[0] if replicas else None
+            except Exception as error:  # the driver cannot encode this row's values
+                rejected.append(RejectedRow(index, _permanent(error)))
+                continue
+            by_replica[replica].append(_Row(index, bound))
+        requests = [
+            statements[start : start + self._rows_per_request]
+            for statements in by_replica.values()
+            for start in range(0, len(statements), self._rows_per_request)
+        ]
+        while requests:
+            refused = self._execute(requests, rejected)
+            # Bisect: halves of every refused request go out again until single rows are left.
+            requests = [
+                half for request in refused for half in (request[: len(request) // 2], request[len(request) // 2 :])
+            ]
+        return sorted(rejected, key=lambda r: r.row)
+
+    def _execute(self, requests: list[list[_Row]], rejected: list[RejectedRow]) -> list[list[_Row]]:
+        """Send the requests; return those of several rows that were refused permanently."""
+        batches: list[BatchStatement | Exception] = []
+        for request in requests:
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            try:
+                for row in request:
+                    batch.add(row.statement)  # the first row sets the batch's routing key: it may not pack
+            except Exception as unpackable:
+                batches.append(unpackable)
+                continue
+            batches.append(batch)
+        sendable = [(b, ()) for b in batches if not isinstance(b, Exception)]
+        results = iter(
+            execute_concurrent(self._session, sendable, concurrency=self._max_in_flight, raise_on_first_error=False)
         )
-        failures = [result for ok, result in results if not ok]
-        if failures:
-            raise PredictionWriteError(
-                f"{len(failures)} of {len(requests)} prediction write requests failed: {failures[0]!r}"
-            )
+        refused: list[list[_Row]] = []
+        retryable: ScorecastError | None = None
+        for request, batch in zip(requests, batches, strict=True):
+            if isinstance(batch, Exception):
+                ok, outcome = False, batch
+            else:
+                ok, outcome = next(results)
+            if ok:
+                continue
+            translated = cassandra_error(outcome, "Cassandra prediction write")
+            if not isinstance(translated, PermanentError):
+                retryable = retryable or translated
+            elif len(request) == 1:
+                rejected.append(RejectedRow(request[0].index, translated))
+            else:
+                refused.append(request)
+        if retryable is not None:
+            raise retryable
+        return refused
+
+
+@dataclass(frozen=True)
+class _Row:
+    index: int
+    statement: BoundStatement
+
+
+def _permanent(error: BaseException) -> PermanentError:
+    translated = cassandra_error(error, "Cassandra prediction write")
+    if isinstance(translated, PermanentError):
+        return translated
+    return PermanentError(f"Cassandra prediction write: {type(error).__name__}: {error}")

@@ -1,10 +1,14 @@
-"""Prediction rows land in Cassandra, and writing the same batch again changes nothing."""
+"""Prediction rows land in Cassandra, writing the same batch again changes nothing, and a refused row is left out."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from scorecast.cassandra import connect
+from scorecast.errors import PermanentError, RetryableError
 from scorecast.settings import Settings
 from scorers.prediction_sink import PredictionRows, PredictionWriter
 
@@ -40,3 +44,53 @@ def test_rows_are_written_once_even_when_written_twice(settings: Settings) -> No
         assert latest.event_id == "evt-497"  # newest event of card-0 comes first
     finally:
         session.cluster.shutdown()
+
+
+def test_a_row_cassandra_refuses_is_bisected_out_and_the_rest_are_written(settings: Settings) -> None:
+    # A partition key over 64 KiB: Cassandra refuses the whole 16-row request it sits in ("Key length of
+    # 70013 is longer than maximum of 65535"), every time. Only that row may be left out.
+    rows = _rows(100, scored_at_ms=1)
+    poison = 37  # not the first row of its request: the driver packs it, the server refuses the batch
+    entity_ids = list(rows.entity_ids)
+    entity_ids[poison] = "x" * 70_000
+    rows = replace(rows, entity_ids=entity_ids)
+    session = connect(settings, settings.keyspace)
+    try:
+        writer = PredictionWriter(session, settings.keyspace, rows_per_request=16, max_in_flight=4)
+        rejected = writer.write(rows)
+        assert [r.row for r in rejected] == [poison]
+        assert isinstance(rejected[0].error, PermanentError)
+        assert "65535" in str(rejected[0].error)
+        stored = {r.event_id for r in session.execute("SELECT event_id FROM predictions")}
+        assert stored == {f"evt-{i}" for i in range(100) if i != poison}
+    finally:
+        session.cluster.shutdown()
+
+
+def test_a_row_whose_value_the_table_cannot_hold_is_left_out(settings: Settings) -> None:
+    # A predictions table whose event_id is ascii (an older deployment's schema): an event id with an accent
+    # passes every record rule but cannot be stored there; the driver refuses it from the table's own types.
+    session = connect(settings, settings.keyspace)
+    try:
+        session.execute("DROP TABLE predictions")
+        session.execute(
+            "CREATE TABLE predictions (model text, version int, entity_id text, event_time timestamp, "
+            "event_id ascii, score double, outputs map<text, double>, scored_at timestamp, variant text, "
+            "PRIMARY KEY ((model, version, entity_id), event_time, event_id))"
+        )
+        rows = _rows(40, scored_at_ms=1)
+        rows = replace(rows, event_ids=[*rows.event_ids[:5], "évt-5", *rows.event_ids[6:]])
+        rejected = PredictionWriter(session, settings.keyspace, rows_per_request=16).write(rows)
+        assert [r.row for r in rejected] == [5]
+        stored = {r.event_id for r in session.execute("SELECT event_id FROM predictions")}
+        assert stored == {f"evt-{i}" for i in range(40) if i != 5}
+    finally:
+        session.cluster.shutdown()
+
+
+def test_an_unreachable_cassandra_is_raised_as_retryable_not_rejected(settings: Settings) -> None:
+    session = connect(settings, settings.keyspace)
+    writer = PredictionWriter(session, settings.keyspace)
+    session.cluster.shutdown()  # every request now fails for a reason outside the rows
+    with pytest.raises(RetryableError):
+        writer.write(_rows(10, scored_at_ms=1))

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import pytest
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from schemas.batch import DecodeFailure
 from schemas.codec import AvroCodec
-from schemas.dead_letters import PREFIX, DeadLetter, DeadLetterError, DeadLetterSink
+from schemas.dead_letters import ORIGINAL_SIZE, PREFIX, TRUNCATED, DeadLetter, DeadLetterError, DeadLetterSink
 from schemas.errors import SchemaError
 from schemas.registry import LocalSchemaStore
+from scorecast.errors import RetryableError
 from scorecast.settings import Settings
 from tests.unit.producer.fakes import FakeProducer
 
@@ -81,3 +82,85 @@ def test_the_sink_raises_when_a_dead_letter_is_lost() -> None:
     sink.send(_message(), "undecodable", "truncated")
     with pytest.raises(DeadLetterError, match=r"1 dead letters to unit\.transactions\.dead-letters not delivered"):
         sink.flush()
+
+
+def test_a_full_queue_is_waited_out_for_a_bounded_time() -> None:
+    fake = FakeProducer(full_times=3)
+    sink = DeadLetterSink(SETTINGS, "transactions", "scorer", producer=cast("Producer", fake))
+    sink.send(_message(), "undecodable", "x")
+    sink.flush()
+    assert len(fake.produced) == 1
+    assert fake.polls >= 3
+
+    stuck = FakeProducer(full_times=10**9)
+    sink = DeadLetterSink(SETTINGS, "transactions", "scorer", producer=cast("Producer", stuck), max_queue_wait_s=0.2)
+    sink.send(_message(), "undecodable", "x")  # returns: a full queue never blocks the caller for ever
+    with pytest.raises(DeadLetterError, match="queue still full"):
+        sink.flush()
+    assert isinstance(DeadLetterError("x"), RetryableError)  # the caller retries the batch, never commits past it
+
+
+def _big_message(size: int) -> Message:
+    return Message(topic="unit.transactions.events", partition=1, offset=7, key=b"k", value=b"\x01" * size)
+
+
+def test_a_letter_over_the_size_limit_is_cut_and_marked() -> None:
+    fake = FakeProducer()
+    sink = DeadLetterSink(SETTINGS, "transactions", "scorer", producer=cast("Producer", fake), max_bytes=10_000)
+    sink.send(_big_message(1_000_000), "undecodable", "junk")
+    sink.send(_message(), "undecodable", "small")
+    sink.flush()
+    big, small = fake.produced
+    headers = dict(big["headers"])
+    assert headers[TRUNCATED] == b"value"
+    assert headers[ORIGINAL_SIZE] == b"1000000"
+    assert headers[f"{PREFIX}reason"] == b"undecodable"
+    assert headers[f"{PREFIX}source.offset"] == b"7"
+    assert big["value"] == b"\x01" * len(big["value"])  # a prefix of the original
+    size = len(big["value"]) + len(big["key"]) + sum(len(k) + len(v or b"") for k, v in big["headers"])
+    assert 9_000 < size <= 10_000
+    assert TRUNCATED not in dict(small["headers"])  # a letter that fits is unchanged
+    assert small["value"] == _message().value()
+    assert sink.truncated == 1
+
+
+class SizeLimitedProducer(FakeProducer):
+    """Refuses messages over ``limit`` bytes of value, as the broker does for a topic's max.message.bytes."""
+
+    def __init__(self, limit: int, synchronous: bool) -> None:
+        super().__init__()
+        self.limit = limit
+        self.synchronous = synchronous
+        self.refused = 0
+
+    def produce(self, topic: str, value: bytes, key: bytes | None, headers: Any, on_delivery: Any) -> None:
+        if len(value) <= self.limit:
+            super().produce(topic, value, key, headers, on_delivery)
+        elif self.synchronous:  # librdkafka refuses over message.max.bytes before queueing
+            self.refused += 1
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+        else:  # the broker refuses over the topic's max.message.bytes in the delivery report
+            self.refused += 1
+            on_delivery(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), Message(topic=topic, key=key, value=value))
+
+
+@pytest.mark.parametrize("synchronous", [True, False])
+def test_a_letter_the_topic_refuses_as_too_large_is_sent_again_smaller(synchronous: bool) -> None:
+    fake = SizeLimitedProducer(limit=50_000, synchronous=synchronous)
+    sink = DeadLetterSink(SETTINGS, "transactions", "scorer", producer=cast("Producer", fake))
+    sink.send(_big_message(900_000), "undecodable", "junk")
+    sink.flush()  # does not raise: the letter went out, cut
+    (letter,) = fake.produced
+    headers = dict(letter["headers"])
+    assert headers[TRUNCATED] == b"value"
+    assert headers[ORIGINAL_SIZE] == b"900000"
+    assert 25_000 < len(letter["value"]) <= 50_000
+    assert fake.refused >= 1
+
+
+def test_a_letter_refused_for_another_permanent_reason_is_dropped_not_retried_for_ever() -> None:
+    fake = FakeProducer(fail_with=KafkaError(KafkaError.INVALID_RECORD))
+    sink = DeadLetterSink(SETTINGS, "transactions", "scorer", producer=cast("Producer", fake))
+    sink.send(_message(), "undecodable", "x")
+    sink.flush()
+    assert sink.dropped == 1
