@@ -9,12 +9,16 @@ failing version is quarantined: refused by this worker from then on, the alias m
 is delivered with the fallback's predictions: nothing is lost and nothing is committed unscored. For the
 challenger alias a failing version is left out and the others' predictions are kept.
 
-If no version can score the batch (a record that breaks every model, or nothing else to fall back to), the
-failure is raised as ``NoServableVersionError``: nothing is quarantined on evidence that blames the data.
+If no fallback scores the batch either (a record that breaks every version, or none to fall back to), the
+evidence blames the records, not the version — which passed its probes at load — so nothing is quarantined:
+the batch is scored by the serving version row-isolated (``RowIsolatingModel``, bisecting the batch) and each
+row it cannot score comes back as NaN, which the scoring core dead-letters (reason ``non-finite-score``) while
+the rest of the batch is scored. A partition never stops for a record, and a worker never crash-loops on one.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -26,6 +30,8 @@ from scorers.aliases import SINGLE_VALUED
 from scorers.errors import ScoringError
 from scorers.hot_reload import AliasWatcher, LoadedModel
 
+log = logging.getLogger(__name__)
+
 
 class VersionFailedError(ScorecastError):
     """One model version could not score a batch (raised through the scoring core, caught by the guard)."""
@@ -34,10 +40,6 @@ class VersionFailedError(ScorecastError):
         self.model = model
         self.reason = reason
         super().__init__(f"{model.name}@{model.version} failed on a batch: {reason}")
-
-
-class NoServableVersionError(ScorecastError):
-    """A batch that no version could score; the worker stops with this one line rather than skip events."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,19 @@ class GuardedModel:
         if len(scores) and not np.isfinite(scores).any():
             raise VersionFailedError(self.model, f"no finite score for any of the batch's {len(scores)} rows")
         return scores
+
+
+class RowIsolatingModel(GuardedModel):
+    """Scores what rows it can: a row on which onnxruntime fails gets NaN, found by bisecting the batch."""
+
+    def predict_unchecked(self, features: np.ndarray) -> np.ndarray:
+        try:
+            return self.model.predict_unchecked(features)
+        except ScoringError:
+            if len(features) <= 1:
+                return np.full(len(features), np.nan, dtype=np.float32)
+            half = len(features) // 2
+            return np.concatenate([self.predict_unchecked(features[:half]), self.predict_unchecked(features[half:])])
 
 
 Scored = TypeVar("Scored")  # what scoring a batch gives (the worker's ScoredBatch)
@@ -116,9 +131,11 @@ class VersionGuard:
                 continue
             self._quarantine(failure, candidate)
             return scored, (candidate,)
-        raise NoServableVersionError(
-            f"{failure}; no other version could score it ({'; '.join(tried) or 'none to fall back to'})"
-        )
+        log.warning(
+            "%s; no other version scores it either (%s): its rows that %s@%d cannot score are dead-lettered",
+            failure, "; ".join(tried) or "none to fall back to", failure.model.name, failure.model.version,
+        )  # fmt: skip
+        return score([RowIsolatingModel(failure.model)]), models
 
     def _leave_out(
         self, score: Score[Scored], models: tuple[LoadedModel, ...], failure: VersionFailedError

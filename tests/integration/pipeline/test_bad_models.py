@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import httpx
 import numpy as np
 import pytest
 from cassandra.cluster import Session
+from confluent_kafka import Consumer
 
 from schemas.synthetic import TransactionGenerator
 from scorecast.cassandra import connect
@@ -27,7 +29,7 @@ from scorers.artifacts import file_path
 from scorers.registry import Registry
 from scorers.worker import ScorerWorker, WorkerConfig, scorer_worker
 from streams.store import SignalStore
-from tests.integration.pipeline.conftest import SpawnWorker
+from tests.integration.pipeline.conftest import RunWorker, SpawnWorker
 from tests.integration.streams.conftest import read_topic
 from tests.unit.scorers import onnx_builders as build
 
@@ -122,6 +124,43 @@ def test_version_failing_at_run_time_is_quarantined_and_every_event_scored_by_th
     assert alerts[0].evidence["fallback_version"] == "1"
     on_topic = [s for s in read_topic(settings, "signals", idle_s=1.0) if s["kind"] == "ALERT"]
     assert [(s["metric"], s["version"], s["model"]) for s in on_topic] == [("model:quarantined", 2, "fraud")]
+
+
+def dead_letter_reasons(settings: Settings, idle_s: float = 2.0) -> list[str]:
+    consumer = Consumer({**settings.kafka_config(), "group.id": f"dlq-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
+    consumer.subscribe([settings.topic(STREAM, "dead-letters")])
+    reasons: list[str] = []
+    last = time.monotonic()
+    try:
+        while time.monotonic() - last < idle_s:
+            for message in consumer.consume(500, 0.5):
+                if message.error() is None:
+                    reason = dict(message.headers() or []).get("scorecast.dlq.reason")
+                    reasons.append(reason.decode() if isinstance(reason, bytes) else str(reason))
+                    last = time.monotonic()
+    finally:
+        consumer.close()
+    return reasons
+
+
+def test_a_record_that_breaks_every_version_is_dead_lettered_and_the_rest_scored(
+    pipeline_settings: Settings, session: Session, run_worker: RunWorker
+) -> None:
+    settings = pipeline_settings
+    with Registry.open(settings) as registry:
+        registry.register("fraud", build.amount_bucket_trap(limit=10_000.0))  # the only version: no fallback
+        registry.promote("fraud", 1)
+        good = produce(settings, 500, seed=4)
+        bad = produce(settings, 3, seed=5, amount=25_000.0)
+        good |= produce(settings, 500, seed=6)
+        stats = run_worker(idle_exit_s=3.0)  # before: the worker died on the first batch holding a bad record
+        assert (stats.scored, stats.dead_lettered, stats.quarantined) == (1_000, 3, [])
+        assert registry.aliases("fraud")["champion"] == (1,)
+        assert not [c for c in registry.history("fraud") if c.action == "quarantine"]
+    scored = versions_by_event(session)
+    assert set(scored) == good
+    assert not set(scored) & bad
+    assert dead_letter_reasons(settings) == ["non-finite-score"] * 3
 
 
 def metric(text: str, name: str, **labels: str) -> float | None:

@@ -33,6 +33,14 @@ class MemoryRegistry:
         self.fail_polls = False
         self.changes: list[AliasChange] = []  # oldest first
 
+    @classmethod
+    def only(cls, other: MemoryRegistry, version: int) -> MemoryRegistry:
+        """A registry holding just ``version`` of ``other``, as champion."""
+        reg = cls(other.spec)
+        reg.metas[version], reg.blobs[version] = other.metas[version], other.blobs[version]
+        reg.promote(version)
+        return reg
+
     def promote(self, *versions: int) -> None:
         """Champion changes, one promote each, as Registry.promote would record them."""
         for version in versions:

@@ -14,7 +14,7 @@ import pytest
 from schemas.features import FeatureSpec
 from scorers.errors import RegistryError
 from scorers.hot_reload import AliasWatcher
-from scorers.quarantine import NoServableVersionError, Quarantined, VersionGuard
+from scorers.quarantine import Quarantined, VersionGuard
 from scorers.runtime import probe_batch
 from tests.unit.scorers import onnx_builders as build
 from tests.unit.scorers.test_hot_reload import MemoryRegistry, watcher, weights
@@ -110,7 +110,7 @@ def test_a_fresh_worker_falls_back_through_the_alias_history(
     assert [(n.version, n.fallback) for n in notices.seen] == [(3, 1)]
 
 
-def test_a_batch_no_version_can_score_quarantines_nothing(
+def test_rows_no_version_can_score_are_isolated_and_nothing_is_quarantined(
     registry: MemoryRegistry, spec: FeatureSpec, start: Start
 ) -> None:
     registry.add(5, build.amount_bucket_trap(limit=20_000.0))
@@ -118,15 +118,21 @@ def test_a_batch_no_version_can_score_quarantines_nothing(
     w = start()
     notices = Notices()
     guard = VersionGuard(w, "champion", notices)
-    poisoned = batch(spec, 9, amount=25_000.0)  # breaks v3 and v5 alike: blame the data, not the version
-    with pytest.raises(NoServableVersionError, match=r"fraud@3 failed on a batch: .*v5: .*Gather"):
-        guard.score(lambda ms: [m.predict_unchecked(poisoned) for m in ms])
+    poisoned = batch(spec, 9, amount=25_000.0)  # row 4 breaks v3 and v5 alike: blame the row, not the version
+    scores, used = guard.score(lambda ms: [m.predict_unchecked(poisoned) for m in ms])
+    assert [m.version for m in used] == [3]
+    assert np.isnan(scores[0][4])  # the scoring core dead-letters it
+    expected = w.current().champion.predict(np.delete(poisoned, 4, axis=0))
+    np.testing.assert_array_equal(np.delete(scores[0], 4), expected)
     assert notices.seen == []
     assert w.current().champion.version == 3
-    registry.alias_map = {"champion": (3,)}
-    registry.changes = []
-    with pytest.raises(NoServableVersionError, match="none to fall back to"):
-        VersionGuard(w, "champion", notices).score(lambda ms: [m.predict_unchecked(poisoned) for m in ms])
+
+    # Nothing to fall back to, and a batch of the bad row alone: still that row's problem only.
+    lone = VersionGuard(start(MemoryRegistry.only(registry, 3)), "champion", notices)
+    scores, used = lone.score(lambda ms: [m.predict_unchecked(poisoned[4:5]) for m in ms])
+    assert [m.version for m in used] == [3]
+    assert np.isnan(scores[0]).all()
+    assert notices.seen == []
 
 
 def test_a_version_scoring_no_row_finitely_fails_the_batch(spec: FeatureSpec, start: Start) -> None:
