@@ -16,7 +16,7 @@ from scorecast.errors import ScorecastError
 from scorecast.settings import Settings
 from scorecast.telemetry import configure
 from scorers.worker_cli import stop_on_signals
-from streams.config import load_config
+from streams.config import ConceptOptions, DriftOptions, load_config
 from streams.runtime import drift_processor, open_session, promotion_processor
 from streams.store import SignalStore
 
@@ -56,6 +56,23 @@ def _options(config: Path | None, model: str, webhook_url: str | None, **section
     return load_config(config).for_model(model, **overrides)
 
 
+def drift_budget_line(d: DriftOptions) -> str:
+    """The false-alarm figure a drift-free stream implies, printed at start-up."""
+    per_day = d.alpha * d.windows_per_day * d.sources
+    return (
+        f"{d.windows_per_day:g} windows a day x {d.sources} source(s) x alpha {d.alpha:.3g}: "
+        f"at most {per_day:.3g} false alarms a day expected, a false alarm on at most {min(per_day, 1.0):.1%} of days"
+    )
+
+
+def concept_budget_line(c: ConceptOptions) -> str:
+    per_day = c.alpha * c.windows_per_day
+    return (
+        f"concept drift: {c.windows_per_day:g} windows a day x alpha {c.alpha:.3g} per version: "
+        f"a false alarm on at most {min(per_day, 1.0):.1%} of days"
+    )
+
+
 def _start(name: str, metrics_port: int | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     configure(name, metrics_port)
@@ -67,7 +84,9 @@ def drift(
     config: ConfigFile = None,
     window: Annotated[float | None, typer.Option(help="window length in seconds of event time")] = None,
     slide: Annotated[float | None, typer.Option(help="slide in seconds (sliding windows); unset: tumbling")] = None,
-    alpha: Annotated[float | None, typer.Option(help="false-alarm probability of one window")] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="false-alarm probability of one window (default: from the daily budget)")
+    ] = None,
     reference: Annotated[
         Path | None,
         typer.Option(help="reference profile (.json) or training data (.npy, .avro), not the registry's"),
@@ -85,8 +104,9 @@ def drift(
         console.print(
             f"drift of {model} on {stream}: windows of {d.window_s:g}s"
             + (f" sliding by {d.slide_s:g}s" if d.slide_s else "")
-            + f", alpha {d.alpha:g}"
+            + f", alpha {d.alpha:.3g} per window and source"
         )
+        console.print(f"  {drift_budget_line(d)}")
         stats = worker.run(stop, idle_exit_s=idle_exit)
     console.print(
         f"{stats.events} events and {stats.scores} scores in {stats.windows} windows; "
@@ -113,6 +133,7 @@ def promotion(
         console.print(
             f"promotion of {model} on {stream}: mSPRT on {options.promotion.loss}, alpha {options.promotion.alpha:g}"
         )
+        console.print(f"  {concept_budget_line(options.concept)}")
         stats = worker.run(stop, idle_exit_s=idle_exit)
     decisions = ", ".join(f"v{k.replace(':', ' vs v')}: {v}" for k, v in stats.decisions.items()) or "no decision"
     console.print(

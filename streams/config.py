@@ -5,7 +5,7 @@ any of its fields; without a file every model gets the defaults below::
 
     [defaults.drift]
     window_s = 300
-    alpha = 0.05
+    false_alarms_per_day = 0.05   # or a fixed per-window level: alpha = 0.001
 
     [models.fraud.drift]
     window_s = 60
@@ -26,16 +26,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scorecast.errors import ScorecastError
 
+DAY_S = 86_400.0
+_FIXED_ALPHA = "false-alarm probability of a window; unset: from the daily budget"
+
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
 class DriftOptions(_Frozen):
     window_s: float = Field(default=300.0, gt=0, description="window length in event time")
     slide_s: float | None = Field(default=None, gt=0, description="slide of sliding windows; unset: tumbling")
     lateness_s: float = Field(default=30.0, ge=0, description="how late an event may be and still count")
-    alpha: float = Field(default=0.05, gt=0, lt=1, description="false-alarm probability of a window (Holm)")
+    false_alarms_per_day: float = Field(
+        default=0.05, gt=0, lt=1, description="share of drift-free days allowed a false alarm (both sources together)"
+    )
+    fixed_alpha: float | None = Field(default=None, alias="alpha", gt=0, lt=1, description=_FIXED_ALPHA)
     min_events: int = Field(default=200, ge=2, description="smaller windows are reported, not tested")
     min_psi: float = Field(default=0.0, ge=0, description="a significant column alarms only with at least this PSI")
     psi_moderate: float = 0.1
@@ -43,13 +49,43 @@ class DriftOptions(_Frozen):
     features: list[str] | None = Field(default=None, description="features to watch; unset: all")
     score: bool = Field(default=True, description="also watch the champion's score distribution")
 
+    @property
+    def windows_per_day(self) -> float:
+        return DAY_S / (self.slide_s or self.window_s)
+
+    @property
+    def sources(self) -> int:
+        """Window families that can alarm: the features, and the score distribution when watched."""
+        return 2 if self.score else 1
+
+    @property
+    def alpha(self) -> float:
+        """Per-window level of each source: the daily budget split over a day's windows (a union bound, valid
+        for overlapping sliding windows too), unless a fixed alpha is configured."""
+        if self.fixed_alpha is not None:
+            return self.fixed_alpha
+        return self.false_alarms_per_day / (self.windows_per_day * self.sources)
+
 
 class ConceptOptions(_Frozen):
     window_s: float = Field(default=3600.0, gt=0, description="window length in event time")
     label_horizon_s: float = Field(default=3 * 86400.0, ge=0, description="how long after a window its labels may come")
-    alpha: float = Field(default=0.05, gt=0, lt=1)
+    false_alarms_per_day: float = Field(
+        default=0.05, gt=0, lt=1, description="share of days with no decay allowed a false alarm, per version"
+    )
+    fixed_alpha: float | None = Field(default=None, alias="alpha", gt=0, lt=1, description=_FIXED_ALPHA)
     min_labels: int = Field(default=500, ge=2)
     min_degradation: float = Field(default=0.0, ge=0, description="relative log-loss increase needed to alarm")
+
+    @property
+    def windows_per_day(self) -> float:
+        return DAY_S / self.window_s
+
+    @property
+    def alpha(self) -> float:
+        if self.fixed_alpha is not None:
+            return self.fixed_alpha
+        return self.false_alarms_per_day / self.windows_per_day
 
 
 class PromotionOptions(_Frozen):
@@ -91,7 +127,7 @@ class StreamsConfig(_Frozen):
 
     def for_model(self, model: str, **overrides: dict[str, Any]) -> ModelOptions:
         """The defaults, then the model's table, then ``overrides`` (section -> fields), deep-merged."""
-        merged = self.defaults.model_dump()
+        merged = self.defaults.model_dump(by_alias=True)
         for layer in (self.models.get(model, {}), overrides):
             for section, fields in layer.items():
                 merged.setdefault(section, {}).update(fields)

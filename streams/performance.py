@@ -4,14 +4,18 @@ A ``Performance`` summary is bounded: score histograms per class on a fine logit
 within a bin counted half, as Mann-Whitney does) and running sums of per-event log loss and Brier score.
 ``PerformanceMonitor`` windows labelled predictions by their EVENT time and closes a window once the label
 watermark (largest label time seen, minus the label horizon) passes its end, so a window is judged when its
-late labels are in. Concept drift: the window's mean log loss against a baseline (the first tested window,
-then kept) by a one-sided Welch test on the summaries (``ttest_ind_from_stats``); each window is one test at
-``alpha`` (docs/statistics.md).
+late labels are in. Concept drift: the window's mean log loss against a rolling baseline by a one-sided Welch
+test on the summaries (``ttest_ind_from_stats``); each window is one test at ``alpha`` (docs/statistics.md).
+The baseline pools the last ``baseline_windows`` windows that were tested and did not alarm, and no window is
+tested before ``min_baseline_windows`` are pooled: a baseline fixed at the first window made every later test
+share its luck (one low-loss first window gave days of alarms), while a pooled one makes two tests' statistics
+correlate by at most about 1 / (1 + pooled windows).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -117,6 +121,8 @@ class ConceptPolicy:
     alpha: float = 0.05  # false-alarm probability of one window
     min_labels: int = 500  # windows with fewer labelled events are reported, not tested
     min_degradation: float = 0.0  # relative log-loss increase a significant window needs to alarm
+    baseline_windows: int = 24  # the rolling baseline pools this many recent quiet windows (a day of hours)
+    min_baseline_windows: int = 4  # windows pooled before the first test
 
 
 @dataclass(frozen=True)
@@ -150,20 +156,32 @@ class PerformanceMonitor:
         self.spec = spec
         self.policy = policy
         self.store = PaneStore(spec, Performance, emitted_through_ms, watermark=watermark)
-        self.baseline: Metrics | None = None
+        self.recent: deque[Performance] = deque(maxlen=policy.baseline_windows)  # the rolling baseline's windows
         self.late = 0
+
+    @property
+    def baseline(self) -> Metrics | None:
+        """The pooled recent quiet windows, once there are enough of them."""
+        if len(self.recent) < self.policy.min_baseline_windows:
+            return None
+        pooled = Performance()
+        for window in self.recent:
+            pooled.merge(window)
+        return pooled.metrics()
 
     def state(self) -> dict[str, Any]:
         return {
             "store": self.store.state(Performance.to_json),
             "late": self.late,
-            "baseline": asdict(self.baseline) if self.baseline is not None else None,
+            "recent": [w.to_json() for w in self.recent],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.store.restore(state["store"], Performance.from_json)
         self.late = int(state["late"])
-        self.baseline = Metrics(**state["baseline"]) if state["baseline"] is not None else None
+        # A checkpoint from before the rolling baseline held one fixed window's metrics: the baseline restarts.
+        self.recent.clear()
+        self.recent.extend(Performance.from_json(w) for w in state.get("recent", []))
 
     def add(self, scores: np.ndarray, labels: np.ndarray, event_times_ms: np.ndarray) -> None:
         panes = self.spec.pane_of(event_times_ms)
@@ -192,12 +210,12 @@ class PerformanceMonitor:
     def _report(self, window: int, summary: Performance) -> PerformanceReport:
         start, end = self.spec.bounds(window)
         metrics = summary.metrics()
-        if metrics.n < self.policy.min_labels:
-            return PerformanceReport(start, end, metrics, self.baseline, None, False)
-        if self.baseline is None:
-            self.baseline = metrics
-            return PerformanceReport(start, end, metrics, None, None, False)
         base = self.baseline
+        if metrics.n < self.policy.min_labels:
+            return PerformanceReport(start, end, metrics, base, None, False)
+        if base is None:
+            self.recent.append(summary)
+            return PerformanceReport(start, end, metrics, None, None, False)
         test = ttest_ind_from_stats(
             metrics.log_loss,
             metrics.log_loss_std,
@@ -211,4 +229,7 @@ class PerformanceMonitor:
         p_value = float(test.pvalue)
         report = PerformanceReport(start, end, metrics, base, p_value, False)
         degraded = (report.degradation or 0.0) >= self.policy.min_degradation
-        return PerformanceReport(start, end, metrics, base, p_value, p_value <= self.policy.alpha and degraded)
+        alarm = p_value <= self.policy.alpha and degraded
+        if not alarm:  # a decayed window never becomes the standard later windows are held to
+            self.recent.append(summary)
+        return PerformanceReport(start, end, metrics, base, p_value, alarm)

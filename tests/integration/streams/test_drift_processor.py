@@ -55,7 +55,8 @@ def live(n: int, skip: int = 0, drift: DriftConfig | None = None) -> tuple[list[
 
 
 def run(settings: Settings, webhook_url: str | None = None) -> Any:
-    sections: dict[str, dict[str, Any]] = {"drift": {"window_s": WINDOW_MS / 1000, "lateness_s": 30.0}}
+    # A fixed per-window level: this tests the plumbing; the daily budget has its own simulation test.
+    sections: dict[str, dict[str, Any]] = {"drift": {"window_s": WINDOW_MS / 1000, "lateness_s": 30.0, "alpha": 0.05}}
     if webhook_url:
         sections["alerts"] = {"webhook_url": webhook_url, "backoff_s": 0.05}
     options = StreamsConfig().for_model(MODEL, **sections)
