@@ -1,18 +1,21 @@
 """One column of one window against its reference: the test that gates an alarm, and effect sizes beside it.
 
-Gating tests (each a valid level-alpha test on its own; streams.multiple combines them across columns):
-- continuous numeric columns: two-sample Kolmogorov-Smirnov on the reference's bins. The statistic is the
-  largest gap between the two empirical CDFs over the bin edges (and just beyond the training range), which
-  is at most the unbinned statistic, so the two-sample KS p-value is conservative; ties and discreteness only
-  make it more so. The p-value is the Kolmogorov limit law at sqrt(n*m/(n+m))*D (``scipy.special.kolmogorov``),
-  itself slightly conservative against the exact law at these sizes (tests/unit/streams/test_drift_stats.py)
-  and a thousand times faster than ``kstwo``.
+Gating tests (each a level-alpha test on its own; streams.multiple combines them across columns):
+- continuous numeric columns: two-sample Kolmogorov-Smirnov on the KLL quantile sketches of the reference and
+  the window (streams.drift_quantiles): the statistic is the largest gap between the two sketched CDFs. The
+  p-value is the Kolmogorov limit law at sqrt(n*m/(n+m))*D (``scipy.special.kolmogorov``), slightly
+  conservative against the exact law at these sizes and a thousand times faster than ``kstwo``. The sketches'
+  rank error (KLL k = 1000) is not added to D: simulation shows the level and power of scipy's test on the raw
+  samples (tests/unit/streams/test_drift_quantiles.py). A reference profile written before sketches existed
+  falls back to KS on its bins: a gap over the bin edges is at most the unbinned one, so that test is
+  conservative (and weaker).
 - categorical columns and numeric columns with one bin per value (booleans, small integer sets):
   chi-square test of homogeneity of the 2xK table reference vs window (``chi2_contingency``), cells expected
   below 5 pooled, Yates' correction when two cells remain.
 Effect sizes (no error-rate claim, reported and used as optional alarm floors): PSI on the reference bins,
-Wasserstein-1 on bin representatives in reference standard deviations, mean shift in reference standard
-deviations (numeric), Jensen-Shannon distance (base 2, categorical).
+Wasserstein-1 in reference standard deviations (on the sketches; on the values themselves for per-value
+columns; none for an old profile's continuous column, whose bins could only give a biased figure), mean shift
+in reference standard deviations (numeric), Jensen-Shannon distance (base 2, categorical).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from scipy.spatial.distance import jensenshannon
 from scipy.special import kolmogorov, rel_entr
 from scipy.stats import chi2_contingency, wasserstein_distance
 
+from streams import drift_quantiles
+from streams.drift_quantiles import WeightedSample
 from streams.summary import Column, Summary
 
 # Pseudo-count added to every bin before PSI: keeps PSI finite when a bin is empty on one side.
@@ -57,7 +62,14 @@ def compare(column: Column, summary: Summary, j: int) -> ColumnResult:
     reference = column.reference.astype(np.float64)
     n, m = int(window.sum()), int(reference.sum())
     folded_w, folded_r = _fold(column, window), _fold(column, reference)
-    if column.test == "ks":
+    sketch = summary.sketches.get(j)
+    wasserstein = mean_shift = None
+    if column.test == "ks" and column.quantiles is not None and sketch is not None:
+        sample = WeightedSample.of(sketch)
+        statistic, p_value = drift_quantiles.ks_test(column.quantiles, sample)
+        wasserstein = drift_quantiles.wasserstein(column.quantiles, sample) / column.ref_std
+        js = None
+    elif column.test == "ks":  # an old profile without a sketch: the conservative binned test
         statistic = float(np.max(np.abs(np.cumsum(reference) / m - np.cumsum(window) / n)))
         p_value = float(kolmogorov(np.sqrt(n * m / (n + m)) * statistic))
         js = None
@@ -70,10 +82,10 @@ def compare(column: Column, summary: Summary, j: int) -> ColumnResult:
             result = chi2_contingency(table, correction=True)
             statistic, p_value = float(result.statistic), float(result.pvalue)
         js = float(jensenshannon(folded_r, folded_w, base=2))
-    wasserstein = mean_shift = None
+        if column.kind == "numeric":  # per-value bins: each bin is one value, so Wasserstein is exact
+            points = _per_value_points(column, summary, j)
+            wasserstein = float(wasserstein_distance(points, points, reference, window)) / column.ref_std
     if column.kind == "numeric":
-        points = _representatives(column, summary, j)
-        wasserstein = float(wasserstein_distance(points, points, reference, window)) / column.ref_std
         mean_shift = float(summary.sums[j, 0] / n)
     return ColumnResult(
         name=column.name,
@@ -124,9 +136,9 @@ def _fold(column: Column, counts: np.ndarray) -> np.ndarray:
     return folded
 
 
-def _representatives(column: Column, summary: Summary, j: int) -> np.ndarray:
-    """A point per slot for Wasserstein: bin midpoints; beyond the training range, the window's extremes."""
+def _per_value_points(column: Column, summary: Summary, j: int) -> np.ndarray:
+    """A point per slot of a per-value column: its value; beyond the training range, the window's extremes."""
     edges = column.edges
     low = min(float(summary.low[j]), float(edges[0]))
-    high = max(float(summary.high[j]), float(edges[-1]))
-    return np.concatenate([[low], (edges[:-1] + edges[1:]) / 2, [high]])
+    high = max(float(summary.high[j]), float(edges[-2]))
+    return np.concatenate([[low], edges[:-1], [high]])

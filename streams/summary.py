@@ -1,11 +1,13 @@
-"""Bounded, mergeable window summaries: histograms on the reference profile's bins, plus a few moments.
+"""Bounded, mergeable window summaries: histograms on the reference profile's bins, quantile sketches, moments.
 
 A ``Layout`` fixes, from a model version's reference profile, which slots of one flat count vector belong to
 which column. Numeric columns get their reference bins plus an underflow and an overflow slot (live values
 beyond the training range stay visible to KS); categorical columns get one slot per symbol. A ``Summary`` is
 that count vector plus per-column sums of centred values and squares, extremes and a count of non-finite
 values: its size depends on the layout alone, never on how many events it has seen, and two summaries add
-up (panes of a sliding window are summed when the window closes).
+up (panes of a sliding window are summed when the window closes). Continuous columns whose reference has a
+quantile summary also get a KLL sketch of the window (streams.drift_quantiles: at most ~2,500 values, and
+two sketches merge), on which KS and Wasserstein are computed.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from datasketches import kll_doubles_sketch
 
 from schemas.features import FeatureSpec
 from scorers.profile import NumericProfile, ReferenceProfile
+from streams.drift_quantiles import WeightedSample, window_sketch
 
 # How a column is compared with its reference: KS on bins for continuous values (conservative under binning
 # and ties), chi-square for per-value bins (booleans, small integer sets) and categories.
@@ -35,6 +39,7 @@ class Column:
     ref_mean: float = 0.0
     ref_std: float = 1.0
     labels: tuple[str, ...] = ()  # categorical: the symbols, in index order
+    quantiles: WeightedSample | None = None  # continuous numeric: the reference profile's quantile summary
 
     @property
     def slots(self) -> int:
@@ -44,8 +49,10 @@ class Column:
 def _numeric(name: str, index: int, offset: int, profile: NumericProfile) -> Column:
     edges = np.asarray(profile.edges, dtype=np.float64)
     reference = np.concatenate([[0], np.asarray(profile.counts, dtype=np.int64), [0]])
-    # Per-value bins (see scorers.profile): the last edge is max + 1; those columns are categorical in effect.
-    per_value = bool(edges[-1] == profile.max + 1.0)
+    # Per-value bins (see scorers.profile): those columns are categorical in effect.
+    per_value = profile.per_value
+    points = profile.quantile_points()
+    n = int(sum(profile.counts))
     return Column(
         name,
         "numeric",
@@ -56,6 +63,7 @@ def _numeric(name: str, index: int, offset: int, profile: NumericProfile) -> Col
         reference,
         profile.mean,
         profile.std if profile.std > 0 else 1.0,
+        quantiles=None if per_value or points is None else WeightedSample.of_points(points, n),
     )
 
 
@@ -106,6 +114,7 @@ class Layout:
             low=np.full(width, np.inf),
             high=np.full(width, -np.inf),
             invalid=np.zeros(width, dtype=np.int64),
+            sketches={j: window_sketch() for j, c in enumerate(self.columns) if c.quantiles is not None},
         )
 
 
@@ -118,6 +127,7 @@ class Summary:
     invalid: np.ndarray  # per column: non-finite or out-of-range values, counted, never binned
     events: int = 0
     offsets: dict[int, int] = field(default_factory=dict)  # Kafka partition -> lowest offset summarised
+    sketches: dict[int, kll_doubles_sketch] = field(default_factory=dict)  # column -> window quantile sketch
 
     def add(self, layout: Layout, rows: np.ndarray) -> None:
         """Count ``rows`` (a (n, width) matrix in feature-spec order; categorical values are symbol indexes)."""
@@ -135,6 +145,8 @@ class Summary:
                 if len(z):
                     self.low[j] = min(self.low[j], float(values[finite].min()))
                     self.high[j] = max(self.high[j], float(values[finite].max()))
+                    if j in self.sketches:
+                        self.sketches[j].update(np.ascontiguousarray(values[finite]))
             self.counts[column.offset : column.offset + column.slots] += np.bincount(slots, minlength=column.slots)
             self.invalid[j] += len(values) - len(slots)
 
@@ -154,6 +166,8 @@ class Summary:
         self.events += other.events
         for partition, offset in other.offsets.items():
             self.offsets[partition] = min(self.offsets.get(partition, offset), offset)
+        for j, sketch in other.sketches.items():
+            self.sketches[j].merge(sketch)
 
     def column_counts(self, column: Column) -> np.ndarray:
         return self.counts[column.offset : column.offset + column.slots]
@@ -161,7 +175,8 @@ class Summary:
     @property
     def nbytes(self) -> int:
         arrays = (self.counts, self.sums, self.low, self.high, self.invalid)
-        return sum(a.nbytes for a in arrays) + 16 * len(self.offsets)
+        sketches = 8 * sum(int(s.num_retained) for s in self.sketches.values())  # the values a sketch keeps
+        return sum(a.nbytes for a in arrays) + 16 * len(self.offsets) + sketches
 
 
 def _numeric_slots(edges: np.ndarray, values: np.ndarray) -> np.ndarray:

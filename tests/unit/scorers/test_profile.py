@@ -25,6 +25,22 @@ def test_numeric_profile_uses_quantile_edges_and_counts_every_row() -> None:
     assert profile.quantiles["0.5"] == pytest.approx(np.median(values))
 
 
+def test_continuous_columns_keep_their_quantiles_and_old_profiles_still_load() -> None:
+    values = np.random.default_rng(2).lognormal(size=50_000)
+    profile = NumericProfile.of(values)
+    points = profile.quantile_points()
+    assert points is not None
+    assert len(points) == 2_048
+    # Each point is the quantile at its mid-rank: the share of values at or below it is within 1/4096 of it.
+    ranks = np.searchsorted(np.sort(values), points, side="right") / len(values)
+    assert np.max(np.abs(ranks - (np.arange(2_048) + 0.5) / 2_048)) <= 1 / 4_096 + 1 / len(values)
+    assert NumericProfile.from_json(json.loads(json.dumps(profile.to_json()))) == profile
+    old = profile.to_json()
+    del old["quantile_summary"]
+    assert NumericProfile.from_json(old).quantile_points() is None
+    assert NumericProfile.of(np.array([0.0, 1.0] * 50)).quantile_points() is None  # per-value bins: chi-square
+
+
 def test_discrete_and_constant_columns_get_valid_bins() -> None:
     booleans = NumericProfile.of(np.array([0.0] * 90 + [1.0] * 10))
     assert booleans.edges == (0.0, 1.0, 2.0)

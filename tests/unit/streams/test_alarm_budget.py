@@ -15,7 +15,7 @@ from streams.drift import DriftMonitor
 from streams.drift_worker import policy, window_spec
 from streams.summary import Layout
 
-DAYS = 20
+DAYS = 10
 
 
 def test_a_drift_free_stream_false_alarms_on_at_most_the_budgeted_share_of_days() -> None:
@@ -23,9 +23,9 @@ def test_a_drift_free_stream_false_alarms_on_at_most_the_budgeted_share_of_days(
     assert options.false_alarms_per_day == 0.05
     assert options.window_s == 300
     rng = np.random.default_rng(2026)
-    spec = FeatureSpec("toy", tuple(Feature(name, "numeric", "double") for name in ("a", "b", "c")))
+    spec = FeatureSpec("toy", tuple(Feature(name, "numeric", "double") for name in ("a", "b")))
     reference = ReferenceProfile(
-        50_000, {name: NumericProfile.of(rng.normal(size=50_000)) for name in ("a", "b", "c")}, {}, None
+        50_000, {name: NumericProfile.of(rng.normal(size=50_000)) for name in ("a", "b")}, {}, None
     )
     features = DriftMonitor(Layout.of_features(spec, reference), window_spec(options), policy(options))
     score_layout = Layout.of_score(NumericProfile.of(rng.beta(1, 30, 50_000)))
@@ -34,10 +34,10 @@ def test_a_drift_free_stream_false_alarms_on_at_most_the_budgeted_share_of_days(
     days_with_alarm = windows = 0
     for day in range(DAYS):
         times = day * per_day * 1_000 + np.arange(per_day) * 1_000
-        reports = features.add(rng.normal(size=(per_day, 3)), times)
+        reports = features.add(rng.normal(size=(per_day, 2)), times)
         reports += score.add(rng.beta(1, 30, (per_day, 1)), times)
         windows += sum(r.tested for r in reports)
         days_with_alarm += any(r.alarm for r in reports)
     assert windows >= 2 * 287 * DAYS
-    # Budget 5% of days: 1 expected at most; more than 3 of 20 has probability < 2% under the budget.
-    assert days_with_alarm <= 3, f"{days_with_alarm} of {DAYS} drift-free days paged"
+    # Budget 5% of days: 0.5 expected at most; 3 or more of 10 has probability ~1% under the budget.
+    assert days_with_alarm <= 2, f"{days_with_alarm} of {DAYS} drift-free days paged"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
@@ -18,10 +20,11 @@ SPEC = FeatureSpec(
 )
 
 
-def layout_of(reference_x: np.ndarray, categories: dict[str, int]) -> Layout:
-    profile = ReferenceProfile(
-        len(reference_x), {"x": NumericProfile.of(reference_x)}, {"c": CategoricalProfile(categories)}, None
-    )
+def layout_of(reference_x: np.ndarray, categories: dict[str, int], quantiles: bool = True) -> Layout:
+    """``quantiles=False``: a profile written before quantile summaries existed (binned KS)."""
+    x = NumericProfile.of(reference_x)
+    x = x if quantiles else dataclasses.replace(x, summary=None)
+    profile = ReferenceProfile(len(reference_x), {"x": x}, {"c": CategoricalProfile(categories)}, None)
     return Layout.of_features(SPEC, profile)
 
 
@@ -31,10 +34,10 @@ def summarise(layout: Layout, x: np.ndarray, c: np.ndarray) -> Summary:
     return summary
 
 
-def test_binned_ks_statistic_is_scipys_ks_on_the_binned_samples() -> None:
+def test_binned_ks_of_an_old_profile_is_scipys_ks_on_the_binned_samples() -> None:
     rng = np.random.default_rng(0)
     reference = rng.normal(size=5_000)
-    layout = layout_of(reference, {"a": 1, "b": 1, "c": 1, "d": 1})
+    layout = layout_of(reference, {"a": 1, "b": 1, "c": 1, "d": 1}, quantiles=False)
     column = layout.columns[0]
     window = rng.normal(0.3, 1.2, size=800)
     result = compare(column, summarise(layout, window, np.zeros(800)), 0)
@@ -50,8 +53,7 @@ def test_binned_ks_statistic_is_scipys_ks_on_the_binned_samples() -> None:
     assert result.n == 800
     assert result.reference_n == 5_000
     assert result.mean_shift_sd == pytest.approx(0.3, abs=0.1)
-    assert result.wasserstein_sd is not None
-    assert 0.15 < result.wasserstein_sd < 0.6
+    assert result.wasserstein_sd is None  # bins could only give a biased figure
 
 
 @pytest.mark.parametrize("n", [50, 200, 1_000, 5_000])
@@ -61,11 +63,12 @@ def test_the_kolmogorov_limit_is_conservative_against_the_exact_law(n: int) -> N
         assert kolmogorov(np.sqrt(n) * d) >= p
 
 
-def test_binned_ks_holds_its_level_on_continuous_and_on_tied_data() -> None:
+@pytest.mark.parametrize("quantiles", [True, False])
+def test_ks_holds_its_level_on_continuous_and_on_tied_data(quantiles: bool) -> None:
     rng = np.random.default_rng(2)
     alpha, trials = 0.05, 400
     for draw in (lambda k: np.asarray(rng.normal(size=k)), lambda k: np.round(rng.exponential(3.0, size=k))):
-        layout = layout_of(draw(20_000), {"a": 1, "b": 1, "c": 1, "d": 1})
+        layout = layout_of(draw(20_000), {"a": 1, "b": 1, "c": 1, "d": 1}, quantiles)
         rejections = 0
         for _ in range(trials):
             summary = summarise(layout, draw(400), np.zeros(400))

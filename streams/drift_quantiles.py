@@ -1,0 +1,76 @@
+"""KS and Wasserstein-1 between a reference's quantiles and a window's KLL quantile sketch, without bins.
+
+Windows are summarised by Apache DataSketches' KLL sketch (mergeable, so the panes of a sliding window add
+up; at most ~2,500 retained values, ~20 kB, per column and pane at k = 1000). A KLL sketch is a weighted
+sample: each retained value stands for ``weight`` input values; while it has seen fewer values than it can
+hold it is exact, so a window of up to ~1,000 values is compared value by value. The reference is the
+profile's 2,048 equal-weight training quantiles (scorers.profile), also a weighted sample.
+
+Both statistics are computed on the two weighted empirical distributions: the KS distance is the largest gap
+between their CDFs, evaluated at every value of either side (right-continuous step functions: the exact
+supremum, ties included); Wasserstein-1 is ``scipy.stats.wasserstein_distance`` with the weights.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from datasketches import kll_doubles_sketch
+from scipy.special import kolmogorov
+from scipy.stats import wasserstein_distance
+
+# KLL accuracy parameter: normalized rank error 0.28% (99%, one query). With k = 200 or 400 the sketch's error
+# inflated the KS level to 11% and 23% at alpha 0.05 on windows of 1,000 and 20,000 values; at 1,000 the test
+# matches scipy's on the raw samples (docs/statistics.md).
+SKETCH_K = 1_000
+
+
+def window_sketch() -> kll_doubles_sketch:
+    return kll_doubles_sketch(SKETCH_K)
+
+
+@dataclass(frozen=True)
+class WeightedSample:
+    """A sketch's retained values, sorted, with their weights, and the count the sketch has seen."""
+
+    values: np.ndarray
+    weights: np.ndarray
+    n: int
+    cumulative: np.ndarray  # 0, then the running share of the weight up to each value
+
+    @classmethod
+    def of_points(cls, points: np.ndarray, n: int) -> WeightedSample:
+        """Equal-weight sorted points standing for ``n`` values (a profile's quantile summary)."""
+        values = np.asarray(points, dtype=np.float64)
+        cumulative = np.arange(len(values) + 1, dtype=np.float64) / len(values)
+        return cls(values, np.full(len(values), n / len(values)), n, cumulative)
+
+    @classmethod
+    def of(cls, sketch: kll_doubles_sketch) -> WeightedSample:
+        flat = np.fromiter(itertools.chain.from_iterable(sketch), np.float64, 2 * sketch.num_retained)
+        values, weights = flat[0::2], flat[1::2]
+        order = np.argsort(values, kind="stable")
+        cumulative = np.concatenate([[0.0], np.cumsum(weights[order])])
+        return cls(values[order], weights[order], int(sketch.n), cumulative / cumulative[-1])
+
+    def cdf(self, points: np.ndarray) -> np.ndarray:
+        """Share of the weight at or below each point."""
+        return np.asarray(self.cumulative[np.searchsorted(self.values, points, side="right")])
+
+
+def ks_test(reference: WeightedSample, window: WeightedSample) -> tuple[float, float]:
+    """(KS distance, p-value): the two-sample Kolmogorov limit law at sqrt(n m / (n + m)) D, with n and m the
+    counts the sketches have seen (``scipy.special.kolmogorov``; streams.drift_stats explains the choice)."""
+    # Both CDFs are step functions that jump only at retained values: the supremum is at one of them.
+    distance = max(
+        float(np.max(np.abs(reference.cdf(reference.values) - window.cdf(reference.values)))),
+        float(np.max(np.abs(reference.cdf(window.values) - window.cdf(window.values)))),
+    )
+    n, m = window.n, reference.n
+    return distance, float(kolmogorov(np.sqrt(n * m / (n + m)) * distance))
+
+
+def wasserstein(reference: WeightedSample, window: WeightedSample) -> float:
+    return float(wasserstein_distance(reference.values, window.values, reference.weights, window.weights))
