@@ -27,6 +27,12 @@ from scipy.stats import wasserstein_distance
 SKETCH_K = 1_000
 
 
+# Windows with more values are tested as if they had this many. The KS critical value shrinks as 1/sqrt(n)
+# while a sketch's rank error does not: at 20,000 and 100,000 values the uncapped test rejected 8% and 9% of
+# drift-free windows at alpha 0.05. Capped, the level holds, and 5,000 values still see a 0.1 SD shift.
+MAX_TESTED_N = 5_000
+
+
 def window_sketch() -> kll_doubles_sketch:
     return kll_doubles_sketch(SKETCH_K)
 
@@ -62,13 +68,14 @@ class WeightedSample:
 
 def ks_test(reference: WeightedSample, window: WeightedSample) -> tuple[float, float]:
     """(KS distance, p-value): the two-sample Kolmogorov limit law at sqrt(n m / (n + m)) D, with n and m the
-    counts the sketches have seen (``scipy.special.kolmogorov``; streams.drift_stats explains the choice)."""
+    counts the sketches have seen, n at most MAX_TESTED_N (``scipy.special.kolmogorov``; streams.drift_stats
+    explains the choice)."""
     # Both CDFs are step functions that jump only at retained values: the supremum is at one of them.
     distance = max(
         float(np.max(np.abs(reference.cdf(reference.values) - window.cdf(reference.values)))),
         float(np.max(np.abs(reference.cdf(window.values) - window.cdf(window.values)))),
     )
-    n, m = window.n, reference.n
+    n, m = min(window.n, MAX_TESTED_N), reference.n
     return distance, float(kolmogorov(np.sqrt(n * m / (n + m)) * distance))
 
 
