@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from cassandra import DriverException
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -18,24 +20,11 @@ from scorecast.telemetry import configure
 from scorers.worker_cli import stop_on_signals
 from streams.config import ConceptOptions, DriftOptions, load_config
 from streams.runtime import drift_processor, open_session, promotion_processor
+from streams.signals import Signal
 from streams.store import SignalStore
 
 console = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True, help="Drift, performance and promotion signals.")
-_SHOWN = {
-    "p_value",
-    "p_holm",
-    "psi",
-    "flagged",
-    "n",
-    "events",
-    "ci_low",
-    "ci_high",
-    "reason",
-    "message",
-    "auc",
-    "degradation",
-}  # evidence worth a column in `signals show`; the rest stays in Cassandra
 
 Stream = Annotated[str, typer.Option(help="stream to watch")]
 Model = Annotated[str, typer.Option(help="registered model name")]
@@ -146,8 +135,10 @@ def show(
     model: Model = "fraud",
     limit: Annotated[int, typer.Option(min=1, help="most signals to show")] = 20,
     kind: Annotated[str | None, typer.Option(help="DRIFT, PROMOTION or ALERT")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="every column and all the evidence")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per signal, one per line")] = False,
 ) -> None:
-    """The newest signals of a model, newest window first."""
+    """The newest signals of a model, newest window first: a compact table that fits 80 columns by default."""
     settings = Settings()
     session = open_session(settings)
     try:
@@ -156,9 +147,68 @@ def show(
         raise ScorecastError(f"cannot read signals of keyspace {settings.keyspace} (run `scorecast init`)") from error
     finally:
         session.cluster.shutdown()
-    table = Table("window end (UTC)", "kind", "version", "metric", "value", "decision", "evidence")
+    if as_json:
+        for s in signals:
+            typer.echo(json.dumps(s.to_record(), sort_keys=True))
+        return
+    Console().print(signals_table(signals, wide))
+
+
+def signals_table(signals: list[Signal], wide: bool = False) -> Table:
+    """Compact: when, kind, version, metric, value and a short verdict; ``wide``: the decision and all evidence."""
+    if wide:
+        table = Table("window end (UTC)", "kind", "version", "metric", "value", "decision", "evidence")
+        for s in signals:
+            evidence = ", ".join(f"{k}={v}" for k, v in sorted(s.evidence.items()))
+            table.add_row(_when(s, "%Y-%m-%d %H:%M:%S"), s.kind, str(s.version or ""), s.metric, f"{s.value:.4g}",
+                          s.decision or "", evidence)  # fmt: skip
+        return table
+    table = Table(
+        "end (UTC)",
+        "kind",
+        "v",
+        "metric",
+        "value",
+        "verdict",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    table.columns[3].overflow = "fold"
     for s in signals:
-        evidence = ", ".join(f"{k}={v}" for k, v in sorted(s.evidence.items()) if k in _SHOWN)
-        when = datetime.fromtimestamp(s.window_end / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(when, s.kind, str(s.version or ""), s.metric, f"{s.value:.4g}", s.decision or "", evidence)
-    Console().print(table)
+        table.add_row(_when(s, "%m-%d %H:%M:%S"), s.kind, str(s.version or ""), s.metric, f"{s.value:.3g}", verdict(s))
+    return table
+
+
+def verdict(s: Signal) -> str:
+    """The few words of a signal's evidence that say what it means."""
+    e = s.evidence
+
+    def number(key: str) -> str:
+        try:
+            return f"{float(e[key]):.2g}"
+        except (KeyError, ValueError):
+            return "?"
+
+    if s.kind == "PROMOTION":
+        return f"{s.decision} n={e.get('n', '?')} ci [{number('ci_low')}, {number('ci_high')}]"
+    if s.kind == "ALERT":
+        return e.get("message", s.decision or "")
+    if s.metric.startswith("drift:"):
+        if e.get("tested") == "false":
+            return f"untested ({e.get('events', '?')} events)"
+        return f"ALARM: {e['flagged']}" if e.get("flagged") else "no drift"
+    if s.metric == "log_loss":
+        if "p_value" not in e:
+            return f"baseline n={e.get('n', '?')}"
+        try:
+            change = f"{float(e['degradation']):+.0%} loss"
+        except (KeyError, ValueError):
+            change = ""
+        return ("ALARM " if e.get("alarm") == "true" else "") + f"p={number('p_value')} {change}".rstrip()
+    flag = "DRIFT " if e.get("flagged") == "true" else ""
+    return f"{flag}p={number('p_holm')} psi={number('psi')}"
+
+
+def _when(s: Signal, form: str) -> str:
+    return datetime.fromtimestamp(s.window_end / 1000, UTC).strftime(form)

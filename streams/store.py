@@ -1,4 +1,9 @@
-"""Signals and processor checkpoints in Cassandra (tables of schemas/cql/0004_signals.cql)."""
+"""Signals and processor checkpoints in Cassandra (schemas/cql/0004_signals.cql, 0007_signals_by_kind.cql).
+
+Every signal is written twice: to ``signals`` (a model's day, all kinds, newest window first) and to
+``signals_by_kind`` (a model's kind and day), so that the newest signals of one kind are read from that kind's
+partitions however many signals of other kinds share the day.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ _SIGNAL_COLUMNS = (
     "model, day, window_end, kind, metric, version, window_start, baseline_version, value, threshold, decision, "
     "evidence, emitted_at"
 )
+_PLACEHOLDERS = ", ".join("?" * 13)
 
 
 def _day(ms: int) -> date:
@@ -32,49 +38,58 @@ def _when(ms: int) -> datetime:
 class SignalStore:
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._insert = session.prepare(f"INSERT INTO signals ({_SIGNAL_COLUMNS}) VALUES ({', '.join('?' * 13)})")
+        self._inserts = [
+            session.prepare(f"INSERT INTO {table} ({_SIGNAL_COLUMNS}) VALUES ({_PLACEHOLDERS})")
+            for table in ("signals", "signals_by_kind")
+        ]
         self._insert_day = session.prepare("INSERT INTO signal_days (model, day) VALUES (?, ?)")
+        self._insert_kind_day = session.prepare("INSERT INTO signal_kind_days (model, kind, day) VALUES (?, ?, ?)")
         self._days = session.prepare("SELECT day FROM signal_days WHERE model = ?")
+        self._kind_days = session.prepare("SELECT day FROM signal_kind_days WHERE model = ? AND kind = ?")
         self._read = session.prepare(f"SELECT {_SIGNAL_COLUMNS} FROM signals WHERE model = ? AND day = ? LIMIT ?")
+        self._read_kind = session.prepare(
+            f"SELECT {_SIGNAL_COLUMNS} FROM signals_by_kind WHERE model = ? AND kind = ? AND day = ? LIMIT ?"
+        )
 
     def write(self, signals: list[Signal]) -> None:
         """Upsert every signal; returns once all are acknowledged (raises the first failure)."""
         futures = []
         for s in signals:
-            day = _day(s.window_end)
-            futures.append(
-                self.session.execute_async(
-                    self._insert,
-                    (
-                        s.model,
-                        day,
-                        _when(s.window_end),
-                        s.kind,
-                        s.metric,
-                        s.version or 0,
-                        _when(s.window_start),
-                        s.baseline_version,
-                        s.value,
-                        s.threshold,
-                        s.decision,
-                        dict(s.evidence),
-                        _when(s.emitted_at),
-                    ),
-                )
+            row = (
+                s.model,
+                _day(s.window_end),
+                _when(s.window_end),
+                s.kind,
+                s.metric,
+                s.version or 0,
+                _when(s.window_start),
+                s.baseline_version,
+                s.value,
+                s.threshold,
+                s.decision,
+                dict(s.evidence),
+                _when(s.emitted_at),
             )
-        for model, day in {(s.model, _day(s.window_end)) for s in signals}:
+            futures += [self.session.execute_async(insert, row) for insert in self._inserts]
+        for model, kind, day in {(s.model, s.kind, _day(s.window_end)) for s in signals}:
             futures.append(self.session.execute_async(self._insert_day, (model, day)))
+            futures.append(self.session.execute_async(self._insert_kind_day, (model, kind, day)))
         for future in futures:
             future.result()
 
     def latest(self, model: str, limit: int = 50, kind: str | None = None) -> list[Signal]:
-        """The newest signals of ``model`` (by window end), at most ``limit``."""
+        """The newest signals of ``model`` (by window end), at most ``limit``; of one ``kind`` if given (rows
+        written before migration 0007 are listed without a kind only)."""
         found: list[Signal] = []
-        for row in self.session.execute(self._days, (model,)):
+        days = self._days.bind((model,)) if kind is None else self._kind_days.bind((model, kind))
+        for row in self.session.execute(days):
             day = row.day.date() if hasattr(row.day, "date") else row.day
-            for r in self.session.execute(self._read, (model, day, limit * 4 if kind else limit)):
-                if kind is None or r.kind == kind:
-                    found.append(_signal(r))
+            read = (
+                self._read.bind((model, day, limit))
+                if kind is None
+                else self._read_kind.bind((model, kind, day, limit))
+            )
+            found += [_signal(r) for r in self.session.execute(read)]
             if len(found) >= limit:
                 break
         return found[:limit]

@@ -3,6 +3,7 @@ webhook, and a restart that neither loses nor repeats a window."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from typing import Any
@@ -116,6 +117,11 @@ def test_a_shifted_feature_is_signalled_on_the_topic_in_cassandra_and_to_the_web
     result = CliRunner().invoke(app, ["signals", "show", "--model", MODEL, "--limit", "400", "--kind", "drift"])
     assert result.exit_code == 0, result.output
     assert "ks:customer_age" in result.output
+    as_json = CliRunner().invoke(app, ["signals", "show", "--model", MODEL, "--limit", "50", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    records = [json.loads(line) for line in as_json.output.splitlines()]
+    assert len(records) == 50
+    assert {r["model"] for r in records} == {MODEL}
 
 
 def test_a_restarted_processor_reports_every_window_once_and_whole(model_settings: Settings) -> None:
