@@ -138,7 +138,10 @@ def champion_stack(history_oldest_first: Iterable[AliasChange], alias: str = "ch
     for change in history_oldest_first:
         if change.alias != alias:
             continue
-        if change.action in ROLLBACK_ACTIONS:
+        if change.action == "quarantine" and change.version in stack:
+            while stack[-1] != change.version:  # back to the fallback, past every version it skipped
+                stack.pop()
+        elif change.action in ROLLBACK_ACTIONS:
             if stack:
                 stack.pop()
             if change.version is not None and (not stack or stack[-1] != change.version):

@@ -7,9 +7,10 @@ first, then replaces the immutable ``Serving`` snapshot in one reference assignm
 between versions nor scored twice. A version that fails to load or verify is logged and refused; the
 previous version keeps serving. Loaded sessions stay cached per version, so a rollback is instant.
 
-A single-valued alias whose version cannot be loaded at ``start`` falls back to the newest earlier version of
-the alias history that verifies (``start_fallback`` says which); a version that fails live is ``quarantine``d
-(refused from then on) and replaced by one that worked (``fallbacks``). The policy is scorers.quarantine's.
+A single-valued alias whose version fails verification is recorded in ``refusals`` with the version serving
+instead: at ``start`` that is the newest earlier version of the alias history that verifies, on a live change
+the one already serving. A version that fails on a live batch is ``quarantine``d (refused from then on) and
+replaced by one that worked (``fallbacks``). What is done about either is scorers.quarantine's business.
 """
 
 from __future__ import annotations
@@ -50,13 +51,14 @@ class AliasSource(VersionSource, Protocol):
 
 
 @dataclass(frozen=True)
-class StartFallback:
-    """At start, ``alias`` pointed at a version that could not be loaded; an earlier one serves instead."""
+class Refusal:
+    """``alias`` points at ``version``, which failed verification; ``serving`` serves the alias instead."""
 
     alias: str
-    wanted: int
-    serving: int
+    version: int
     reason: str
+    serving: int
+    at: str  # "start" (fell back through the alias history) or "load" (a live alias change refused)
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,9 @@ class AliasWatcher:
         self._swap = threading.Lock()  # the poll thread and a quarantine never build snapshots from the same base
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.start_fallback: StartFallback | None = None
+        self.refusals: list[Refusal] = []  # append-only: readers keep how many they have handled
+        self._announced: set[tuple[str, int]] = set()  # (alias, version) refused or quarantined already
+        self._on_refusal: list[Callable[[], None]] = []
 
     def current(self) -> Serving:
         """The snapshot to score one whole batch with."""
@@ -203,7 +207,9 @@ class AliasWatcher:
         with self._swap:
             self._serving = Serving({**self._serving.aliases, alias: (fallback,)})
         reason = self._errors.get(wanted[0], "could not be loaded")
-        self.start_fallback = StartFallback(alias, wanted[0], fallback.version, reason)
+        if wanted[0] in self._refused:  # verification failed: it will not pass later either
+            self._announced.add((alias, wanted[0]))
+            self.refusals.append(Refusal(alias, wanted[0], self._refused[wanted[0]], fallback.version, "start"))
         log.error(
             "%s@%d (%s) cannot serve: %s; serving %s@%d, the newest earlier %s that verifies, until the alias moves",
             self.name, wanted[0], alias, reason, self.name, fallback.version, alias,
@@ -221,10 +227,18 @@ class AliasWatcher:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
+    def on_refusal(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` from the poll thread whenever ``refusals`` grew (no need to wait for a batch)."""
+        self._on_refusal.append(listener)
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
+            known = len(self.refusals)
             try:
                 self.refresh()
+                if len(self.refusals) > known:
+                    for listener in self._on_refusal:
+                        listener()
             except Exception as error:  # a failed poll (Cassandra timeout...) must not kill the watcher
                 self._report(f"alias poll failed: {error}", logging.WARNING)
 
@@ -240,6 +254,7 @@ class AliasWatcher:
                     continue
                 loaded = [m for m in (self._load(v) for v in versions) if m is not None]
                 if alias in SINGLE_VALUED and len(loaded) < len(versions):
+                    self._refused_live(alias, versions[0], current.get(alias))
                     continue  # refused: the previous version keeps serving
                 if alias == "champion" and not versions:
                     self._report(f"{self.name}: champion alias is unset; keeping the loaded one", logging.WARNING)
@@ -253,6 +268,14 @@ class AliasWatcher:
         return True
 
     # -- bad versions -----------------------------------------------------------------------------------------
+
+    def _refused_live(self, alias: str, version: int, serving: tuple[LoadedModel, ...]) -> None:
+        reason = self._refused.get(version)
+        if reason is None or not serving:
+            return  # not a verification failure (retried next poll), or nothing serves to keep
+        if (alias, version) not in self._announced:
+            self._announced.add((alias, version))
+            self.refusals.append(Refusal(alias, version, reason, serving[0].version, "load"))
 
     def worked(self, alias: str, models: Sequence[LoadedModel]) -> None:
         """``models`` scored a batch of ``alias``: they are fallbacks should a later version fail."""
@@ -295,6 +318,7 @@ class AliasWatcher:
         with self._swap:
             self._refused[version] = f"quarantined: {reason}"
             self._errors[version] = self._refused[version]
+            self._announced.add((alias, version))
             for seen in self._worked.values():
                 if version in seen:
                     seen.remove(version)

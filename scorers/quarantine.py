@@ -7,7 +7,9 @@ then the alias history's earlier versions, each verified before use — and once
 failing version is quarantined: refused by this worker from then on, the alias moved back in the registry
 (history action ``quarantine``), an ALERT signal, metrics and one log line (``QuarantineNotice``). The batch
 is delivered with the fallback's predictions: nothing is lost and nothing is committed unscored. For the
-challenger alias a failing version is left out and the others' predictions are kept.
+challenger alias a failing version is left out and the others' predictions are kept. A version the watcher
+refused at verification while another serves (a changed artifact at start, a bad live promotion) is
+quarantined the same way, so the alias — and the lookup API reading it — names the version actually served.
 
 If no fallback scores the batch either (a record that breaks every version, or none to fall back to), the
 evidence blames the records, not the version — which passed its probes at load — so nothing is quarantined:
@@ -19,6 +21,7 @@ the rest of the batch is scored. A partition never stops for a record, and a wor
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -49,6 +52,7 @@ class Quarantined:
     version: int
     reason: str
     fallback: int | None  # what serves the alias now (None: the version was left out of a multi-valued alias)
+    at: str = "run"  # run: failed on a live batch; load: failed verification on an alias change; start: at start
 
 
 class QuarantineNotice(Protocol):
@@ -101,12 +105,30 @@ class VersionGuard:
         self._notice = notice
         self.quarantined: list[int] = []
         self._guarded: tuple[tuple[LoadedModel, ...], list[GuardedModel]] = ((), [])
+        self._refusals_seen = 0
+        self._refusals_lock = threading.Lock()  # reported from the batch thread and the watcher's poll thread
+        self.report_refusals()
+        watcher.on_refusal(self.report_refusals)
+
+    def report_refusals(self) -> None:
+        """Quarantine what the watcher refused at verification (at start, or on an alias change) and not yet said."""
+        if len(self.watcher.refusals) == self._refusals_seen:
+            return  # every batch: one length check
+        with self._refusals_lock:
+            refusals = self.watcher.refusals[self._refusals_seen :]
+            self._refusals_seen += len(refusals)
+            for r in refusals:
+                if r.alias == self.alias:
+                    self.quarantined.append(r.version)
+                    event = Quarantined(self.watcher.name, r.alias, r.version, r.reason, r.serving, r.at)
+                    self._notice.quarantined(event)
 
     def serving(self) -> tuple[LoadedModel, ...]:
         return self.watcher.current().get(self.alias)
 
     def score(self, score: Score[Scored]) -> tuple[Scored, tuple[LoadedModel, ...]]:
         """The scored batch and the versions that scored it (read once: a hot reload never splits a batch)."""
+        self.report_refusals()
         models = self.serving()
         if models is not self._guarded[0]:  # a snapshot changes rarely: wrap its models once
             self._guarded = (models, [GuardedModel(m) for m in models])

@@ -16,7 +16,6 @@ from cassandra.cluster import Session
 
 from schemas.registry import SchemaStore
 from scorecast.settings import Settings
-from scorers.hot_reload import StartFallback
 from scorers.metrics import WorkerMetrics
 from scorers.quarantine import Quarantined
 from scorers.registry import Registry
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 QUARANTINED = "model:quarantined"
-FELL_BACK = "model:fallback"
 
 
 class QuarantineReport:
@@ -51,42 +49,27 @@ class QuarantineReport:
         self._out: tuple[SignalPublisher, Alerter] | None = None
 
     def quarantined(self, event: Quarantined) -> None:
-        self._metrics.quarantined(event.version, "run")
-        now = f"now serving {event.model}@{event.fallback}" if event.fallback is not None else "left out"
+        self._metrics.quarantined(event.version, event.at)
         try:
             self._registry.quarantine(
                 event.model, event.alias, event.version, event.fallback, event.reason, self._actor
             )
         except Exception as error:  # Cassandra away: this worker refuses the version anyway
-            log.warning("could not record the quarantine of %s@%d in the registry: %s", event.model, event.version,
-                        error)  # fmt: skip
-        message = f"{event.model}@{event.version} quarantined from {event.alias} ({event.reason}); {now}"
-        evidence = {"alias": event.alias, "reason": event.reason[:500], "worker": self._actor}
+            log.warning("quarantine of %s@%d not recorded in the registry: %s", event.model, event.version, error)
+        now = f"now serving {event.model}@{event.fallback}" if event.fallback is not None else "left out"
+        why = "failed on a live batch" if event.at == "run" else "failed verification"
+        message = f"{event.model}@{event.version} quarantined from {event.alias}: {why} ({event.reason}); {now}"
+        evidence = {"alias": event.alias, "at": event.at, "reason": event.reason[:500], "worker": self._actor}
         if event.fallback is not None:
             evidence["fallback_version"] = str(event.fallback)
-        self._alert(event.model, QUARANTINED, event.version, message, evidence)
+        self._alert(event.model, event.version, message, evidence)
 
-    def fell_back(self, model: str, fallback: StartFallback) -> None:
-        """At start the alias's version could not be loaded and an earlier one serves (see AliasWatcher.start)."""
-        self._metrics.quarantined(fallback.wanted, "start")
-        message = (
-            f"{model}@{fallback.wanted} cannot serve {fallback.alias} ({fallback.reason}); "
-            f"serving {model}@{fallback.serving} until the alias moves"
-        )
-        evidence = {
-            "alias": fallback.alias,
-            "reason": fallback.reason[:500],
-            "worker": self._actor,
-            "fallback_version": str(fallback.serving),
-        }
-        self._alert(model, FELL_BACK, fallback.wanted, message, evidence)
-
-    def _alert(self, model: str, metric: str, version: int, message: str, evidence: dict[str, str]) -> None:
+    def _alert(self, model: str, version: int, message: str, evidence: dict[str, str]) -> None:
         from streams.alerts import Alert
 
         publisher, alerter = self._outputs()
         now_ms = int(time.time() * 1000)
-        alert = Alert(model, "model", metric, message, now_ms, now_ms, version, evidence)
+        alert = Alert(model, "model", QUARANTINED, message, now_ms, now_ms, version, evidence)
         try:
             publisher.publish([alert.signal(now_ms)], timeout_s=10.0)
         except Exception as error:  # the log line and the metric below still say it

@@ -159,8 +159,7 @@ def scorer_worker(settings: Settings, config: WorkerConfig) -> Iterator[ScorerWo
             metrics = WorkerMetrics(config.stream, config.model, config.alias)
             actor = f"scorer {config.instance_id or socket.gethostname()}:{os.getpid()} ({config.group})"
             report = QuarantineReport(settings, config.stream, registry, session, store, metrics, actor)
-            if watcher.start_fallback is not None:
-                report.fell_back(config.model, watcher.start_fallback)
+            guard = VersionGuard(watcher, config.alias, report)  # says at once what start refused
             outputs = BatchOutputs(
                 settings,
                 store,
@@ -171,7 +170,6 @@ def scorer_worker(settings: Settings, config: WorkerConfig) -> Iterator[ScorerWo
                 metrics=metrics,
             )
             core = ScoringCore(EventBatchDecoder(store, config.stream, source_topic))
-            guard = VersionGuard(watcher, config.alias, report)
             yield ScorerWorker(settings, config, core, guard, outputs, metrics)
         finally:
             watcher.stop()

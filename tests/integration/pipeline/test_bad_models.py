@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -21,12 +22,15 @@ import pytest
 from cassandra.cluster import Session
 from confluent_kafka import Consumer
 
+from schemas.features import FeatureSpec
 from schemas.synthetic import TransactionGenerator
 from scorecast.cassandra import connect
 from scorecast.producer import EventProducer
 from scorecast.settings import Settings
 from scorers.artifacts import file_path
+from scorers.errors import ModelVerificationError
 from scorers.registry import Registry
+from scorers.runtime import PROBE_ROWS, OnnxModel
 from scorers.worker import ScorerWorker, WorkerConfig, scorer_worker
 from streams.store import SignalStore
 from tests.integration.pipeline.conftest import RunWorker, SpawnWorker
@@ -71,13 +75,29 @@ def wait_until(condition: object, timeout_s: float = 30.0) -> bool:
     return False
 
 
-def test_version_failing_at_run_time_is_quarantined_and_every_event_scored_by_the_previous(
-    pipeline_settings: Settings, session: Session
+def register_under_the_old_probe(registry: Registry, artifact: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registers as the registry did before every batch size was probed (one 64-row probe), as a stored
+    version from then would be."""
+    load = OnnxModel.load
+
+    def one_probe(artifact: bytes, spec: FeatureSpec, **options: Any) -> OnnxModel:
+        return load(artifact, spec, **{**options, "probe_sizes": (PROBE_ROWS,)})
+
+    with monkeypatch.context() as patch:
+        patch.setattr(OnnxModel, "load", one_probe)
+        registry.register("fraud", artifact)
+
+
+def test_bad_versions_promoted_live_are_quarantined_and_every_event_scored_by_the_previous(
+    pipeline_settings: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = pipeline_settings.model_copy(update={"model_poll_interval_s": 0.1})
     with Registry.open(settings) as registry:
         registry.register("fraud", build.logistic(np.full((16, 1), 0.001, dtype=np.float32)))
-        registry.register("fraud", build.amount_bucket_trap(limit=10_000.0))  # passes every probe
+        with pytest.raises(ModelVerificationError, match="probe run failed on a batch of 1 row"):
+            registry.register("fraud", build.batch_size_trap(64))
+        register_under_the_old_probe(registry, build.batch_size_trap(64), monkeypatch)  # v2: right at 64 rows only
+        registry.register("fraud", build.amount_bucket_trap(limit=10_000.0))  # v3: passes every probe
         registry.promote("fraud", 1)
         before = produce(settings, 300, seed=1)
 
@@ -95,19 +115,24 @@ def test_version_failing_at_run_time_is_quarantined_and_every_event_scored_by_th
             thread.start()
             try:
                 assert wait_until(lambda: len(versions_by_event(session)) == len(before))
-                registry.promote("fraud", 2, reason="live promotion of a broken model")
-                assert wait_until(lambda: worker.serving() == (2,))
-                after = produce(settings, 1_500, seed=2, amount=25_000.0)  # beyond v2's bucket table
-                everything = before | after
+                # v2 is refused at load (its probe fails at 1 row) and the alias taken back while v1 serves.
+                registry.promote("fraud", 2, reason="live promotion of a fixed-batch export")
+                assert wait_until(lambda: registry.aliases("fraud")["champion"] == (1,))
+                during = produce(settings, 300, seed=2)
+                # v3 loads, then fails on the first batch holding an amount beyond its bucket table.
+                registry.promote("fraud", 3, reason="live promotion of a model with a bucket bug")
+                assert wait_until(lambda: worker.serving() == (3,))
+                after = produce(settings, 1_500, seed=3, amount=25_000.0)
+                everything = before | during | after
                 wait_until(lambda: len(versions_by_event(session)) == len(everything) or "error" in outcome)
             finally:
                 stop.set()
                 thread.join(timeout=60)
         assert "error" not in outcome, f"worker stopped: {outcome.get('error')!r}"
         assert worker.serving() == (1,)
-        assert worker.stats.quarantined == [2]
+        assert worker.stats.quarantined == [2, 3]
 
-        # Nothing lost, nothing scored by the broken version: every event has exactly v1's prediction.
+        # Nothing lost, nothing scored by a broken version: every event has exactly v1's prediction.
         scored = versions_by_event(session)
         assert set(scored) == everything
         assert {v for versions in scored.values() for v in versions} == {1}
@@ -115,15 +140,18 @@ def test_version_failing_at_run_time_is_quarantined_and_every_event_scored_by_th
 
         # The registry says what happened, and the champion is back at v1 for every reader.
         quarantine = [c for c in registry.history("fraud") if c.action == "quarantine"]
-        assert [(c.alias, c.version, c.previous) for c in quarantine] == [("champion", 1, 2)]
+        assert [(c.alias, c.version, c.previous) for c in quarantine] == [("champion", 1, 3), ("champion", 1, 2)]
         assert "Gather" in quarantine[0].reason
+        assert "probe run failed on a batch of 1 row" in quarantine[1].reason
         assert registry.aliases("fraud")["champion"] == (1,)
 
     alerts = SignalStore(session).latest("fraud", kind="ALERT")
-    assert [(a.metric, a.version) for a in alerts] == [("model:quarantined", 2)]
-    assert alerts[0].evidence["fallback_version"] == "1"
+    assert sorted((a.metric, a.version, a.evidence["at"], a.evidence["fallback_version"]) for a in alerts) == [
+        ("model:quarantined", 2, "load", "1"),
+        ("model:quarantined", 3, "run", "1"),
+    ]
     on_topic = [s for s in read_topic(settings, "signals", idle_s=1.0) if s["kind"] == "ALERT"]
-    assert [(s["metric"], s["version"], s["model"]) for s in on_topic] == [("model:quarantined", 2, "fraud")]
+    assert sorted((s["metric"], s["version"]) for s in on_topic) == [("model:quarantined", 2), ("model:quarantined", 3)]
 
 
 def dead_letter_reasons(settings: Settings, idle_s: float = 2.0) -> list[str]:
@@ -203,7 +231,12 @@ def test_worker_starting_on_a_tampered_champion_serves_the_previous_version(
         assert metric(text, "scorecast_serving_version", alias="champion") == 1
         assert metric(text, "scorecast_versions_quarantined", version="3", at="start") == 1
         alerts = SignalStore(session).latest("fraud", kind="ALERT")
-        assert [(a.metric, a.version, a.evidence["fallback_version"]) for a in alerts] == [("model:fallback", 3, "1")]
+        assert [(a.metric, a.version, a.evidence["at"], a.evidence["fallback_version"]) for a in alerts] == [
+            ("model:quarantined", 3, "start", "1")
+        ]
+        quarantine = [c for c in registry.history("fraud") if c.action == "quarantine"]
+        assert [(c.alias, c.version, c.previous) for c in quarantine] == [("champion", 1, 3)]
+        assert registry.aliases("fraud")["champion"] == (1,)  # lookups now read the version being served
 
         scored = versions_by_event(session)
         assert set(scored) == events
@@ -215,8 +248,7 @@ def test_worker_starting_on_a_tampered_champion_serves_the_previous_version(
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1
     last = output.strip().splitlines()[-1]
-    assert "no champion could be loaded" in last
-    assert all(f"fraud@{v} refused: checksum mismatch" in last for v in (3, 2, 1))
+    assert "no champion could be loaded (fraud@1 refused: checksum mismatch" in last
     assert "Traceback" not in output
 
 

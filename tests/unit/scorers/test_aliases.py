@@ -116,6 +116,9 @@ def test_rollback_after_a_quarantine_skips_the_quarantined_version() -> None:
     assert rollback_target(history, 2) == 1
     history += _history(("promote", 4))
     assert fallback_versions(history, "champion", 4) == [2, 1]
+    # A quarantine that skipped versions (v3 and v2 both unverifiable at start) goes back past both.
+    skipped = _history(("promote", 1), ("promote", 2), ("promote", 3), ("quarantine", 1))
+    assert champion_stack(skipped) == [1]
     assert fallback_versions(
         _history(("promote", 1), ("promote", 2), ("rollback", 1), ("promote", 3)), "champion", 3
     ) == [1]

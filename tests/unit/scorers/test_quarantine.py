@@ -101,7 +101,7 @@ def test_a_fresh_worker_falls_back_through_the_alias_history(
 ) -> None:
     registry.promote(1, 4, 3)  # v4 never verified; v3 is the champion when the worker starts
     w = start()
-    assert w.start_fallback is None
+    assert w.refusals == []
     notices = Notices()
     guard = VersionGuard(w, "champion", notices)
     poisoned = batch(spec, 7, amount=25_000.0)
@@ -171,14 +171,35 @@ def test_a_failing_challenger_is_left_out_and_the_others_kept(
     assert [m.version for m in w.current().get("challenger")] == [2]
 
 
-def test_start_serves_the_newest_earlier_version_that_verifies(registry: MemoryRegistry, start: Start) -> None:
+def test_start_serves_the_newest_earlier_version_that_verifies_and_quarantines_the_champion(
+    registry: MemoryRegistry, start: Start
+) -> None:
     registry.add(5, build.logistic(), sha256="0" * 64)  # a tampered artifact: its checksum no longer matches
     registry.promote(1, 2, 4, 5)
     w = start()
     assert w.current().champion.version == 2  # v4 (not ONNX) is skipped too
-    assert w.start_fallback is not None
-    assert (w.start_fallback.wanted, w.start_fallback.serving) == (5, 2)
-    assert "checksum mismatch" in w.start_fallback.reason
+    [refusal] = w.refusals
+    assert (refusal.alias, refusal.version, refusal.serving, refusal.at) == ("champion", 5, 2, "start")
+    assert "checksum mismatch" in refusal.reason
+    notices = Notices()
+    guard = VersionGuard(w, "champion", notices)  # says at once what start refused
+    assert [(n.version, n.fallback, n.at) for n in notices.seen] == [(5, 2, "start")]
+    assert guard.quarantined == [5]
+    guard.score(lambda ms: [m.version for m in ms])
+    assert len(notices.seen) == 1
+
+
+def test_a_live_promotion_refused_at_verification_is_quarantined_once(registry: MemoryRegistry, start: Start) -> None:
+    registry.promote(1)
+    w = start()
+    notices = Notices()
+    guard = VersionGuard(w, "champion", notices)
+    registry.promote(4)  # not an ONNX model
+    for _ in range(3):
+        assert w.refresh() is False
+        assert guard.score(lambda ms: [m.version for m in ms])[0] == [1]
+    assert [(n.version, n.fallback, n.at) for n in notices.seen] == [(4, 1, "load")]
+    assert "not a loadable ONNX model" in notices.seen[0].reason
 
 
 def test_start_refuses_in_one_line_when_no_version_can_serve(registry: MemoryRegistry) -> None:
