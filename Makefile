@@ -1,5 +1,5 @@
 # The README's commands. `make demo` runs the whole pipeline on local Kafka and Cassandra; `make test` runs
-# every test. Both create the virtualenv and install everything on first use.
+# every test but the fault suite (`make faults`). All create the virtualenv and install everything on first use.
 VENV    ?= .venv
 PYTHON  ?= python3
 # onnxruntime flavour: cpu or gpu (mutually exclusive extras)
@@ -7,7 +7,7 @@ ORT     ?= cpu
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(strip $(ORT))
 
-.PHONY: demo test bench lint up down clean
+.PHONY: demo test faults faults-short bench lint up down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# The fault suite (tests/faults): kill -9 / SIGTERM of a Kafka and Cassandra of its own (under
+# .scorecast/faults, other ports), never of the services `make up` started. faults-short is CI's part of it.
+faults: $(STAMP)
+	$(BIN)/pytest -m faults tests/faults
+
+faults-short: $(STAMP)
+	$(BIN)/pytest -m "faults and not slow" tests/faults
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
@@ -37,4 +45,5 @@ down: $(STAMP)
 
 clean:
 	-$(BIN)/scorecast infra down --purge
+	-SCORECAST_INFRA_DIR=.scorecast/faults $(BIN)/scorecast infra down --purge
 	rm -rf $(VENV) .scorecast .mypy_cache .ruff_cache .pytest_cache

@@ -51,10 +51,32 @@ def _java_major(java: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def check_ports(services: list[Service]) -> None:
+    """Refuse, in one line, a port that two settings share or that something on this machine already holds."""
+    owners: dict[int, str] = {}
+    for service in services:
+        for setting, port in service.ports.items():
+            if port in owners:
+                raise InfraError(f"port {port} is set twice ({owners[port]} and {setting}): nothing was started")
+            owners[port] = setting
+    for port, setting in owners.items():
+        if _port_in_use(port):
+            raise InfraError(
+                f"port {port} ({setting}) is already in use on this machine: nothing was started; "
+                f"stop what holds it or set {setting} to a free port"
+            )
+
+
 def _port_in_use(port: int) -> bool:
+    # Bind the way the JVMs will (SO_REUSEADDR, so connections in TIME_WAIT do not count): a listener on
+    # 127.0.0.1 or on 0.0.0.0 makes it fail, like it would make the service fail.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -67,13 +89,21 @@ def _tail(path: Path, lines: int = 15) -> str:
 class LocalCluster:
     """Kafka and Cassandra as processes of this machine, with state under ``settings.infra_dir``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, jars_dir: Path | None = None) -> None:
         self.home = settings.infra_dir.resolve()
         kafka_port = int(settings.kafka_bootstrap.rsplit(":", 1)[-1])
         self.services: tuple[Service, ...] = (
-            Kafka(port=kafka_port, heap_mb=settings.kafka_heap_mb),
-            Cassandra(port=settings.cassandra_port, heap_mb=settings.cassandra_heap_mb),
+            Kafka(port=kafka_port, controller_port=settings.kafka_controller_port, heap_mb=settings.kafka_heap_mb),
+            Cassandra(
+                port=settings.cassandra_port,
+                storage_port=settings.cassandra_storage_port,
+                jmx_port=settings.cassandra_jmx_port,
+                commitlog_sync=settings.cassandra_commitlog_sync,
+                commitlog_sync_ms=settings.cassandra_commitlog_sync_ms,
+                heap_mb=settings.cassandra_heap_mb,
+            ),
         )
+        self.jars_dir = (jars_dir or self.home / "jars").resolve()
 
     def layout(self, service: Service) -> ServiceLayout:
         return ServiceLayout(self.home, service.name)
@@ -87,14 +117,11 @@ class LocalCluster:
     def up(self) -> list[ServiceStatus]:
         """Start what is not running yet (idempotent) and wait until every service answers."""
         java = find_java17()
+        to_start = [service for service in self.services if self.pid(service) is None]
+        check_ports(to_start)  # before anything is spawned: a clash never leaves a half-started cluster
         started: list[tuple[Service, subprocess.Popen[bytes]]] = []
-        for service in self.services:
-            if self.pid(service) is not None:
-                continue
-            for port in service.ports:
-                if _port_in_use(port):
-                    raise InfraError(f"port {port} is already in use: {service.name} cannot start")
-            classpath = jars.resolve(service.name, self.home / "jars")
+        for service in to_start:
+            classpath = jars.resolve(service.name, self.jars_dir)
             layout = self.layout(service)
             service.prepare(layout, java, classpath)
             started.append((service, self._spawn(service, layout, java, classpath)))

@@ -61,7 +61,9 @@ class Service(Protocol):
     def name(self) -> str: ...
 
     @property
-    def ports(self) -> tuple[int, ...]: ...
+    def ports(self) -> dict[str, int]:
+        """Every port the service binds, by the setting that chooses it."""
+        ...
 
     @property
     def start_timeout_s(self) -> float: ...
@@ -94,13 +96,14 @@ def _marker(layout: ServiceLayout) -> list[str]:
 @dataclass(frozen=True)
 class Kafka:
     port: int = 9092
+    controller_port: int = 9093
     heap_mb: int = 512
     name: str = "kafka"
     start_timeout_s: float = 90.0
 
     @property
-    def ports(self) -> tuple[int, ...]:
-        return (self.port, self.port + 1)
+    def ports(self) -> dict[str, int]:
+        return {"SCORECAST_KAFKA_BOOTSTRAP": self.port, "SCORECAST_KAFKA_CONTROLLER_PORT": self.controller_port}
 
     @property
     def endpoint(self) -> str:
@@ -109,15 +112,19 @@ class Kafka:
     def main_log(self, layout: ServiceLayout) -> Path:
         return layout.log_dir / "server.log"
 
-    def prepare(self, layout: ServiceLayout, java: str, classpath: Path) -> None:
+    def write_config(self, layout: ServiceLayout) -> Path:
         properties = layout.conf_dir / "server.properties"
         _render(
             INFRA_ROOT / "kafka" / "server.properties",
             properties,
             port=self.port,
-            controller_port=self.port + 1,
+            controller_port=self.controller_port,
             data_dir=layout.data_dir.resolve(),
         )
+        return properties
+
+    def prepare(self, layout: ServiceLayout, java: str, classpath: Path) -> None:
+        properties = self.write_config(layout)
         if (layout.data_dir / "meta.properties").exists():
             return
         layout.data_dir.mkdir(parents=True, exist_ok=True)
@@ -161,13 +168,20 @@ class Kafka:
 class Cassandra:
     port: int = 9042
     storage_port: int = 7000
+    jmx_port: int = 7199
+    commitlog_sync: str = "batch"
+    commitlog_sync_ms: int = 10_000
     heap_mb: int = 1024
     name: str = "cassandra"
     start_timeout_s: float = 180.0
 
     @property
-    def ports(self) -> tuple[int, ...]:
-        return (self.port, self.storage_port)
+    def ports(self) -> dict[str, int]:
+        return {
+            "SCORECAST_CASSANDRA_PORT": self.port,
+            "SCORECAST_CASSANDRA_STORAGE_PORT": self.storage_port,
+            "SCORECAST_CASSANDRA_JMX_PORT": self.jmx_port,
+        }
 
     @property
     def endpoint(self) -> str:
@@ -177,17 +191,30 @@ class Cassandra:
         return layout.log_dir / "system.log"
 
     def prepare(self, layout: ServiceLayout, java: str, classpath: Path) -> None:
-        _render(
-            INFRA_ROOT / "cassandra" / "cassandra.yaml",
-            layout.conf_dir / "cassandra.yaml",
-            port=self.port,
-            storage_port=self.storage_port,
-            data_dir=layout.data_dir.resolve(),
-        )
+        self.write_config(layout)
         for sub in ("data", "commitlog", "saved_caches", "hints", "cdc_raw"):
             (layout.data_dir / sub).mkdir(parents=True, exist_ok=True)
         # JNA unpacks its native library into the temp dir, which must allow exec; keep it our own.
         (layout.home / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, layout: ServiceLayout) -> Path:
+        config = layout.conf_dir / "cassandra.yaml"
+        _render(
+            INFRA_ROOT / "cassandra" / "cassandra.yaml",
+            config,
+            port=self.port,
+            storage_port=self.storage_port,
+            data_dir=layout.data_dir.resolve(),
+            commitlog_sync=self._commitlog_sync(),
+        )
+        return config
+
+    def _commitlog_sync(self) -> str:
+        window = {"periodic": "commitlog_sync_period", "group": "commitlog_sync_group_window"}.get(self.commitlog_sync)
+        lines = [f"commitlog_sync: {self.commitlog_sync}"]
+        if window is not None:
+            lines.append(f"{window}: {self.commitlog_sync_ms}ms")
+        return "\n".join(lines)
 
     def command(self, layout: ServiceLayout, java: str, classpath: Path) -> list[str]:
         jamm = next(classpath.glob("jamm-*.jar"))
@@ -205,8 +232,10 @@ class Cassandra:
             f"-Dcassandra.logdir={layout.log_dir.resolve()}",
             f"-Dlogback.configurationFile={(INFRA_ROOT / 'cassandra' / 'logback.xml').resolve()}",
             "-Dcassandra-foreground=yes", "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-            "-Dcassandra.initial_token=0", "-Dcassandra.unsafesystem=true",
-            "-Dcassandra.jmx.local.port=7199",
+            # No -Dcassandra.unsafesystem: it skips flushing schema changes, so after a kill -9 the commit log
+            # replay found no table for the rows it held and dropped them, the keyspace and the registry.
+            "-Dcassandra.initial_token=0",
+            f"-Dcassandra.jmx.local.port={self.jmx_port}",
             "-cp", f"{classpath}/*", "org.apache.cassandra.service.CassandraDaemon",
         ]  # fmt: skip
 

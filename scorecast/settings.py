@@ -18,6 +18,7 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_controller_port: int = Field(default=9093, ge=1, le=65535, description="KRaft controller of a local broker")
     kafka_username: str | None = None
     kafka_password: SecretStr | None = None
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
@@ -31,6 +32,15 @@ class Settings(BaseSettings):
     # Cassandra
     cassandra_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     cassandra_port: int = 9042
+    # Only a local Cassandra binds these; two local clusters on one machine need different ones.
+    cassandra_storage_port: int = Field(default=7000, ge=1, le=65535)
+    cassandra_jmx_port: int = Field(default=7199, ge=1, le=65535)
+    # When a local Cassandra acknowledges a write: batch (the default) and group ack only once the commit log
+    # section holding it is synced, so kill -9 or a power loss loses nothing acknowledged; periodic acks at once
+    # and its replay stops at the last sync, so even kill -9 of the process loses up to the period's writes.
+    # docs/reliability.md has the measured costs.
+    cassandra_commitlog_sync: Literal["periodic", "group", "batch"] = "batch"
+    cassandra_commitlog_sync_ms: int = Field(default=10_000, ge=1, description="periodic: period; group: window")
     cassandra_username: str | None = None
     cassandra_password: SecretStr | None = None
     cassandra_local_dc: str = "datacenter1"

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        kind = "integration" if "integration" in item.path.parts else "unit"
+        parts = item.path.parts
+        kind = "faults" if "faults" in parts else "integration" if "integration" in parts else "unit"
         item.add_marker(getattr(pytest.mark, kind))
 
 
