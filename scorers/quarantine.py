@@ -134,7 +134,7 @@ class VersionGuard:
             self._guarded = (models, [GuardedModel(m) for m in models])
         try:
             scored = score(self._guarded[1])
-        except VersionFailedError as failure:  # said once, by the quarantine's ALERT line or the error raised
+        except VersionFailedError as failure:  # said once: the quarantine's ALERT, or the row-isolation warning
             recover = self._fall_back if self.alias in SINGLE_VALUED else self._leave_out
             scored, models = recover(score, models, failure)
         self.watcher.worked(self.alias, models)

@@ -65,11 +65,15 @@ class QuarantineReport:
         self._alert(event.model, event.version, message, evidence)
 
     def _alert(self, model: str, version: int, message: str, evidence: dict[str, str]) -> None:
-        from streams.alerts import Alert
+        try:
+            from streams.alerts import Alert
 
-        publisher, alerter = self._outputs()
-        now_ms = int(time.time() * 1000)
-        alert = Alert(model, "model", QUARANTINED, message, now_ms, now_ms, version, evidence)
+            publisher, alerter = self._outputs()
+            now_ms = int(time.time() * 1000)
+            alert = Alert(model, "model", QUARANTINED, message, now_ms, now_ms, version, evidence)
+        except Exception as error:  # scoring goes on whatever happens to the alert; the line is still logged
+            log.error("ALERT %s (no ALERT signal: %s)", message, error)
+            return
         try:
             publisher.publish([alert.signal(now_ms)], timeout_s=10.0)
         except Exception as error:  # the log line and the metric below still say it
