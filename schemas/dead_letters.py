@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Message
 
 from schemas.errors import SchemaError
 from scorecast.errors import PermanentError, RetryableError
-from scorecast.io.errors import kafka_error
+from scorecast.io.producer import DeliveryError, KafkaProducer
 from scorecast.settings import Settings
 
 PREFIX = "scorecast.dlq."
@@ -133,10 +133,10 @@ class DeadLetter:
 class DeadLetterSink:
     """Sends dead letters of one stream; ``flush`` raises DeadLetterError if any was not delivered.
 
-    A dead letter that would exceed ``max_bytes`` (librdkafka's ``message.max.bytes``; a topic's lower
-    ``max.message.bytes`` shows up as a delivery error and halves the budget for that letter) is truncated
-    and marked so, rather than refused forever: see ``TRUNCATED``. A full local queue is waited out for at
-    most ``max_queue_wait_s``.
+    A dead letter over ``max_bytes`` (librdkafka's ``message.max.bytes``) is cut to fit and marked
+    (``TRUNCATED``); one the topic still refuses permanently (its ``max.message.bytes`` is lower) is sent
+    again at half the size, down to ``_SMALLEST``, then dropped with an error log: retrying cannot help, and
+    the source partition must not stop for it. A full producer queue waits a bounded time (the producer's).
     """
 
     def __init__(
@@ -144,22 +144,20 @@ class DeadLetterSink:
         settings: Settings,
         stream: str,
         consumer: str,
-        producer: Producer | None = None,
+        producer: KafkaProducer | None = None,
         max_bytes: int = MESSAGE_MAX_BYTES,
-        max_queue_wait_s: float = 30.0,
     ) -> None:
         self.topic = settings.topic(stream, "dead-letters")
         self.consumer = consumer
         self.max_bytes = max_bytes
-        self.max_queue_wait_s = max_queue_wait_s
-        self._producer = producer or Producer({**settings.kafka_config(), "enable.idempotence": True})
+        self._producer = producer or KafkaProducer(settings, {"enable.idempotence": True})
         self.sent = 0
         self.truncated = 0
         self.dropped = 0
         self.failed: list[str] = []
-        self._too_large: list[_Letter] = []
 
     def send(self, message: Message, reason: str, error: BaseException | str, error_class: str = "") -> DeadLetter:
+        """Queue the dead letter of ``message``; RetryableError if the producer's queue stays full."""
         letter = DeadLetter.of(message, reason, error, self.consumer, error_class)
         original = [(k, v) for k, v in header_pairs(message) if not k.startswith(PREFIX)]
         self._send(_Letter(letter.original_key, letter.original_value, [*original, *letter.headers()]), self.max_bytes)
@@ -173,62 +171,53 @@ class DeadLetterSink:
     def flush(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            if self._producer.flush(max(0.0, deadline - time.monotonic())) > 0:
-                self.failed.append(f"dead letters still undelivered after {timeout}s")
+            failed_before = self._producer.report.failed
+            try:
+                self._producer.flush(max(0.0, deadline - time.monotonic()))
                 break
-            if not self._too_large:
+            except DeliveryError as error:
+                smaller = self._settle(error, error.report.failed - failed_before)
+            if not smaller:
                 break
-            again, self._too_large = self._too_large, []
-            for letter in again:  # the topic refused the size: halve the budget until it fits
+            for letter in smaller:  # the topic refused the size: halve the budget until it fits
                 self._send(letter, letter.size() // 2)
         if self.failed:
             raise DeadLetterError(f"{len(self.failed)} dead letters to {self.topic} not delivered: {self.failed[0]}")
 
     def _send(self, letter: _Letter, budget: int) -> None:
-        letter = letter.within(budget)
+        while True:
+            letter = letter.within(budget)
+            try:
+                self._producer.produce(self.topic, letter.value, letter.key, headers=letter.headers, tag=letter)
+                break
+            except PermanentError as error:  # over the client's message.max.bytes, or refused outright
+                if budget <= _SMALLEST:
+                    self._drop(letter, error)
+                    return
+                budget = min(budget, letter.size()) // 2
         if letter.truncated_from is not None:
             self.truncated += 1
-        waited_until = time.monotonic() + self.max_queue_wait_s
-        while True:
-            try:
-                self._producer.produce(
-                    self.topic, letter.value, letter.key, headers=letter.headers, on_delivery=self._reported(letter)
-                )
-                break
-            except BufferError:  # local queue full: let librdkafka drain it, for a bounded time
-                if time.monotonic() >= waited_until:
-                    self.failed.append(f"producer queue still full after {self.max_queue_wait_s:.0f}s")
-                    return
-                self._producer.poll(0.05)
-            except KafkaException as error:
-                if _too_large(error.args[0] if error.args else None) and budget > _SMALLEST:
-                    budget = min(budget, letter.size()) // 2
-                    letter = letter.within(budget)
-                    continue
-                self._refused(letter, error.args[0] if error.args else None, str(error))
-                return
         self._producer.poll(0)
 
-    def _reported(self, letter: _Letter) -> Callable[[KafkaError | None, Message], None]:
-        def delivered(error: KafkaError | None, _: Message) -> None:
-            if error is None:
-                return
-            if _too_large(error) and letter.size() > _SMALLEST:
-                self._too_large.append(letter)
+    def _settle(self, error: DeliveryError, failed: int) -> list[_Letter]:
+        """Sort a flush's failures: permanent ones to send again smaller (or drop), the rest to fail the flush."""
+        smaller: list[_Letter] = []
+        for failure in error.failures:
+            letter = failure.tag
+            if not isinstance(failure.error, PermanentError) or not isinstance(letter, _Letter):
+                self.failed.append(failure.reason)
+            elif letter.size() <= _SMALLEST:
+                self._drop(letter, failure.error)
             else:
-                self._refused(letter, error, error.str())
+                smaller.append(letter)
+        if len(error.failures) < failed:  # some were counted but not kept: they cannot be told apart
+            self.failed.append(str(error))
+        return smaller
 
-        return delivered
-
-    def _refused(self, letter: _Letter, error: object, text: str) -> None:
-        """A retryable failure fails the flush (the caller retries); a permanent one cannot be helped by
-        retrying and must not stop the source partition: it is logged with the source coordinates and dropped."""
-        if isinstance(error, KafkaError) and isinstance(kafka_error(error), PermanentError):
-            self.dropped += 1
-            source = {k: v for k, v in letter.headers if k.startswith(PREFIX + "source.")}
-            log.error("dead letter refused permanently by %s and dropped (%s); source %s", self.topic, text, source)
-            return
-        self.failed.append(text)
+    def _drop(self, letter: _Letter, error: PermanentError) -> None:
+        self.dropped += 1
+        source = {k: v for k, v in letter.headers if k.startswith(PREFIX + "source.")}
+        log.error("dead letter refused permanently by %s and dropped (%s); source %s", self.topic, error, source)
 
 
 @dataclass(frozen=True)
@@ -256,15 +245,3 @@ class _Letter:
         value = (self.value or b"")[: max(0, budget - fixed)]
         key = self.key if fixed <= budget else (self.key or b"")[: max(0, budget - fixed + len(self.key or b""))]
         return _Letter(key, value, headers, original)
-
-
-def _too_large(error: object) -> bool:
-    return (
-        isinstance(error, KafkaError)
-        and isinstance(kafka_error(error), PermanentError)
-        and error.code()
-        in (
-            KafkaError.MSG_SIZE_TOO_LARGE,
-            KafkaError.INVALID_MSG_SIZE,
-        )
-    )

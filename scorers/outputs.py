@@ -13,28 +13,20 @@ with the reason while the rest of the batch is delivered. No record can hold its
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Message
 
 from schemas.codec import AvroCodec
 from schemas.dead_letters import DeadLetterSink
 from schemas.registry import SchemaStore, schema_name
-from scorecast.errors import PermanentError, RetryableError
-from scorecast.io.errors import kafka_error
+from scorecast.errors import PermanentError
+from scorecast.io.producer import DeliveryError, KafkaProducer
 from scorecast.settings import Settings
 from scorers.metrics import WorkerMetrics
 from scorers.prediction_sink import PredictionRows, PredictionWriter
 from scorers.scoring import ScoredBatch
-
-
-class DeliveryError(RetryableError):
-    """Kafka did not acknowledge every prediction record of a batch, for a reason outside the records."""
-
-
-Headers = list[tuple[str, str | bytes | None]] | None
 
 # The dead-letter reason of an event whose prediction a sink refused deterministically.
 SINK_REJECTED = "sink-rejected"
@@ -59,24 +51,23 @@ class BatchOutputs:
         writer: PredictionWriter,
         consumer_name: str,
         metrics: WorkerMetrics | None = None,
-        max_queue_wait_s: float = 60.0,
     ) -> None:
         self._topic = settings.topic(stream, sink_kind)
         self._codec = AvroCodec(store, self._topic, schema_name(stream, sink_kind))
         self._writer = writer
-        self._producer = Producer(
+        self._producer = KafkaProducer(
+            settings,
             {
-                **settings.kafka_config(),
                 "enable.idempotence": True,
                 "linger.ms": 5,
                 "compression.type": "lz4",
                 "queue.buffering.max.kbytes": 65536,
-            }
+            },
+            # Every failure must be matched to its record (a permanent one is dead-lettered), for the worker's life.
+            max_kept_failures=_KEPT_FAILURES,
         )
         self._dead_letters = DeadLetterSink(settings, stream, consumer_name, self._producer)
         self._metrics = metrics
-        self._max_queue_wait_s = max_queue_wait_s
-        self._failed: list[str] = []
 
     def deliver(self, scored: ScoredBatch, messages: Sequence[Message], delivery: Delivery) -> None:
         """Cassandra rows, then prediction records and dead letters, all acknowledged; raises RetryableError
@@ -89,10 +80,10 @@ class BatchOutputs:
                     delivery.rejected.setdefault(int(scored.positions[refused.row]), refused.error)
                 delivery.done.add(step)
         if "predictions" not in delivery.done:
-            self._failed.clear()
+            sent: list[tuple[int, int]] = []
             for result in scored.results:
-                self._produce(result.rows, scored, messages, delivery)
-            self._flush()
+                sent += self._produce(result.rows, scored, messages, delivery)
+            self._flush(sent, delivery)
             delivery.done.add("predictions")
         if "dead-letters" not in delivery.done:
             self._dead_letters.failed.clear()
@@ -108,9 +99,11 @@ class BatchOutputs:
 
     def _produce(
         self, rows: PredictionRows, scored: ScoredBatch, messages: Sequence[Message], delivery: Delivery
-    ) -> None:
-        encode = self._codec.encode
+    ) -> list[tuple[int, int]]:
+        """Queue the records not yet acknowledged; returns their (version, position) tags."""
+        encode, produce, topic = self._codec.encode, self._producer.produce, self._topic
         version, rejected, published = rows.version, delivery.rejected, delivery.published
+        sent = []
         columns = (rows.entity_ids, rows.event_ids, rows.event_times_ms.tolist(), rows.scores.tolist())
         for position, entity_id, event_id, event_time, score in zip(scored.positions.tolist(), *columns, strict=True):
             if position in rejected or (version, position) in published:
@@ -129,48 +122,38 @@ class BatchOutputs:
                 },
                 check=False,
             )
-            reported = partial(self._on_delivery, delivery, version, position)
+            tag = (version, position)
             try:
-                self._produce_one(value, entity_id.encode(), messages[position].headers(), reported)
-            except KafkaException as error:  # refused before it was queued (e.g. over message.max.bytes)
-                translated = kafka_error(error, f"Kafka topic {self._topic}")
-                if not isinstance(translated, PermanentError):
-                    raise translated from None
-                rejected.setdefault(position, translated)
+                produce(topic, value, entity_id.encode(), headers=messages[position].headers(), tag=tag)
+            except PermanentError as error:  # refused before it was queued (e.g. over message.max.bytes)
+                rejected.setdefault(position, error)
+                continue
+            sent.append(tag)
+        return sent
 
-    def _produce_one(self, value: bytes, key: bytes, headers: Headers, reported: Callable[..., None]) -> None:
-        deadline = time.monotonic() + self._max_queue_wait_s
-        while True:
-            try:
-                self._producer.produce(self._topic, value, key, headers=headers, on_delivery=reported)
-                return
-            except BufferError:  # local queue full: let librdkafka drain it, for a bounded time
-                if time.monotonic() >= deadline:
-                    raise DeliveryError(
-                        f"Kafka producer queue still full after {self._max_queue_wait_s:.0f}s"
-                    ) from None
-                self._producer.poll(0.05)
-
-    def _on_delivery(
-        self, delivery: Delivery, version: int, position: int, error: KafkaError | None, _: Message
-    ) -> None:
-        if error is None:
-            delivery.published.add((version, position))
+    def _flush(self, sent: list[tuple[int, int]], delivery: Delivery, timeout_s: float = 30.0) -> None:
+        """Wait for the records; a permanently refused one dead-letters its event, anything else is raised."""
+        failed_before = self._producer.report.failed
+        try:
+            self._producer.flush(timeout_s)
+        except DeliveryError as error:
+            known = len(error.failures) >= error.report.failed - failed_before  # each failure names its record
+            retry = not known
+            for failure in error.failures:
+                if isinstance(failure.error, PermanentError) and isinstance(failure.tag, tuple):
+                    delivery.rejected.setdefault(failure.tag[1], failure.error)
+                else:
+                    retry = True
+            if known:  # every other record was acknowledged: a retry skips it
+                failed = {f.tag for f in error.failures}
+                delivery.published.update(t for t in sent if t not in failed)
+            if retry:
+                raise
             return
-        translated = kafka_error(error, f"Kafka topic {self._topic}")
-        if isinstance(translated, PermanentError):  # this record will never be accepted: dead-letter its event
-            delivery.rejected.setdefault(position, translated)
-        else:
-            self._failed.append(str(translated))
-
-    def _flush(self, timeout_s: float = 30.0) -> None:
-        remaining = self._producer.flush(timeout_s)
-        if remaining:
-            self._failed.append(f"{remaining} records still undelivered after {timeout_s:.0f}s")
-        if self._failed:
-            raise DeliveryError(
-                f"{len(self._failed)} prediction records not delivered to {self._topic}: {self._failed[0]}"
-            )
+        delivery.published.update(sent)
 
     def close(self) -> None:
-        self._producer.flush(30)
+        self._producer.flush(30.0, raise_on_failure=False)
+
+
+_KEPT_FAILURES = 10_000_000

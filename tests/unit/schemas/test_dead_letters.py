@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from schemas.batch import DecodeFailure
 from schemas.codec import AvroCodec
@@ -13,10 +13,16 @@ from schemas.dead_letters import ORIGINAL_SIZE, PREFIX, TRUNCATED, DeadLetter, D
 from schemas.errors import SchemaError
 from schemas.registry import LocalSchemaStore
 from scorecast.errors import RetryableError
+from scorecast.io.producer import KafkaProducer
+from scorecast.io.testing import ProducerDouble
 from scorecast.settings import Settings
-from tests.unit.producer.fakes import FakeProducer
 
 SETTINGS = Settings(topic_prefix="unit.")
+
+
+def _sink(double: ProducerDouble, **options: Any) -> DeadLetterSink:
+    producer = KafkaProducer(SETTINGS, client=double, max_queue_wait_s=options.pop("max_queue_wait_s", 60.0))
+    return DeadLetterSink(SETTINGS, "transactions", "scorer", producer=producer, **options)
 
 
 def _message(offset: int = 42) -> Message:
@@ -59,8 +65,8 @@ def test_a_message_without_the_headers_is_not_a_dead_letter() -> None:
 
 
 def test_the_sink_sends_original_bytes_with_all_headers() -> None:
-    fake = FakeProducer()
-    sink = DeadLetterSink(SETTINGS, "transactions", "scorer", producer=cast("Producer", fake))
+    fake = ProducerDouble()
+    sink = _sink(fake)
     messages = [_message(10), _message(11), _message(12)]
     failures = [DecodeFailure(0, "bad-header", "not Confluent wire format"), DecodeFailure(2, "undecodable", "x")]
     letters = sink.send_failures(messages, failures)
@@ -77,26 +83,25 @@ def test_the_sink_sends_original_bytes_with_all_headers() -> None:
 
 
 def test_the_sink_raises_when_a_dead_letter_is_lost() -> None:
-    fake = FakeProducer(fail_with=KafkaError(KafkaError._MSG_TIMED_OUT))
-    sink = DeadLetterSink(SETTINGS, "transactions", "scorer", producer=cast("Producer", fake))
+    fake = ProducerDouble(fail_with=KafkaError(KafkaError._MSG_TIMED_OUT))
+    sink = _sink(fake)
     sink.send(_message(), "undecodable", "truncated")
     with pytest.raises(DeadLetterError, match=r"1 dead letters to unit\.transactions\.dead-letters not delivered"):
         sink.flush()
 
 
 def test_a_full_queue_is_waited_out_for_a_bounded_time() -> None:
-    fake = FakeProducer(full_times=3)
-    sink = DeadLetterSink(SETTINGS, "transactions", "scorer", producer=cast("Producer", fake))
+    fake = ProducerDouble(full_times=3)
+    sink = _sink(fake)
     sink.send(_message(), "undecodable", "x")
     sink.flush()
     assert len(fake.produced) == 1
     assert fake.polls >= 3
 
-    stuck = FakeProducer(full_times=10**9)
-    sink = DeadLetterSink(SETTINGS, "transactions", "scorer", producer=cast("Producer", stuck), max_queue_wait_s=0.2)
-    sink.send(_message(), "undecodable", "x")  # returns: a full queue never blocks the caller for ever
-    with pytest.raises(DeadLetterError, match="queue still full"):
-        sink.flush()
+    stuck = ProducerDouble(full_times=10**9)
+    sink = _sink(stuck, max_queue_wait_s=0.2)
+    with pytest.raises(RetryableError, match="queue still full"):  # a full queue never blocks for ever
+        sink.send(_message(), "undecodable", "x")
     assert isinstance(DeadLetterError("x"), RetryableError)  # the caller retries the batch, never commits past it
 
 
@@ -105,8 +110,8 @@ def _big_message(size: int) -> Message:
 
 
 def test_a_letter_over_the_size_limit_is_cut_and_marked() -> None:
-    fake = FakeProducer()
-    sink = DeadLetterSink(SETTINGS, "transactions", "scorer", producer=cast("Producer", fake), max_bytes=10_000)
+    fake = ProducerDouble()
+    sink = _sink(fake, max_bytes=10_000)
     sink.send(_big_message(1_000_000), "undecodable", "junk")
     sink.send(_message(), "undecodable", "small")
     sink.flush()
@@ -124,7 +129,7 @@ def test_a_letter_over_the_size_limit_is_cut_and_marked() -> None:
     assert sink.truncated == 1
 
 
-class SizeLimitedProducer(FakeProducer):
+class SizeLimitedProducer(ProducerDouble):
     """Refuses messages over ``limit`` bytes of value, as the broker does for a topic's max.message.bytes."""
 
     def __init__(self, limit: int, synchronous: bool) -> None:
@@ -133,9 +138,10 @@ class SizeLimitedProducer(FakeProducer):
         self.synchronous = synchronous
         self.refused = 0
 
-    def produce(self, topic: str, value: bytes, key: bytes | None, headers: Any, on_delivery: Any) -> None:
-        if len(value) <= self.limit:
-            super().produce(topic, value, key, headers, on_delivery)
+    def produce(self, topic: str, value: bytes | None, key: bytes | None = None, **kwargs: Any) -> None:
+        on_delivery = kwargs["on_delivery"]
+        if len(value or b"") <= self.limit:
+            super().produce(topic, value, key, **kwargs)
         elif self.synchronous:  # librdkafka refuses over message.max.bytes before queueing
             self.refused += 1
             raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
@@ -147,7 +153,7 @@ class SizeLimitedProducer(FakeProducer):
 @pytest.mark.parametrize("synchronous", [True, False])
 def test_a_letter_the_topic_refuses_as_too_large_is_sent_again_smaller(synchronous: bool) -> None:
     fake = SizeLimitedProducer(limit=50_000, synchronous=synchronous)
-    sink = DeadLetterSink(SETTINGS, "transactions", "scorer", producer=cast("Producer", fake))
+    sink = _sink(fake)
     sink.send(_big_message(900_000), "undecodable", "junk")
     sink.flush()  # does not raise: the letter went out, cut
     (letter,) = fake.produced
@@ -159,8 +165,8 @@ def test_a_letter_the_topic_refuses_as_too_large_is_sent_again_smaller(synchrono
 
 
 def test_a_letter_refused_for_another_permanent_reason_is_dropped_not_retried_for_ever() -> None:
-    fake = FakeProducer(fail_with=KafkaError(KafkaError.INVALID_RECORD))
-    sink = DeadLetterSink(SETTINGS, "transactions", "scorer", producer=cast("Producer", fake))
+    fake = ProducerDouble(fail_with=KafkaError(KafkaError.INVALID_RECORD))
+    sink = _sink(fake)
     sink.send(_message(), "undecodable", "x")
     sink.flush()
     assert sink.dropped == 1
