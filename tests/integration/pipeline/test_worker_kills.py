@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from scorecast.settings import Settings
 from scorers.registry import ModelVersion
 from tests.integration.pipeline.conftest import SpawnWorker
@@ -20,27 +18,3 @@ def test_two_kills_under_a_backlog_lose_nothing_and_redo_at_most_a_batch_per_par
     # The killed worker's batch in hand is redone (at most one batch per partition it held, here one of two);
     # the survivor hands partitions over with their delivered offsets committed, so it redoes nothing.
     assert run.duplicates <= run.kills * batch_max
-
-
-@pytest.mark.slow
-def test_ten_kills_under_a_200k_backlog(
-    pipeline_settings: Settings, registered: list[ModelVersion], spawn_worker: SpawnWorker
-) -> None:
-    """The measurement behind the bound (minutes): `pytest -s tests/integration/pipeline/test_worker_kills.py`."""
-    run = kill_workers_under_backlog(pipeline_settings, spawn_worker, events=200_000, kills=10, batch_max=2000)
-    print(run.summary())
-    assert run.stored == run.events
-    assert run.duplicates <= run.kills * run.batch_max
-
-
-@pytest.mark.slow
-def test_ten_kills_of_static_members_under_a_200k_backlog(
-    pipeline_settings: Settings, registered: list[ModelVersion], spawn_worker: SpawnWorker
-) -> None:
-    """The same with static membership (`--instance-id`): a restarted worker takes its partitions back at once."""
-    run = kill_workers_under_backlog(
-        pipeline_settings, spawn_worker, events=200_000, kills=10, batch_max=2000, static=True
-    )
-    print(run.summary())
-    assert run.stored == run.events
-    assert run.duplicates <= run.kills * run.batch_max
