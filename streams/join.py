@@ -92,6 +92,7 @@ class HorizonSettings:
     default_label: int = 0
     label_lateness_ms: int = 3_600_000  # how far out of label-time order the labels topic may be
     prediction_lateness_ms: int = 600_000  # how far out of event-time order predictions may come
+    track_offsets: bool = True  # for low_water (a caller that re-reads on restart); off: less work per record
 
 
 class LabelJoin:
@@ -268,7 +269,8 @@ class LabelJoin:
 
     def _advance(self, watermark: Watermark, source: Sequence[Source], times: Sequence[int]) -> None:
         if len(times):
-            keys = np.fromiter((self._key(k, p) for k, p in source), dtype=np.int64, count=len(source))
+            known = {src: self._key(*src) for src in set(source)}
+            keys = np.fromiter((known[src] for src in source), dtype=np.int64, count=len(source))
             watermark.advance(np.asarray(times, dtype=np.int64), keys)
 
     def _sampled(self, event_id: str) -> bool:
@@ -287,6 +289,8 @@ class LabelJoin:
         return entry
 
     def _track(self, entry: _Entry, source: Source, offset: int) -> None:
+        if not self.settings.track_offsets:
+            return
         queue = self._sources.get(source)
         if queue is None:
             queue = self._sources[source] = deque()

@@ -57,8 +57,19 @@ def start(
     auto_promote: Annotated[bool, typer.Option(help="A/B: promote (or roll back) on a significant result")] = False,
     salt: Annotated[str, typer.Option(help="entity hash salt; the shadow tee's, so the canary is shadowed")] = "",
     shadow_fraction: Annotated[float, typer.Option(help="the tee's sample fraction")] = 1.0,
-    max_psi: Annotated[float, typer.Option(help="guardrail: score PSI against the champion")] = 0.25,
+    max_ks: Annotated[float, typer.Option(help="guardrail: KS distance of scores from the champion's")] = 0.3,
     max_latency_ms: Annotated[float, typer.Option(help="guardrail: candidate p99 latency")] = 2000.0,
+    label_horizon_hours: Annotated[
+        float, typer.Option(help="events count in the label tests this long after their event time")
+    ] = 72.0,
+    without_labels: Annotated[
+        bool,
+        typer.Option(
+            "--without-labels",
+            help="let a canary reach its last stage and promote on scores, errors and latency alone, "
+            "before any label evidence exists (an explicit waiver)",
+        ),
+    ] = False,
 ) -> None:
     """Start rolling VERSION of NAME out; `scorecast worker rollout --model NAME` then drives it."""
     if strategy not in ("canary", "ab"):
@@ -71,7 +82,9 @@ def start(
         min_samples=min_samples,
         auto_promote=auto_promote,
         shadow_fraction=shadow_fraction,
-        guardrails=Guardrails(max_psi=max_psi, max_latency_p99_ms=max_latency_ms),
+        guardrails=Guardrails(max_ks=max_ks, max_latency_p99_ms=max_latency_ms),
+        label_horizon_s=label_horizon_hours * 3600,
+        without_labels=without_labels,
     )
     with _open() as (registry, store):
         rollout = lifecycle.start(registry, store, name, candidate, spec, salt, _now_ms())

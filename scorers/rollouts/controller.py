@@ -1,9 +1,11 @@
 """The rollout controller (`scorecast worker rollout`): every few seconds, evaluate and advance or roll back.
 
-It keeps no state of its own: each evaluation reads the newest rollout row, the registry's champion and the
-window's observations, decides (``decide.py``) and writes the outcome with a conditional update. So a
-restarted controller resumes exactly where the row says, and two controllers of one model cannot both
-apply a transition (the loser's update is not applied; it re-reads at the next evaluation). Registry changes
+Each evaluation reads the newest rollout row and the registry's champion, feeds what is new since the
+previous evaluation (joined results, labels) into the rollout's incremental evidence (``evidence.py``),
+decides (``decide.py``) and writes the outcome with a conditional update. The evidence lives in memory only;
+a restarted controller rebuilds it once by reading the rollout's data from its start (the tests' order is
+fixed by event time, so the rebuilt state is the same), then resumes where the row says. Two controllers of
+one model cannot both apply a transition (the loser's update is not applied; it re-reads next time). Registry changes
 come before the row's: a rollback removes the canary alias first, so lookups stop serving the candidate even
 if the controller dies before it writes "rolled_back" (the next evaluation finishes the job).
 """
@@ -25,8 +27,9 @@ from scorers.aliases import single
 from scorers.artifacts import open_store
 from scorers.registry import Registry
 from scorers.rollouts.decide import Decision, decide
+from scorers.rollouts.evidence import RolloutEvidence
 from scorers.rollouts.lifecycle import ACTOR, end_canary
-from scorers.rollouts.observe import Observer
+from scorers.rollouts.observe import LabelFeed, Observer, ResultsCursor
 from scorers.rollouts.store import Rollout, RolloutStore
 from streams.alerts import Alert, Alerter
 
@@ -40,6 +43,21 @@ class ControllerConfig:
     stream: str = "transactions"
     interval_s: float = 5.0
     read_labels: bool = True
+    settle_s: float = 30.0  # joined rows written this late (event time) are still read
+
+
+@dataclass
+class _Tracked:
+    """One rollout's evidence and the readers that feed it."""
+
+    rollout_id: object
+    evidence: RolloutEvidence
+    results: ResultsCursor
+    labels: LabelFeed | None
+
+    def close(self) -> None:
+        if self.labels is not None:
+            self.labels.close()
 
 
 class RolloutController:
@@ -58,6 +76,7 @@ class RolloutController:
         self.config = config
         self.alerter = alerter or Alerter()
         self.clock = clock
+        self._tracked: _Tracked | None = None
 
     def evaluate_once(self) -> Decision | None:
         """One evaluation of the model's running rollout; None when there is none."""
@@ -66,16 +85,43 @@ class RolloutController:
             return None
         now_ms = int(self.clock() * 1000)
         champion = single(self.registry.aliases(rollout.model), "champion")
-        spec = rollout.spec
-        stage = self.observer.window(rollout.model, rollout.candidate, rollout.stage_started_ms, now_ms,
-                                     spec.shadow_fraction)  # fmt: skip
-        whole = None
-        if spec.strategy == "ab" and rollout.stage > 0:
-            started_ms = rollout_started_ms(rollout)
-            whole = self.observer.window(rollout.model, rollout.candidate, started_ms, now_ms, spec.shadow_fraction)
-        decision = decide(rollout, stage, champion, now_ms, whole)
+        tracked = self._track(rollout)
+        evidence = tracked.evidence
+        evidence.on_stage(rollout.stage, rollout.stage_started_ms)
+        evidence.results(tracked.results.read(now_ms))
+        if tracked.labels is not None:
+            batch = tracked.labels.poll()
+            evidence.labels(batch.partitions, batch.event_ids, batch.labels, batch.label_times)
+            for partition in batch.caught_up:
+                evidence.labels_idle(partition)
+        evidence.close()
+        candidate_errors, champion_errors = self.observer.dead_letters(rollout.stage_started_ms, now_ms)
+        champion_events = round(evidence.guardrails.events / rollout.spec.shadow_fraction) + champion_errors
+        evidence.guardrails.errors(candidate_errors, champion_errors, champion_events)
+        decision = decide(rollout, evidence.snapshot(), champion, now_ms)
         self.apply(rollout, decision, now_ms)
         return decision
+
+    def _track(self, rollout: Rollout) -> _Tracked:
+        """The rollout's evidence, built from the rollout's start the first time it is seen."""
+        if self._tracked is not None and self._tracked.rollout_id == rollout.rollout_id:
+            return self._tracked
+        if self._tracked is not None:
+            self._tracked.close()
+        started_ms = rollout_started_ms(rollout)
+        settle_ms = round(self.config.settle_s * 1000)
+        evidence = RolloutEvidence(rollout.spec, rollout.baseline, rollout.candidate, rollout.salt, settle_ms)
+        labels = self.observer.labels(started_ms)
+        if labels is not None:
+            evidence.join.expect([("labels", p) for p in labels.partitions])
+        results = self.observer.results(rollout.model, rollout.candidate, started_ms, settle_ms)
+        self._tracked = _Tracked(rollout.rollout_id, evidence, results, labels)
+        return self._tracked
+
+    def close(self) -> None:
+        if self._tracked is not None:
+            self._tracked.close()
+            self._tracked = None
 
     def apply(self, r: Rollout, d: Decision, now_ms: int) -> None:
         after = replace(r, evidence=d.evidence, assignments=d.assignments, recommendation=d.recommendation)
@@ -128,6 +174,10 @@ def rollout_controller(
     try:
         registry = Registry(session, open_store(settings))
         observer = Observer(settings, session, config.stream, config.read_labels)
-        yield RolloutController(registry, RolloutStore(session), observer, config, alerter, clock)
+        controller = RolloutController(registry, RolloutStore(session), observer, config, alerter, clock)
+        try:
+            yield controller
+        finally:
+            controller.close()
     finally:
         session.cluster.shutdown()

@@ -21,21 +21,26 @@ class RolloutSpecError(ScorecastError):
 
 @dataclass(frozen=True)
 class Guardrails:
-    """Thresholds checked at every stage; crossing any one rolls the candidate back.
+    """What rolls a candidate back, each a test with a stated error rate (``guardrails.py``).
 
-    Defaults: an error rate (dead letters of the candidate's path per event) more than 1 percentage point
-    above the champion's; p99 produce-to-scored latency of the candidate over 2 s; a score distribution
-    shifted from the champion's on the same events by PSI > 0.25 (the usual "major shift") or KS D > 0.3;
-    and, once labels are in, a log loss significantly worse than the champion's (mSPRT, see ``ab.py``).
+    Checked on the candidate's and the champion's predictions of the same events, each stage afresh:
+    the candidate's error rate (dead letters of its path per event) more than ``max_error_rate_increase``
+    above the champion's; more than 1% of the candidate's produce-to-scored latencies over
+    ``max_latency_p99_ms`` (its p99 over the limit); its score distribution further than ``max_ks`` (KS
+    distance) from the champion's. Each is judged only with ``min_events`` events per arm, at looks that
+    double the sample, on confidence bounds, so a candidate that breaks none of them is rolled back by these
+    checks with probability at most ``alpha`` over the whole rollout. And, on the rollout's events whose label
+    horizon has closed, a log loss worse than the champion's (mSPRT at ``label_alpha``, from
+    ``label_min_n`` events).
     """
 
     max_error_rate_increase: float = 0.01
     max_latency_p99_ms: float = 2000.0
-    max_psi: float = 0.25
     max_ks: float = 0.3
-    min_events: int = 50  # fewer events in the stage than this: nothing is judged yet
+    min_events: int = 200  # per arm, before any judgement
+    alpha: float = 0.01  # false rollbacks by the error, latency and score checks, all stages together
     label_alpha: float = 0.05
-    label_min_n: int = 200
+    label_min_n: int = 500  # events with a closed label horizon before the label check (and a last stage)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,14 @@ class RolloutSpec:
     ab_alpha: float = 0.05
     ab_min_n: int = 500
     guardrails: Guardrails = field(default_factory=Guardrails)
+    # The label horizon (streams.join): an event counts in the label tests once this long has passed since
+    # it, with its label or ``default_label``; the price of decisions that late labels cannot bias.
+    label_horizon_s: float = 3 * 86400.0
+    label_lateness_s: float = 3600.0  # how far out of label-time order the labels topic may be
+    default_label: int = 0
+    # A canary reaches its last stage (and promotes) only once the label check has label_min_n events,
+    # unless the operator waives it: scores and latencies alone cannot tell a useless model from a good one.
+    without_labels: bool = False
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -62,6 +75,11 @@ class RolloutSpec:
             raise RolloutSpecError("a canary's last stage is 100 (it ends with the candidate serving everyone)")
         if self.min_duration_s < 0 or self.min_samples < 0:
             raise RolloutSpecError("minimum duration and samples cannot be negative")
+        if self.label_horizon_s <= 0 or self.label_lateness_s < 0:
+            raise RolloutSpecError("the label horizon must be positive and the lateness non-negative")
+        rails = self.guardrails
+        if not (0 < rails.alpha < 1 and 0 < rails.label_alpha < 1) or rails.min_events < 1:
+            raise RolloutSpecError("guardrail alphas are within (0, 1) and min_events at least 1")
         if not 0 < self.shadow_fraction <= 1:
             raise RolloutSpecError("the shadow fraction is within (0, 1]")
         if self.stages[-1] / 100 > self.shadow_fraction + 1e-12:

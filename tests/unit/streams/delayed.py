@@ -53,8 +53,8 @@ def over_shift() -> float:
     return float(optimize.brentq(lambda s: expected_log_loss(seen, expit(logit(p) + s)) - target, 0.0, 5.0))
 
 
-def delayed_stream(seed: int, n: int, over: float | None = None) -> Delayed:
-    batch = TransactionGenerator(seed=seed, events_per_s=200.0).generate(n)
+def delayed_stream(seed: int, n: int, over: float | None = None, events_per_s: float = 200.0) -> Delayed:
+    batch = TransactionGenerator(seed=seed, events_per_s=events_per_s).generate(n)
     p = batch.fraud_probability
     shift = over_shift() if over is None else over
     times = np.array([r["event_time"] for r in batch.records], dtype=np.int64)
