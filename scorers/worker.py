@@ -80,6 +80,7 @@ class ScorerWorker:
         self.config = config
         self._core = core
         self._guard = guard
+        metrics.serving(self.serving())  # visible before the first batch (a fallback at start, say)
         self._outputs = outputs
         self._metrics = metrics
         self.stats = WorkerStats()
@@ -103,6 +104,7 @@ class ScorerWorker:
         self.stats.batches = consumed.batches
         self.stats.retries = consumed.retries
         self.stats.partitions = consumed.partitions
+        self.stats.quarantined = list(self._guard.quarantined)  # refusals are also reported between batches
         return self.stats
 
     def serving(self) -> tuple[int, ...]:
