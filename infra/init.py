@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from infra.migrations import Migration, migrate
 from infra.topics import ensure_topics, stream_topics
 from schemas.features import AVRO_DIR
-from scorecast.cassandra import connect
+from scorecast.io.cassandra import cassandra_session
 from scorecast.settings import Settings
 
 
@@ -25,9 +25,6 @@ def known_streams() -> list[str]:
 def initialise(settings: Settings, streams: list[str] | None = None) -> InitResult:
     topics = [t for stream in (streams or known_streams()) for t in stream_topics(settings, stream)]
     created = ensure_topics(settings, topics)
-    session = connect(settings)
-    try:
+    with cassandra_session(settings, keyspace=False) as session:
         applied = migrate(session, settings)
-    finally:
-        session.cluster.shutdown()
     return InitResult(created, applied)

@@ -10,6 +10,9 @@ from its latest registered version. With ``SCORECAST_SCHEMA_REGISTRY_URL`` set, 
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -18,6 +21,7 @@ from fastavro.schema import expand_schema, fingerprint, parse_schema, to_parsing
 
 from schemas.errors import SchemaError, UnknownSchemaIdError
 from schemas.features import AVRO_DIR
+from scorecast.errors import ServiceUnavailableError
 
 if TYPE_CHECKING:
     from scorecast.settings import Settings
@@ -134,10 +138,17 @@ class RegistrySchemaStore:
     """A Confluent Schema Registry (or a compatible one) through confluent-kafka's client; answers are cached."""
 
     def __init__(self, url: str, avro_dir: Path = AVRO_DIR) -> None:
-        from confluent_kafka.schema_registry import SchemaRegistryClient
+        # Its import pulls in authlib, which forces its own deprecation warnings on ("always"): record them
+        # instead of printing two lines to every user of a registry.
+        with warnings.catch_warnings(record=True):
+            from confluent_kafka.schema_registry import SchemaRegistryClient
 
         self.avro_dir = avro_dir
-        self.client = SchemaRegistryClient({"url": url})
+        self.url = url
+        # Bounded: a registry that is down is reported within seconds instead of after the client's retries.
+        self.client = SchemaRegistryClient(
+            {"url": url, "timeout": 5, "max.retries": 1, "retries.wait.ms": 200, "retries.max.wait.ms": 1000}
+        )
         self._ids: dict[tuple[str, str], int] = {}
         self._schemas: dict[int, dict[str, Any]] = {}
 
@@ -152,7 +163,8 @@ class RegistrySchemaStore:
             text = json.dumps(self.current(name))
             # Registering an identical schema again returns its existing id; the registry enforces its
             # compatibility level on a changed one.
-            self._ids[key] = self.client.register_schema(subject(topic), Schema(text, "AVRO"))
+            with self._reachable():
+                self._ids[key] = self.client.register_schema(subject(topic), Schema(text, "AVRO"))
         return self._ids[key]
 
     def by_id(self, schema_id: int) -> dict[str, Any]:
@@ -160,13 +172,27 @@ class RegistrySchemaStore:
             from confluent_kafka.schema_registry.error import SchemaRegistryError
 
             try:
-                registered = self.client.get_schema(schema_id)
+                with self._reachable():
+                    registered = self.client.get_schema(schema_id)
             except SchemaRegistryError as error:
                 if error.http_status_code == 404:
                     raise UnknownSchemaIdError(schema_id) from error
                 raise SchemaError(f"schema registry: {error}") from error
             self._schemas[schema_id] = json.loads(str(registered.schema_str))
         return self._schemas[schema_id]
+
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """A registry that cannot be reached is ServiceUnavailableError, not an httpx traceback."""
+        import httpx
+
+        try:
+            yield
+        except httpx.TransportError as error:
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ServiceUnavailableError(
+                f"schema registry at {self.url}", "SCORECAST_SCHEMA_REGISTRY_URL", detail
+            ) from None
 
 
 def open_store(settings: Settings) -> SchemaStore:

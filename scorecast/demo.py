@@ -24,7 +24,7 @@ from infra.init import initialise
 from lookup_api.app import create_app
 from lookup_api.config import ApiSettings
 from lookup_api.keys import KeyAdmin
-from scorecast.cassandra import connect
+from scorecast.io.cassandra import open_cassandra
 from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.artifacts import open_store
@@ -48,7 +48,7 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> None:
     console.print(
         f"    {len(result.topics_created)} topics created, {len(result.migrations_applied)} migrations applied"
     )
-    session = connect(settings, settings.keyspace)
+    session = open_cassandra(settings)
     try:
         registry = Registry(session, open_store(settings))
         _step("3/6 models")

@@ -72,10 +72,9 @@ def produce_file(
     # every refusal is kept, so each refused line is found again (a line is refused at most ~log2(n) times)
     kept = max(1_000, 64 * len(lines))
     try:
-        with (
-            EventProducer(settings, stream, max_kept_failures=kept) as producer,
-            _bar(progress, len(lines), "events") as advance,
-        ):
+        producer = EventProducer(settings, stream, max_kept_failures=kept)
+        producer.probe()  # an unreachable cluster is one error now, not a minute of retries
+        with producer, _bar(progress, len(lines), "events") as advance:
             failed_before = producer.report.failed
             for line in lines:
                 _send(producer, line, result)
@@ -164,8 +163,10 @@ def produce_synthetic(
     result = ProduceResult(settings.topic(stream, "events"))
     pacer = _Pacer(rate)
     label_sink = LabelProducer(settings, stream) if labels else nullcontext()
+    producer = EventProducer(settings, stream)
+    producer.probe()  # an unreachable cluster is one error now, not a minute of retries
     with (
-        EventProducer(settings, stream) as producer,
+        producer,
         label_sink as label_producer,
         _bar(progress, count, "events") as advance,
     ):

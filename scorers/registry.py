@@ -23,7 +23,7 @@ from cassandra.query import BatchStatement
 from cassandra.util import datetime_from_uuid1, uuid_from_time
 
 from schemas.features import FeatureSpec, load_feature_spec
-from scorecast.cassandra import connect
+from scorecast.io.cassandra import cassandra_session
 from scorecast.settings import Settings
 from scorers.aliases import (
     AliasChange,
@@ -123,11 +123,8 @@ class Registry:
     @classmethod
     @contextmanager
     def open(cls, settings: Settings) -> Iterator[Registry]:
-        session = connect(settings, settings.keyspace)
-        try:
+        with cassandra_session(settings) as session:
             yield cls(session, open_store(settings))
-        finally:
-            session.cluster.shutdown()
 
     # -- versions ---------------------------------------------------------------------------------------------
 

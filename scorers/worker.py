@@ -23,7 +23,7 @@ from opentelemetry import trace
 from schemas.batch import EventBatchDecoder
 from schemas.registry import open_store as open_schema_store
 from scorecast.batch_consumer import BatchConsumer, ConsumerConfig, Deliver
-from scorecast.cassandra import connect
+from scorecast.io.cassandra import open_cassandra
 from scorecast.settings import Settings
 from scorecast.telemetry import extract_context
 from scorers.artifacts import open_store as open_artifact_store
@@ -142,7 +142,7 @@ class ScorerWorker:
 @contextmanager
 def scorer_worker(settings: Settings, config: WorkerConfig) -> Iterator[ScorerWorker]:
     """A worker wired from settings: registry, alias watcher (hot reload), decoder, sinks. Closes them all."""
-    session = connect(settings, settings.keyspace)
+    session = open_cassandra(settings)
     try:
         registry = Registry(session, open_artifact_store(settings))
         watcher = follow(

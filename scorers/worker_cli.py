@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from scorecast.io.kafka import WORKER_START_TIMEOUT_S, require_kafka
+from scorecast.process import configure_logging, stop_on_signals
 from scorecast.settings import Settings
 from scorecast.telemetry import configure
 from scorers.worker import WorkerConfig, scorer_worker
 
 console = Console(stderr=True)
-
-
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT: the worker finishes and commits its batch, then leaves the group."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
 
 
 def score(
@@ -43,9 +34,10 @@ def score(
     ] = None,
 ) -> None:
     """Score a stream with the model version(s) an alias points at, following alias changes live."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     configure(f"scorecast-scorer-{stream}", metrics_port)
     settings = Settings()
+    require_kafka(settings, WORKER_START_TIMEOUT_S, wait=True)  # started with nothing reachable: exit, don't spin
     config = WorkerConfig(
         stream=stream,
         model=model,

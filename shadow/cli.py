@@ -10,9 +10,8 @@ import typer
 from rich.console import Console
 
 from scorecast.errors import ScorecastError
+from scorecast.io.kafka import require_kafka
 from scorecast.settings import Settings
-from shadow.render import print_summary, to_html
-from shadow.report import ReportConfig, build_report
 
 app = typer.Typer(no_args_is_help=True, help="Shadow deployment: compare challengers with the champion.")
 
@@ -51,6 +50,12 @@ def report(
         raise ScorecastError(f"--top-rate must be within (0, 1), not {top_rate}")
     if not 0.0 < confidence < 1.0:
         raise ScorecastError(f"--confidence must be within (0, 1), not {confidence}")
+    settings = Settings()
+    require_kafka(settings)  # labels come from Kafka: fail now, not after reading Cassandra
+    # imported here, after the checks: scipy and the report take seconds to import
+    from shadow.render import print_summary, to_html
+    from shadow.report import ReportConfig, build_report
+
     config = ReportConfig(
         model=model,
         stream=stream,
@@ -62,7 +67,7 @@ def report(
         resamples=resamples,
         seed=seed,
     )
-    result = build_report(Settings(), config)
+    result = build_report(settings, config)
     if not result.comparisons:
         raise ScorecastError(f"no joined shadow results of {model} in this range (is `worker shadow-join` running?)")
     print_summary(result, Console())

@@ -11,7 +11,7 @@ from schemas.dead_letters import DeadLetterSink
 from schemas.registry import open_store as open_schema_store
 from schemas.registry import schema_name
 from scorecast.batch_consumer import BatchConsumer, ConsumerConfig
-from scorecast.cassandra import connect
+from scorecast.io.cassandra import open_cassandra
 from scorecast.settings import Settings
 from scorers.artifacts import open_store as open_artifact_store
 from scorers.registry import Registry
@@ -48,7 +48,7 @@ class ShadowJoiner:
 @contextmanager
 def shadow_joiner(settings: Settings, config: JoinConfig) -> Iterator[ShadowJoiner]:
     """A joiner wired from settings: registry (champion versions), lookups, progress, writer, dead letters."""
-    session = connect(settings, settings.keyspace)
+    session = open_cassandra(settings)
     try:
         registry = Registry(session, open_artifact_store(settings))
         topic = settings.topic(config.stream, "shadow-predictions")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from scorecast.cassandra import connect
+from scorecast.io.cassandra import cassandra_session
 from scorecast.settings import Settings
 from shadow.labels import read_labels
 from shadow.results import JoinedColumns, ResultsReader
@@ -31,7 +31,7 @@ _FAR_FUTURE_MS = 2**62
 @dataclass(frozen=True)
 class ReportConfig:
     model: str
-    stream: str = "transactions"
+    stream: str
     since_ms: int | None = None  # event time, inclusive
     until_ms: int | None = None  # event time, exclusive
     threshold: float = 0.5
@@ -139,15 +139,12 @@ def build_report(settings: Settings, config: ReportConfig) -> ShadowReport:
     """Read every challenger's joined rows in the range and the labels of their events; compare."""
     since = config.since_ms if config.since_ms is not None else -_FAR_FUTURE_MS
     until = config.until_ms if config.until_ms is not None else _FAR_FUTURE_MS
-    session = connect(settings, settings.keyspace)
-    try:
+    with cassandra_session(settings) as session:
         reader = ResultsReader(session, settings.keyspace)
         joined = [
             reader.read(config.model, version, buckets, since, until)
             for version, buckets in sorted(reader.partitions(config.model).items())
         ]
-    finally:
-        session.cluster.shutdown()
     joined = [rows for rows in joined if len(rows)]
     event_ids = {e for rows in joined for e in rows.event_ids}
     labels = read_labels(settings, config.stream, event_ids)

@@ -6,16 +6,16 @@ champion: the champion's scorer neither produces to nor waits on anything of the
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from scorecast.errors import ScorecastError
+from scorecast.process import configure_logging, stop_on_signals
 from scorecast.settings import Settings
 from scorecast.telemetry import configure
-from scorers.worker_cli import score, stop_on_signals
+from scorers.worker_cli import score
 from shadow.join import JoinConfig
 from shadow.join_worker import shadow_joiner
 from shadow.tee import ShadowTee, TeeConfig
@@ -32,7 +32,7 @@ InstanceId = Annotated[str | None, typer.Option(help="static group member id (e.
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
 
 
 def tee(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,9 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from scorecast.errors import ScorecastError
+from scorecast.process import configure_logging, stop_on_signals
 from scorecast.settings import Settings
 from scorecast.telemetry import configure
-from scorers.worker_cli import stop_on_signals
 from streams.config import ConceptOptions, DriftOptions, load_config
 from streams.runtime import drift_processor, open_session, promotion_processor
 from streams.signals import Signal
@@ -63,7 +62,7 @@ def concept_budget_line(c: ConceptOptions) -> str:
 
 
 def _start(name: str, metrics_port: int | None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     configure(name, metrics_port)
 
 

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cassandra import DriverException
-from cassandra.cluster import NoHostAvailable, Session
+from cassandra.cluster import Session
 from confluent_kafka import Consumer
 
 from schemas.dead_letters import DeadLetterSink
 from schemas.registry import SchemaStore
 from schemas.registry import open_store as open_schema_store
-from scorecast.cassandra import connect
 from scorecast.errors import ScorecastError
+from scorecast.io.cassandra import open_cassandra
 from scorecast.settings import Settings
 from scorers.artifacts import open_store as open_artifact_store
 from scorers.registry import Registry
@@ -57,17 +57,8 @@ class Wiring:
 
 
 def open_session(settings: Settings) -> Session:
-    """A session on the keyspace, or one line saying why not."""
-    try:
-        session = connect(settings, settings.keyspace)
-    except NoHostAvailable as error:
-        if "keyspace" in str(error):
-            raise ScorecastError(f"keyspace {settings.keyspace} does not exist (run `scorecast init`)") from error
-        hosts = ", ".join(f"{h}:{settings.cassandra_port}" for h in settings.cassandra_hosts)
-        raise ScorecastError(f"cannot reach Cassandra at {hosts}") from error
-    except DriverException as error:  # e.g. the keyspace does not exist
-        raise ScorecastError(f"cannot open keyspace {settings.keyspace} (run `scorecast init`): {error}") from error
-    return session
+    """A session on the keyspace, or one line saying why not (ServiceUnavailableError, ConfigError)."""
+    return open_cassandra(settings)
 
 
 def alerter(options: AlertOptions) -> Alerter:

@@ -9,10 +9,9 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from cassandra.cluster import NoHostAvailable, Session
 
-from lookup_api.keys import ApiKey, ApiKeyError, KeyAdmin
-from scorecast.cassandra import connect
+from lookup_api.keys import ApiKey, KeyAdmin
+from scorecast.io.cassandra import cassandra_session
 from scorecast.settings import Settings
 
 keys_app = typer.Typer(help="Create, list and revoke API keys of the lookup API (stored hashed in Cassandra).")
@@ -45,15 +44,8 @@ def serve(
 @contextmanager
 def _admin() -> Iterator[KeyAdmin]:
     settings = Settings()
-    try:
-        session: Session = connect(settings, settings.keyspace)
-    except NoHostAvailable as error:
-        hosts = ",".join(settings.cassandra_hosts)
-        raise ApiKeyError(f"cannot reach Cassandra at {hosts}:{settings.cassandra_port}: {error}") from None
-    try:
+    with cassandra_session(settings) as session:
         yield KeyAdmin(session)
-    finally:
-        session.cluster.shutdown()
 
 
 def _describe(key: ApiKey) -> str:

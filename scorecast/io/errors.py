@@ -11,11 +11,13 @@ import struct
 from cassandra import (
     AuthenticationFailed,
     CoordinationFailure,
+    DriverException,
     InvalidRequest,
     OperationTimedOut,
     ReadTimeout,
     Unauthorized,
     Unavailable,
+    UnresolvableContactPoints,
     WriteTimeout,
 )
 from cassandra.cluster import NoHostAvailable
@@ -51,6 +53,7 @@ _CONFIG_KAFKA_CODES = frozenset(
         KafkaError._AUTHENTICATION,
     }
 )
+CASSANDRA_SETTINGS = "SCORECAST_CASSANDRA_HOSTS and SCORECAST_CASSANDRA_PORT"
 _UNREACHABLE_KAFKA_CODES = frozenset(
     {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE, KafkaError._TIMED_OUT}
 )
@@ -77,12 +80,13 @@ def kafka_error(error: KafkaError | KafkaException, what: str = "Kafka", *, serv
     return RetryableError(f"{what}: {text}")
 
 
-def cassandra_error(error: BaseException, what: str = "Cassandra") -> ScorecastError:
-    """The scorecast error for a cassandra-driver exception (or a value the driver could not encode)."""
+def cassandra_error(error: BaseException, what: str = "Cassandra", *, service: str = "Cassandra") -> ScorecastError:
+    """The scorecast error for a cassandra-driver exception (or a value the driver could not encode).
+    ``what`` prefixes the message; ``service`` names the cluster in an unreachable error."""
     if isinstance(error, ScorecastError):
         return error
-    if isinstance(error, NoHostAvailable):
-        return ServiceUnavailableError("Cassandra", "SCORECAST_CASSANDRA_HOSTS", _first_line(error))
+    if isinstance(error, NoHostAvailable | UnresolvableContactPoints):
+        return ServiceUnavailableError(service, CASSANDRA_SETTINGS, _unreachable_detail(error))
     if isinstance(error, Unavailable | ReadTimeout | WriteTimeout | OperationTimedOut | CoordinationFailure):
         return RetryableError(f"{what}: {type(error).__name__}: {_first_line(error)}")
     if isinstance(error, AuthenticationFailed | Unauthorized):
@@ -93,7 +97,33 @@ def cassandra_error(error: BaseException, what: str = "Cassandra") -> ScorecastE
     return RetryableError(f"{what}: {type(error).__name__}: {_first_line(error)}")
 
 
+def _unreachable_detail(error: NoHostAvailable | UnresolvableContactPoints) -> str:
+    """ "Unable to connect to any servers: 127.0.0.1:1: Connection refused" rather than the driver's repr."""
+    if isinstance(error, UnresolvableContactPoints):
+        return "no contact point could be resolved"
+    reason = str(error.args[0]) if error.args else "no host available"
+    causes = error.errors if isinstance(error.errors, dict) else {}
+    hosts = "; ".join(f"{host}: {_cause(cause)}" for host, cause in list(causes.items())[:3])
+    return f"{reason}: {hosts}" if hosts else reason
+
+
+def _cause(error: object) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.rsplit("Last error: ", 1)[-1]
+    return _first_line(error) if isinstance(error, BaseException) else str(error)
+
+
 def _first_line(error: BaseException, limit: int = 300) -> str:
     text = str(error).strip().splitlines()
     line = text[0] if text else type(error).__name__
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def transport_error(error: BaseException) -> ScorecastError | None:
+    """The scorecast error for a cassandra-driver or librdkafka exception that escaped translation at its
+    call site (the CLI's last boundary); None for anything else, which is a bug to show in full."""
+    if isinstance(error, KafkaException):
+        return kafka_error(error)
+    if isinstance(error, NoHostAvailable | DriverException):
+        return cassandra_error(error)
+    return None

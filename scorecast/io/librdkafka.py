@@ -35,19 +35,20 @@ class _LibrdkafkaLogger(logging.LoggerAdapter[logging.Logger]):
 
 
 class _StateChangeLog:
-    """Logs a client error when it differs from the previous one (or after ``_REPEAT_AFTER_S``)."""
+    """Logs a kind of client error once, and again only after ``_REPEAT_AFTER_S`` (librdkafka reports a
+    refused connection on every reconnect, several times a second)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._last: tuple[int, float] | None = None
+        self._logged_at: dict[int, float] = {}
 
     def __call__(self, error: KafkaError) -> None:
         now = time.monotonic()
         code = error.code()
         with self._lock:
-            if self._last is not None and self._last[0] == code and now - self._last[1] < _REPEAT_AFTER_S:
+            if now - self._logged_at.get(code, -_REPEAT_AFTER_S) < _REPEAT_AFTER_S:
                 return
-            self._last = (code, now)
+            self._logged_at[code] = now
         logger = logging.getLogger(CLIENT_ERRORS_LOGGER)
         logger.log(logging.ERROR if error.fatal() else logging.INFO, "Kafka client: %s", error.str())
 

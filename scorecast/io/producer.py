@@ -24,7 +24,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from scorecast.errors import PermanentError, RetryableError, ScorecastError
 from scorecast.io.errors import kafka_error
-from scorecast.io.librdkafka import log_client_error
+from scorecast.io.kafka import BrokerState, probe_metadata
 from scorecast.settings import Settings
 
 Headers = Sequence[tuple[str, str | bytes | None]]
@@ -119,19 +119,15 @@ class KafkaProducer:
         self.max_kept_failures = max_kept_failures
         self.max_queue_wait_s = max_queue_wait_s
         self.unreachable_after_s = unreachable_after_s
-        self._down_since: float | None = None
-        self._down_error: KafkaError | None = None
+        self._brokers = BrokerState()
         self._window = _Window()
         self._service = f"Kafka at {settings.kafka_bootstrap}"
-        self._client = client or new_client({**settings.kafka_config(), **(config or {}), "error_cb": self._on_error})
+        self._client = client or new_client({**settings.kafka_config(), **(config or {}), "error_cb": self._brokers})
 
     def probe(self, timeout_s: float = 5.0) -> None:
-        """Ask a broker for metadata; ServiceUnavailableError (or the translated error) if none answers."""
-        try:
-            self._client.list_topics(timeout=timeout_s)
-        except KafkaException as error:
-            raise kafka_error(error, service=self._service) from None
-        self._serve(0)  # errors the attempt reported are logged now, not at the first produce
+        """Return once a broker answers; ServiceUnavailableError as soon as every broker is reported down, or
+        after ``timeout_s`` without an answer."""
+        probe_metadata(self._client, self._brokers.down_error, timeout_s, self._service)
 
     def produce(
         self,
@@ -179,12 +175,12 @@ class KafkaProducer:
         previous flush), unless ``raise_on_failure`` is False."""
         deadline = time.monotonic() + timeout_s
         remaining = self._client.flush(0)
-        while remaining and time.monotonic() < deadline and not self._unreachable():
+        while remaining and time.monotonic() < deadline and self._unreachable() is None:
             remaining = self._client.flush(min(_SLICE_S, max(0.0, deadline - time.monotonic())))
         if remaining:
-            if self._unreachable():
-                assert self._down_error is not None
-                error: ScorecastError = kafka_error(self._down_error, service=self._service)
+            down = self._unreachable()
+            if down is not None:
+                error: ScorecastError = kafka_error(down, service=self._service)
             else:
                 error = RetryableError(f"{remaining} messages still undelivered after {timeout_s:g}s")
             self.report.failed += remaining
@@ -203,28 +199,20 @@ class KafkaProducer:
     def _delivered(self, error: KafkaError | None, message: Message, topic: str, tag: object) -> None:
         if error is None:
             self.report.delivered += 1
-            self._down_since = None  # a broker answered
+            self._brokers.answered()
             return
         self.report.failed += 1
         translated = kafka_error(error, f"Kafka topic {topic}")
         if len(self.report.failures) < self.max_kept_failures:
             self.report.failures.append(DeliveryFailure(message.key(), str(error.str()), translated, topic, tag))
 
-    def _on_error(self, error: KafkaError) -> None:
-        log_client_error(error)
-        if error.code() == KafkaError._ALL_BROKERS_DOWN:
-            if self._down_since is None:
-                self._down_since = time.monotonic()
-            self._down_error = error
-
-    def _unreachable(self) -> bool:
-        return (
-            self.unreachable_after_s is not None
-            and self._down_since is not None
-            and time.monotonic() - self._down_since >= self.unreachable_after_s
-        )
+    def _unreachable(self) -> KafkaError | None:
+        """The error to give up with, once every broker has been down for ``unreachable_after_s``."""
+        if self.unreachable_after_s is None or self._brokers.down_for() < self.unreachable_after_s:
+            return None
+        return self._brokers.down_error()
 
     def _raise_if_unreachable(self) -> None:
-        if self._unreachable():
-            assert self._down_error is not None
-            raise kafka_error(self._down_error, service=self._service)
+        down = self._unreachable()
+        if down is not None:
+            raise kafka_error(down, service=self._service)

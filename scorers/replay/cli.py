@@ -92,7 +92,11 @@ def replay(
 
     Rerunning the same command after an interruption continues from the checkpoint.
     """
-    from scorers.replay.runner import ReplayRequest, run_replay
+    from scorecast.io.kafka import require_kafka
+
+    settings = Settings()
+    require_kafka(settings)  # one line now rather than a traceback from the first metadata request
+    from scorers.replay.runner import ReplayRequest, run_replay  # seconds of imports (scikit-learn, scipy)
 
     request = ReplayRequest(
         stream=stream,
@@ -108,7 +112,7 @@ def replay(
     stop = _stop_on_interrupt()
     try:
         with Bar() as bar:
-            outcome = run_replay(Settings(), request, bar, stop)
+            outcome = run_replay(settings, request, bar, stop)
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     print_summary(outcome)

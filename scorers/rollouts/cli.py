@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from scorecast.cassandra import connect
+from scorecast.io.cassandra import cassandra_session
 from scorecast.settings import Settings
 from scorers.artifacts import open_store
 from scorers.registry import Registry
@@ -33,11 +33,8 @@ Reason = Annotated[str, typer.Option(help="why (kept in the rollout's log)")]
 @contextmanager
 def _open() -> Iterator[tuple[Registry, RolloutStore]]:
     settings = Settings()
-    session = connect(settings, settings.keyspace)
-    try:
+    with cassandra_session(settings) as session:
         yield Registry(session, open_store(settings)), RolloutStore(session)
-    finally:
-        session.cluster.shutdown()
 
 
 def _now_ms() -> int:

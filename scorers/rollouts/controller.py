@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from cassandra.util import unix_time_from_uuid1
 
-from scorecast.cassandra import connect
+from scorecast.io.cassandra import cassandra_session
 from scorecast.settings import Settings
 from scorers.aliases import single
 from scorers.artifacts import open_store
@@ -170,8 +170,7 @@ def rollout_started_ms(rollout: Rollout) -> int:
 def rollout_controller(
     settings: Settings, config: ControllerConfig, alerter: Alerter | None = None, clock: Clock = time.time
 ) -> Iterator[RolloutController]:
-    session = connect(settings, settings.keyspace)
-    try:
+    with cassandra_session(settings) as session:
         registry = Registry(session, open_store(settings))
         observer = Observer(settings, session, config.stream, config.read_labels)
         controller = RolloutController(registry, RolloutStore(session), observer, config, alerter, clock)
@@ -179,5 +178,3 @@ def rollout_controller(
             yield controller
         finally:
             controller.close()
-    finally:
-        session.cluster.shutdown()

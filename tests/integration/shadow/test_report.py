@@ -103,7 +103,7 @@ def test_two_challengers_on_100k_events_are_joined_and_reported(
         by_version.setdefault(row[0], []).append(row)
     assert {v: len(rows) for v, rows in by_version.items()} == {versions["mlp"]: N, versions["logistic"]: N}
 
-    report = build_report(settings, ReportConfig(model="fraud", resamples=RESAMPLES))
+    report = build_report(settings, ReportConfig(model="fraud", stream="transactions", resamples=RESAMPLES))
     pairs = [(c.champion_version, c.challenger_version) for c in report.comparisons]
     assert pairs == sorted((versions["lightgbm"], versions[k]) for k in ("mlp", "logistic"))
     labels = direct_labels(settings)

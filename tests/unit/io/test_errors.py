@@ -10,7 +10,7 @@ from cassandra.cluster import NoHostAvailable
 from confluent_kafka import KafkaError, KafkaException
 
 from scorecast.errors import ConfigError, PermanentError, RetryableError, ServiceUnavailableError
-from scorecast.io.errors import cassandra_error, kafka_error
+from scorecast.io.errors import cassandra_error, kafka_error, transport_error
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,22 @@ def test_kafka_errors_are_classified(code: int, expected: type[Exception]) -> No
 
 def test_unreachable_kafka_names_the_setting() -> None:
     assert "SCORECAST_KAFKA_BOOTSTRAP" in str(kafka_error(KafkaError(KafkaError._TRANSPORT)))
+
+
+def test_an_unreachable_cluster_is_named_with_the_settings_to_check() -> None:
+    refused = ConnectionRefusedError(111, "Tried connecting to [('127.0.0.1', 1)]. Last error: Connection refused")
+    error = cassandra_error(
+        NoHostAvailable("Unable to connect to any servers", {"127.0.0.1:1": refused}),
+        service="Cassandra at 127.0.0.1:1",
+    )
+    assert str(error) == (
+        "Cassandra at 127.0.0.1:1 unreachable (Unable to connect to any servers: 127.0.0.1:1: Connection refused); "
+        "check SCORECAST_CASSANDRA_HOSTS and SCORECAST_CASSANDRA_PORT"
+    )
+
+
+def test_only_driver_errors_are_transport_errors() -> None:
+    assert isinstance(transport_error(KafkaException(KafkaError(KafkaError._TRANSPORT))), ServiceUnavailableError)
+    assert isinstance(transport_error(NoHostAvailable("no host", {})), ServiceUnavailableError)
+    assert isinstance(transport_error(InvalidRequest("unconfigured table x")), PermanentError)
+    assert transport_error(ValueError("a bug, not a transport error")) is None

@@ -31,7 +31,7 @@ def test_the_client_gets_settings_config_and_the_error_callback() -> None:
     assert double.config["bootstrap.servers"] == "127.0.0.1:1"
     assert double.config["linger.ms"] == 5
     assert "logger" in double.config
-    assert double.config["error_cb"] == producer._on_error
+    assert double.config["error_cb"] is producer._brokers
 
 
 def test_a_full_queue_is_waited_out_then_the_message_queued() -> None:

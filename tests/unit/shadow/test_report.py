@@ -43,7 +43,7 @@ def labels_for(rows: JoinedColumns, every: int, seed: int = 1) -> dict[str, int]
 def test_rows_are_compared_per_champion_version_with_their_own_labels() -> None:
     rows = joined(2_000, champion_versions=(1, 2))
     labels = labels_for(rows, every=3)  # some rows of each champion version, not all
-    first, second = compare(rows, labels, ReportConfig(model="fraud", resamples=100))
+    first, second = compare(rows, labels, ReportConfig(model="fraud", stream="transactions", resamples=100))
     assert (first.champion_version, second.champion_version) == (1, 2)
     assert len(first.rows) == len(second.rows) == 1_000
     for c in (first, second):
@@ -56,15 +56,21 @@ def test_rows_are_compared_per_champion_version_with_their_own_labels() -> None:
 
 def test_no_labelled_metrics_without_both_classes() -> None:
     rows = joined(500)
-    (c,) = compare(rows, dict.fromkeys(rows.event_ids, 0), ReportConfig(model="fraud", resamples=100))
+    (c,) = compare(
+        rows, dict.fromkeys(rows.event_ids, 0), ReportConfig(model="fraud", stream="transactions", resamples=100)
+    )
     assert (c.labelled, c.positives, c.metrics) == (500, 0, None)
     assert all("auc" not in cells[0] for cells in side_by_side(c))
 
 
 def test_the_terminal_and_the_page_show_the_same_cells_and_the_page_is_self_contained() -> None:
     rows = joined(3_000)
-    (c,) = compare(rows, labels_for(rows, every=1), ReportConfig(model="fraud", resamples=100, top_rate=0.1))
-    report = ShadowReport(ReportConfig(model="fraud", top_rate=0.1), [c], 3_000, 2, 1_700_000_000_000)
+    (c,) = compare(
+        rows, labels_for(rows, every=1), ReportConfig(model="fraud", stream="transactions", resamples=100, top_rate=0.1)
+    )
+    report = ShadowReport(
+        ReportConfig(model="fraud", stream="transactions", top_rate=0.1), [c], 3_000, 2, 1_700_000_000_000
+    )
     console = Console(record=True, width=200)
     print_summary(report, console)
     text = console.export_text()

@@ -1,0 +1,40 @@
+"""What every scorecast process sets up the same way: log output and a graceful stop on SIGTERM/SIGINT.
+
+The level comes from ``SCORECAST_LOG_LEVEL`` (or ``--verbose``, which sets it to DEBUG). librdkafka's own
+lines are DEBUG records of the ``librdkafka`` logger (scorecast.io.librdkafka), so they reach the terminal
+only when DEBUG is asked for; workers log INFO, one line per change of a client's state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+LOG_LEVEL_VARIABLE = "SCORECAST_LOG_LEVEL"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_level(default: int = logging.INFO) -> int:
+    """The level SCORECAST_LOG_LEVEL names (DEBUG, INFO, WARNING, ... or a number), else ``default``."""
+    name = os.environ.get(LOG_LEVEL_VARIABLE, "").strip().upper()
+    if not name:
+        return default
+    if name.isdigit():
+        return int(name)
+    level = logging.getLevelName(name)
+    return level if isinstance(level, int) else default
+
+
+def configure_logging(default: int = logging.INFO) -> None:
+    """Log to stderr at ``log_level(default)``; a long-running worker's one call at start."""
+    logging.basicConfig(level=log_level(default), format=LOG_FORMAT)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: a worker finishes and commits its batch, then leaves the group."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
