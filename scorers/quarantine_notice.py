@@ -9,6 +9,7 @@ fallback (the worker refuses the version whatever the registry says).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,7 @@ class QuarantineReport:
         self._metrics = metrics
         self._actor = actor
         self._out: tuple[SignalPublisher, Alerter] | None = None
+        self._out_lock = threading.Lock()  # a refusal is reported from the watcher's thread, a failure from the batch's
 
     def quarantined(self, event: Quarantined) -> None:
         self._metrics.quarantined(event.version, event.at)
@@ -83,14 +85,15 @@ class QuarantineReport:
     def _outputs(self) -> tuple[SignalPublisher, Alerter]:
         # Imported on the first alert only: the streams signal modules pull in scipy (~70 MB, ~1.3 s at start),
         # which a scorer worker otherwise never needs.
-        if self._out is None:
-            from streams.alerts import Alerter
-            from streams.publish import SignalPublisher
-            from streams.store import SignalStore
+        with self._out_lock:
+            if self._out is None:
+                from streams.alerts import Alerter
+                from streams.publish import SignalPublisher
+                from streams.store import SignalStore
 
-            publisher = SignalPublisher(self._settings, self._stream, self._schemas, SignalStore(self._session))
-            self._out = (publisher, Alerter())
-        return self._out
+                store = SignalStore(self._session)
+                self._out = (SignalPublisher(self._settings, self._stream, self._schemas, store), Alerter())
+            return self._out
 
     def close(self) -> None:
         if self._out is not None:
