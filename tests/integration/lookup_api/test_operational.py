@@ -91,7 +91,8 @@ def test_unknown_key_ids_cost_no_cassandra_read_each(
         _, fresh = keys.create(unique("new"), rate_limit_rps=0)
         created = time.monotonic()
         while client.get(path, headers={"X-API-Key": fresh}).status_code == 401:
-            assert time.monotonic() - created < 1.0 + 0.5, "a new key was not accepted within the key TTL"
+            # key TTL, plus one read and scheduling slack on a busy box
+            assert time.monotonic() - created < 1.0 + 1.0, "a new key was not accepted within the key TTL"
             time.sleep(0.02)
 
 
@@ -101,7 +102,7 @@ def test_metrics_need_an_api_key_and_name_key_ids_only(api_keyspace: Settings, k
     with serve(api_keyspace) as client:
         assert client.get("/metrics").status_code == 401
         headers = {"X-API-Key": token}
-        statuses = [client.get(f"/v1/predictions/{model}/card-1", headers=headers).status_code for _ in range(3)]
+        statuses = [client.get(f"/v1/predictions/{model}/card-1", headers=headers).status_code for _ in range(6)]
         assert 429 in statuses
         time.sleep(1.0)  # the bucket refills: one scrape's worth
         metrics = client.get("/metrics", headers=headers)
