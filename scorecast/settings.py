@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # Confluent-compatible Schema Registry; unset uses the schema ids committed in schemas/avro/registry.json.
     schema_registry_url: str | None = None
     topic_prefix: str = ""
+    kafka_start_timeout_s: float = Field(
+        default=15.0, gt=0, description="how long a starting worker waits for a broker before it exits"
+    )
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication: int = Field(default=1, ge=1)
 

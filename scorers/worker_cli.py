@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from scorecast.io.kafka import WORKER_START_TIMEOUT_S, require_kafka
+from scorecast.io.kafka import wait_for_kafka
 from scorecast.process import configure_logging, stop_on_signals
 from scorecast.settings import Settings
 from scorecast.telemetry import configure
@@ -37,7 +37,7 @@ def score(
     configure_logging()
     configure(f"scorecast-scorer-{stream}", metrics_port)
     settings = Settings()
-    require_kafka(settings, WORKER_START_TIMEOUT_S, wait=True)  # started with nothing reachable: exit, don't spin
+    wait_for_kafka(settings)  # started with nothing reachable: exit, don't spin
     config = WorkerConfig(
         stream=stream,
         model=model,

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from scorecast.errors import ScorecastError
+from scorecast.io.kafka import wait_for_kafka
 from scorecast.process import configure_logging, stop_on_signals
 from scorecast.settings import Settings
 from scorecast.telemetry import configure
@@ -50,6 +51,7 @@ def tee(
     _logging()
     configure(f"scorecast-shadow-tee-{stream}", metrics_port)
     settings = Settings()
+    wait_for_kafka(settings)
     config = TeeConfig(stream=stream, sample=sample, salt=salt, batch_max=batch_max, instance_id=instance_id)
     worker = ShadowTee(settings, config)
     console.print(
@@ -101,6 +103,7 @@ def join(
     _logging()
     configure(f"scorecast-shadow-join-{stream}", metrics_port)
     settings = Settings()
+    wait_for_kafka(settings)
     config = JoinConfig(
         stream=stream,
         model=model,

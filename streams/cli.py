@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scorecast.errors import ScorecastError
+from scorecast.io.kafka import wait_for_kafka
 from scorecast.process import configure_logging, stop_on_signals
 from scorecast.settings import Settings
 from scorecast.telemetry import configure
@@ -64,6 +65,7 @@ def concept_budget_line(c: ConceptOptions) -> str:
 def _start(name: str, metrics_port: int | None) -> None:
     configure_logging()
     configure(name, metrics_port)
+    wait_for_kafka(Settings())
 
 
 def drift(

@@ -22,8 +22,6 @@ from scorecast.io.librdkafka import log_client_error
 from scorecast.settings import Settings
 
 _SLICE_S = 0.2
-# A worker started with no broker reachable exits after this (a running one waits outages out).
-WORKER_START_TIMEOUT_S = 15.0
 
 
 def kafka_where(settings: Settings) -> str:
@@ -72,6 +70,13 @@ def require_kafka(settings: Settings, timeout_s: float = 5.0, *, wait: bool = Fa
     config: dict[str, Any] = {**settings.kafka_config(), "error_cb": state}
     admin = AdminClient(config)
     probe_metadata(admin, state.down_error, timeout_s, kafka_where(settings), wait=wait)
+
+
+def wait_for_kafka(settings: Settings) -> None:
+    """A worker starting: wait up to ``kafka_start_timeout_s`` for a broker (the cluster may be starting too),
+    then ServiceUnavailableError: exit 1 rather than retry forever with nothing ever reachable. A running
+    worker waits outages out instead."""
+    require_kafka(settings, settings.kafka_start_timeout_s, wait=True)
 
 
 def probe_metadata(

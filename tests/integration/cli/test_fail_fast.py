@@ -40,6 +40,10 @@ KINDS: dict[str, tuple[dict[str, str], str]] = {
         r"[Ss]chema registry at http://127\.0\.0\.1:1 unreachable.*SCORECAST_SCHEMA_REGISTRY_URL",
     ),
     "bad settings": ({"SCORECAST_INFRA_BACKEND": "bogus"}, r"SCORECAST_INFRA_BACKEND"),
+    "kafka refused (worker waits 2 s)": (
+        {"SCORECAST_KAFKA_START_TIMEOUT_S": "2"},
+        r"Kafka at 127\.0\.0\.1:1 unreachable.*SCORECAST_KAFKA_BOOTSTRAP",
+    ),
 }
 
 
@@ -71,8 +75,12 @@ ROWS = [
     *(Row(args, kind) for args, kinds in COMMANDS.items() for kind in (*kinds, "bad settings")),
     # the registry is reached before Kafka when a producer needs its schema id
     Row(("produce", "--stream", "transactions", "--synthetic", "5"), "registry down"),
-    # a worker waits a little for a cluster that may still be starting, then exits
+    # a worker waits a little for a cluster that may still be starting (15 s by default), then exits
     Row(("worker", "score", "--stream", "transactions"), "kafka refused", WORKER_START_S),
+    *(
+        Row(("worker", kind, "--stream", "transactions"), "kafka refused (worker waits 2 s)", WORKER_START_S)
+        for kind in ("shadow-tee", "shadow-join", "drift", "promotion")
+    ),
     Row(("worker", "score", "--stream", "transactions"), "bad settings", WORKER_START_S),
 ]
 
