@@ -2,9 +2,10 @@
 
 Errors are values: every record that cannot be scored (no Confluent header, unknown schema id, a writer
 schema that cannot resolve to the current one, undecodable bytes, an unknown enum symbol, a missing, wrongly
-typed, NaN or infinite feature) comes back as a ``DecodeFailure`` with its position, so the caller can send it
-to the dead-letter topic and score the rest. Flat schemas decode vectorised (schemas.columnar); others
-through fastavro record by record.
+typed, NaN or infinite feature) or that breaks the event rules (schemas.rules: ids, event time range, UTF-8,
+float32 features) comes back as a ``DecodeFailure`` with its position, so the caller can send it to the
+dead-letter topic and score the rest. Flat schemas decode vectorised (schemas.columnar, the rules checked over
+numpy columns); others through fastavro record by record (the rules checked on each record's dict).
 """
 
 from __future__ import annotations
@@ -22,13 +23,26 @@ from schemas.compat import resolution_problems
 from schemas.errors import SchemaError, UnknownSchemaIdError
 from schemas.features import FeatureSpec, encode
 from schemas.registry import SchemaStore, expanded, schema_name
+from schemas.rules import (
+    EVENT_TIME_OUT_OF_RANGE,
+    ID_BYTES,
+    ID_FIELDS,
+    ID_MAX_LENGTH,
+    ID_REASONS,
+    INVALID_UTF8,
+    NON_FINITE_FEATURE,
+    EventRules,
+    Violation,
+    id_problem,
+)
 
 
 @dataclass(frozen=True)
 class DecodeFailure:
     position: int  # index in the input list
     reason: str  # short code: bad-header, unknown-schema-id, incompatible-schema, undecodable, unknown-enum-symbol,
-    #              missing-feature, invalid-feature, non-finite-feature
+    #              missing-feature, invalid-feature, non-finite-feature, and the rules' invalid-entity-id,
+    #              invalid-event-id, event-time-out-of-range, invalid-utf8
     detail: str
 
 
@@ -48,7 +62,11 @@ class DecodedBatch:
 class EventBatchDecoder:
     """Decodes one stream's event values (any registered version) into the current feature spec."""
 
-    def __init__(self, store: SchemaStore, stream: str, topic: str | None = None) -> None:
+    def __init__(
+        self, store: SchemaStore, stream: str, topic: str | None = None, rules: EventRules | None = None
+    ) -> None:
+        """``rules``: the event rules (``EventRules.of(settings)`` for the configured clock skew)."""
+        self.rules = rules or EventRules()
         self.codec = AvroCodec(store, topic or f"{stream}.events", schema_name(stream, "events"))
         self.spec = FeatureSpec.from_avro(stream, self.codec.raw_schema)
         self._reader = expanded(self.codec.reader_schema)
@@ -86,6 +104,7 @@ class EventBatchDecoder:
         failures = [
             DecodeFailure(int(i), "bad-header", "not Confluent wire format") for i in np.flatnonzero(~header_ok)
         ]
+        bounds = self.rules.event_time_bounds()  # one "now" for the whole batch
         parts: list[tuple[np.ndarray, list[str], list[str], np.ndarray, np.ndarray]] = []
         for schema_id in np.unique(ids[header_ok]).tolist():
             rows = np.flatnonzero(header_ok & (ids == schema_id))
@@ -94,57 +113,105 @@ class EventBatchDecoder:
                 code, _, detail = plan.partition(": ")
                 failures += [DecodeFailure(int(i), code, detail) for i in rows]
             elif plan is None:
-                parts.append(self._decode_records(blobs, rows, failures))
+                parts.append(self._decode_records(blobs, rows, failures, bounds))
             else:
                 parts.append(
                     self._collect(
+                        buf,
                         raw,
                         columnar.decode(buf, starts[rows] + HEADER.size, ends[rows], plan, len(self.spec)),
                         rows,
                         failures,
+                        bounds,
                     )
                 )
         failures.sort(key=lambda f: f.position)
         return _merge(parts, len(self.spec), failures)
 
     def _collect(
-        self, raw: bytes, cols: columnar.Columns, rows: np.ndarray, failures: list[DecodeFailure]
+        self,
+        buf: np.ndarray,
+        raw: bytes,
+        cols: columnar.Columns,
+        rows: np.ndarray,
+        failures: list[DecodeFailure],
+        bounds: tuple[int, int],
     ) -> tuple[np.ndarray, list[str], list[str], np.ndarray, np.ndarray]:
-        """The rows that decoded and have finite features; a failure for each of the others."""
-        finite = np.isfinite(cols.features).all(axis=1)
-        for i in np.flatnonzero(cols.ok & ~finite):
-            names = [self.spec.names[j] for j in np.flatnonzero(~np.isfinite(cols.features[i]))]
-            failures.append(DecodeFailure(int(rows[i]), "non-finite-feature", ", ".join(names)))
+        """The rows that decoded, keep the rules and have finite features; a failure for each of the others."""
         for i in np.flatnonzero(~cols.ok):
             code, _, detail = str(cols.reason[i]).partition(": ")
             if code == "unknown-enum-symbol":
                 detail = self.spec.names[int(detail.rsplit(" ", 1)[-1])]
             failures.append(DecodeFailure(int(rows[i]), code, detail))
-        keep = np.flatnonzero(cols.ok & finite)
-        try:
-            event_ids = _texts(raw, cols.strings["event_id"], keep)
-            entity_ids = _texts(raw, cols.strings["entity_id"], keep)
-        except UnicodeDecodeError:  # rare: find the culprits one by one, keep the rest
-            valid = [_is_utf8(raw, cols.strings, i) for i in keep.tolist()]
-            failures += [
-                DecodeFailure(int(rows[i]), "undecodable", "invalid UTF-8")
-                for i, v in zip(keep, valid, strict=True)
-                if not v
-            ]
-            keep = keep[np.asarray(valid, dtype=bool)]
-            event_ids = _texts(raw, cols.strings["event_id"], keep)
-            entity_ids = _texts(raw, cols.strings["entity_id"], keep)
-        return rows[keep], event_ids, entity_ids, cols.event_time[keep], cols.features[keep]
+        keep = np.flatnonzero(cols.ok)
+        broken, ids = self._broken_rules(buf, raw, cols, keep, bounds)
+        good = np.isfinite(cols.features[keep]).all(axis=1)
+        for k in np.flatnonzero(~good):
+            if k not in broken:
+                names = [self.spec.names[j] for j in np.flatnonzero(~np.isfinite(cols.features[keep[k]]))]
+                failures.append(DecodeFailure(int(rows[keep[k]]), NON_FINITE_FEATURE, ", ".join(names)))
+        if broken:
+            failures += [DecodeFailure(int(rows[keep[k]]), v.reason, v.detail) for k, v in broken.items()]
+            good[list(broken)] = False
+        if not good.all():
+            kept = np.flatnonzero(good).tolist()
+            ids = {name: [texts[k] for k in kept] for name, texts in ids.items()}
+            keep = keep[good]
+        return rows[keep], ids["event_id"], ids["entity_id"], cols.event_time[keep], cols.features[keep]
+
+    def _broken_rules(
+        self, buf: np.ndarray, raw: bytes, cols: columnar.Columns, keep: np.ndarray, bounds: tuple[int, int]
+    ) -> tuple[dict[int, Violation], dict[str, list[str]]]:
+        """The first rule each row ``keep[k]`` breaks, by k, in the order of ``EventRules.violations``; and the ids
+        of every row. Each string column is gathered into one bytes object and checked whole by C loops
+        (``isascii``; for ids ``translate``, which deletes the allowed characters, so only separators may remain),
+        ids decoded at once; rows are looked at one by one only in a column that holds something wrong."""
+        found: dict[int, Violation] = {}
+        ids: dict[str, list[str]] = {}
+        suspects: dict[str, tuple[list[bytes], list[int]]] = {}
+        for name, (start, end) in cols.strings.items():
+            start, end = start[keep], end[keep]
+            column = columnar.joined(buf, start, end)  # each followed by "\n", which no id holds
+            if name in ID_FIELDS:
+                length = end - start
+                fits = bool(((length >= 1) & (length <= ID_MAX_LENGTH)).all())
+                if fits and len(column.translate(None, ID_BYTES)) == len(keep):  # only the separators remain
+                    ids[name] = column[:-1].decode("ascii").split("\n") if len(keep) else []
+                    continue
+                pieces = [raw[s:e] for s, e in zip(start.tolist(), end.tolist(), strict=True)]
+                odd = [k for k, p in enumerate(pieces) if not 1 <= len(p) <= ID_MAX_LENGTH or p.translate(None, ID_BYTES)]
+                suspects[name] = (pieces, odd)
+                ids[name] = [p.decode(errors="replace") for p in pieces]  # those of broken rows are dropped
+                candidates = [k for k in odd if not pieces[k].isascii()]
+            elif column.isascii():
+                continue
+            else:
+                candidates = list(range(len(keep)))
+            for k in candidates:
+                try:
+                    raw[start[k] : end[k]].decode()
+                except UnicodeDecodeError:
+                    found.setdefault(k, Violation(name, INVALID_UTF8, f"{name} is not valid UTF-8"))
+        for name in ID_FIELDS:
+            pieces, odd = suspects.get(name, ([], []))
+            for k in odd:
+                found.setdefault(k, Violation(name, ID_REASONS[name], id_problem(pieces[k]) or ""))
+        times = cols.event_time[keep]
+        for k in np.flatnonzero((times < bounds[0]) | (times > bounds[1])).tolist():
+            problem = self.rules.event_time_problem(int(times[k]), bounds) or ""
+            found.setdefault(k, Violation("event_time", EVENT_TIME_OUT_OF_RANGE, problem))
+        return found, ids
 
     def _decode_records(
-        self, blobs: list[bytes], rows: np.ndarray, failures: list[DecodeFailure]
+        self, blobs: list[bytes], rows: np.ndarray, failures: list[DecodeFailure], bounds: tuple[int, int]
     ) -> tuple[np.ndarray, list[str], list[str], np.ndarray, np.ndarray]:
         kept: list[int] = []
         records: list[dict[str, Any]] = []
         for i in rows.tolist():
             try:
-                record = self.codec.decode(blobs[i])
-                encode(self.spec, [record])  # one row: finds a missing or mistyped feature of this record alone
+                record = self.codec.decode(blobs[i], unicode_errors="surrogateescape")  # the rules name the field
+                with np.errstate(over="ignore"):  # one row: finds a missing or mistyped feature of this record alone
+                    encode(self.spec, [record])
             except SchemaError as error:
                 unresolved = isinstance(error.__cause__, SchemaResolutionError)
                 failures.append(DecodeFailure(i, "incompatible-schema" if unresolved else "undecodable", str(error)))
@@ -153,12 +220,18 @@ class EventBatchDecoder:
             except (ValueError, TypeError) as error:
                 failures.append(DecodeFailure(i, "invalid-feature", str(error)))
             else:
+                broken = self.rules.violations(record, bounds)
+                if broken:
+                    failures.append(DecodeFailure(i, broken[0].reason, broken[0].detail))
+                    continue
                 kept.append(i)
                 records.append(record)
-        features = encode(self.spec, records)
+        with np.errstate(over="ignore"):  # a double beyond float32 becomes inf, refused below
+            features = encode(self.spec, records)
         finite = np.isfinite(features).all(axis=1)
         for k in np.flatnonzero(~finite):
-            failures.append(DecodeFailure(kept[k], "non-finite-feature", "NaN or infinite feature"))
+            names = [self.spec.names[j] for j in np.flatnonzero(~np.isfinite(features[k]))]
+            failures.append(DecodeFailure(kept[k], NON_FINITE_FEATURE, ", ".join(names)))
         good = np.flatnonzero(finite)
         records = [records[k] for k in good]
         return (
@@ -168,19 +241,6 @@ class EventBatchDecoder:
             np.array([r["event_time"] for r in records], dtype=np.int64),
             features[good],
         )
-
-
-def _texts(raw: bytes, span: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> list[str]:
-    return [raw[s:e].decode() for s, e in zip(span[0][rows].tolist(), span[1][rows].tolist(), strict=True)]
-
-
-def _is_utf8(raw: bytes, spans: dict[str, tuple[np.ndarray, np.ndarray]], row: int) -> bool:
-    try:
-        for start, end in spans.values():
-            raw[start[row] : end[row]].decode()
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _merge(

@@ -82,7 +82,7 @@ class AvroCodec:
                     found.append((name, "missing"))
             elif not validate({name: record[name]}, self._field_schema(field), raise_errors=False):
                 found.append((name, f"{record[name]!r} is not a valid {_describe(field['type'])}"))
-        return found + [(name, "must be finite") for name in self.valid.non_finite(record)]
+        return found + [(name, "must be finite as float32") for name in self.valid.non_finite(record)]
 
     def _field_schema(self, field: dict[str, Any]) -> dict[str, Any]:
         if not self._field_schemas:
@@ -111,17 +111,17 @@ class AvroCodec:
             self._writers[schema_id] = parse_schema(plain(self.store.by_id(schema_id)))
         return self._writers[schema_id]
 
-    def decode(self, value: bytes) -> dict[str, Any]:
-        """One record, resolved to the current schema. Raises WireFormatError or UnknownSchemaIdError."""
+    def decode(self, value: bytes, unicode_errors: str = "strict") -> dict[str, Any]:
+        """One record, resolved to the current schema. Raises WireFormatError or UnknownSchemaIdError.
+        ``unicode_errors="surrogateescape"`` keeps a string that is not UTF-8 (as lone surrogates) for a
+        caller that reports which field it is (schemas.rules)."""
         schema_id = schema_id_of(value)
         writer = self.writer_schema(schema_id)
+        reader = None if schema_id == self.schema_id else self.reader_schema
         body = io.BytesIO(value)
         body.seek(HEADER.size)
         try:
-            if schema_id == self.schema_id:
-                record = schemaless_reader(body, writer, None)
-            else:
-                record = schemaless_reader(body, writer, self.reader_schema)
+            record = schemaless_reader(body, writer, reader, handle_unicode_errors=unicode_errors)
         except Exception as error:  # fastavro raises EOFError, ValueError, UnicodeDecodeError, ...
             raise WireFormatError(
                 f"undecodable body for schema id {schema_id}: {type(error).__name__}: {error}"

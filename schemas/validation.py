@@ -10,7 +10,6 @@ is wrong stays with fastavro (``AvroCodec.problems``).
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ from fastavro import parse_schema
 from fastavro.validation import validate
 
 from schemas.registry import expanded
+from schemas.rules import fits_float32
 
 Predicate = Callable[[Any], bool]
 _INT = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
@@ -61,12 +61,12 @@ def _test(field_type: Any, slot: str, helpers: dict[str, Any]) -> str:
 
 def _compile(fields: list[dict[str, Any]], finite: frozenset[str]) -> Predicate:
     helpers: dict[str, Any] = {"_NUMBER": frozenset({int, float}), "_BYTES": frozenset({bytes, bytearray})}
-    helpers |= {"_datetime": dt.datetime, "_isfinite": math.isfinite, "_names": frozenset(f["name"] for f in fields)}
+    helpers |= {"_datetime": dt.datetime, "_fits_float32": fits_float32, "_names": frozenset(f["name"] for f in fields)}
     lines = ["def check(r):", "    if not _names.issuperset(r):", "        return False"]
     for slot, field in enumerate(fields):
         test = _test(field["type"], str(slot), helpers)
         if field["name"] in finite:
-            test = f"{test} and _isfinite(v)"
+            test = f"{test} and _fits_float32(v)"
         name = repr(field["name"])
         if "default" in field:  # may be left out: the writer fills the default in
             lines += [
@@ -93,7 +93,7 @@ def _compile(fields: list[dict[str, Any]], finite: frozenset[str]) -> Predicate:
 
 class RecordValidator:
     """``validator(record)`` is True when ``record`` has only the schema's fields, all required ones, each of the
-    right type; with ``finite``, those numeric fields must also be finite."""
+    right type; with ``finite``, those numeric fields must also be finite as float32 (schemas.rules)."""
 
     def __init__(self, schema: dict[str, Any], finite: frozenset[str] = frozenset()) -> None:
         fields = expanded(schema)["fields"]
@@ -105,4 +105,4 @@ class RecordValidator:
         return self._check(record)
 
     def non_finite(self, record: Mapping[str, Any]) -> list[str]:
-        return [n for n in self._finite if type(record.get(n)) in (int, float) and not math.isfinite(record[n])]
+        return [n for n in self._finite if type(record.get(n)) in (int, float) and not fits_float32(record[n])]

@@ -155,11 +155,13 @@ def produce_synthetic(
     progress: bool = False,
     start_ms: int | None = None,
 ) -> ProduceResult:
-    """``count`` synthetic events (and their labels, label_time = event_time + delay) starting now."""
+    """``count`` synthetic events (and their labels, label_time = event_time + delay): paced ones start now, unpaced
+    ones end about now, so that no event time lies beyond the allowed clock skew (schemas.rules)."""
     if stream not in SYNTHETIC_STREAMS:
         raise SchemaError(f"synthetic data exists for {', '.join(SYNTHETIC_STREAMS)} only, not {stream!r}")
-    start = start_ms if start_ms is not None else int(time.time() * 1000)
-    generator = TransactionGenerator(seed=seed, start_ms=start, events_per_s=rate or 200.0)
+    events_per_s = rate or 200.0
+    start = start_ms if start_ms is not None else int((time.time() - (0 if rate else count / events_per_s)) * 1000)
+    generator = TransactionGenerator(seed=seed, start_ms=start, events_per_s=events_per_s)
     result = ProduceResult(settings.topic(stream, "events"))
     pacer = _Pacer(rate)
     label_sink = LabelProducer(settings, stream) if labels else nullcontext()

@@ -4,7 +4,8 @@
         producer.send(event)          # RecordValidationError names the bad fields; nothing is queued
     # leaving the block flushed; DeliveryError if any message could not be delivered
 
-Records are validated and encoded before they are queued (schemas.codec, Confluent wire format). Queueing,
+Records are validated and encoded before they are queued (schemas.codec, Confluent wire format); events must
+also keep the event rules (schemas.rules), the same ones the scorer dead-letters records for. Queueing,
 delivery accounting and flushing are the I/O layer's producer (scorecast.io.producer): failures are counted
 and kept (the first ``max_kept_failures``); ``flush``/``close`` raise DeliveryError if any occurred, or only
 report them with ``raise_on_failure=False``. The current W3C trace context is injected into each message's
@@ -23,7 +24,9 @@ from opentelemetry import propagate
 
 from schemas.codec import AvroCodec
 from schemas.features import load_feature_spec
+from schemas.errors import RecordValidationError
 from schemas.registry import SchemaStore, open_store, schema_name
+from schemas.rules import EventRules
 from scorecast.io.producer import DeliveryError, DeliveryReport, KafkaProducer, ProducerClient
 from scorecast.settings import Settings
 
@@ -125,12 +128,21 @@ class AvroProducer:
 
 
 class EventProducer(AvroProducer):
-    """Events of a stream (``<stream>.events``, or its shadow topic), keyed by entity_id; features must be finite."""
+    """Events of a stream (``<stream>.events``, or its shadow topic), keyed by entity_id; they must keep the event
+    rules (ids, event time range, UTF-8) and their features must be finite as float32."""
 
     def __init__(self, settings: Settings, stream: str, *, kind: str = "events", **options: Any) -> None:
         numeric = frozenset(f.name for f in load_feature_spec(stream).features if f.avro_type in ("double", "float"))
         options.setdefault("finite", numeric)
         super().__init__(settings, settings.topic(stream, kind), schema_name(stream, kind), "entity_id", **options)
+        self.rules = EventRules.of(settings)
+
+    def send(self, record: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
+        broken = self.rules.violations(record) if isinstance(record, Mapping) else []
+        if broken:
+            problems = self.codec.problems(record) + [(v.field, v.detail) for v in broken]
+            raise RecordValidationError(self.codec.name, problems)
+        super().send(record, headers)
 
 
 class LabelProducer(AvroProducer):

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from schemas.rules import DEFAULT_MAX_CLOCK_SKEW_S
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SCORECAST_", env_file=".env", frozen=True, extra="ignore")
@@ -63,6 +65,9 @@ class Settings(BaseSettings):
     onnx_device: Literal["auto", "cpu", "cuda"] = "auto"
     onnx_intra_op_threads: int = Field(default=1, ge=1)
     model_poll_interval_s: float = Field(default=1.0, gt=0, description="how often workers re-read model aliases")
+
+    # Event rules (schemas.rules): how far past now an event_time may lie before it is refused.
+    max_clock_skew_s: float = Field(default=DEFAULT_MAX_CLOCK_SKEW_S, ge=0)
 
     @field_validator("cassandra_hosts", mode="before")
     @classmethod

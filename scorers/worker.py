@@ -22,6 +22,7 @@ from opentelemetry import trace
 
 from schemas.batch import EventBatchDecoder
 from schemas.registry import open_store as open_schema_store
+from schemas.rules import EventRules
 from scorecast.batch_consumer import BatchConsumer, ConsumerConfig, Deliver
 from scorecast.io.cassandra import open_cassandra
 from scorecast.settings import Settings
@@ -171,7 +172,7 @@ def scorer_worker(settings: Settings, config: WorkerConfig) -> Iterator[ScorerWo
                 consumer_name=config.group,
                 metrics=metrics,
             )
-            core = ScoringCore(EventBatchDecoder(store, config.stream, source_topic))
+            core = ScoringCore(EventBatchDecoder(store, config.stream, source_topic, EventRules.of(settings)))
             yield ScorerWorker(settings, config, core, guard, outputs, metrics)
         finally:
             watcher.stop()

@@ -24,6 +24,7 @@ import numpy as np
 from confluent_kafka import Message
 
 from schemas.batch import EventBatchDecoder
+from schemas.rules import EventRules
 from schemas.codec import AvroCodec
 from schemas.dead_letters import DeadLetterSink
 from schemas.registry import SchemaStore, schema_name
@@ -81,7 +82,7 @@ class DriftWorker:
         self._client = client
         self._events_topic = settings.topic(stream, "events")
         self._predictions_topic = settings.topic(stream, "predictions")
-        self._decoder = EventBatchDecoder(schemas, stream, self._events_topic)
+        self._decoder = EventBatchDecoder(schemas, stream, self._events_topic, EventRules.of(settings))
         self._predictions = AvroCodec(schemas, self._predictions_topic, schema_name(stream, "predictions"))
         self._spec, self._policy = window_spec(options), policy(options)
         self._rules = AlertRules()

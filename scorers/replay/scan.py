@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from schemas.batch import EventBatchDecoder
+from schemas.rules import EventRules
 from schemas.registry import open_store
 from scorecast.settings import Settings
 from scorers.hot_reload import ModelLoader
@@ -142,7 +143,8 @@ def scan(job: ScanJob, progress: Callable[[int], None], stop: Stop) -> ScanStats
     """Score ``job.ranges`` into checkpoint parts until done or ``stop`` is set (then the buffer is committed)."""
     started = time.perf_counter()
     store = open_store(job.settings)
-    core = ScoringCore(EventBatchDecoder(store, job.stream, job.settings.topic(job.stream, "events")))
+    topic = job.settings.topic(job.stream, "events")
+    core = ScoringCore(EventBatchDecoder(store, job.stream, topic, EventRules.of(job.settings)))
     loader = ModelLoader(job.versions, job.settings, job.stream)
     models = [loader.load(name, version) for name, version in job.versions.keys]
     checkpoint = Checkpoint(job.checkpoint)

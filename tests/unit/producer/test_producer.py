@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from confluent_kafka import KafkaError
 from opentelemetry.sdk.trace import TracerProvider
@@ -123,3 +125,39 @@ def test_labels_are_keyed_by_entity_or_else_by_event() -> None:
     assert [m["topic"] for m in fake.produced] == ["unit.transactions.labels"] * 2
     assert fake.produced[0]["key"] == labels[0]["entity_id"].encode()
     assert fake.produced[1]["key"] == labels[1]["event_id"].encode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"entity_id": "card 1/x"}, "entity_id"),
+        ({"entity_id": ""}, "entity_id"),
+        ({"entity_id": "c" * 129}, "entity_id"),
+        ({"event_id": ""}, "event_id"),
+        ({"event_id": "e" * 129}, "event_id"),
+        ({"event_time": 7_258_118_400_000}, "event_time"),  # year 2200
+        ({"event_time": 2**60}, "event_time"),
+        ({"event_time": -(2**62)}, "event_time"),
+        ({"stream": "\ud800"}, "stream"),  # a lone surrogate, as JSON's "\ud800" gives: not UTF-8
+        ({"amount": 1e308}, "amount"),  # a finite double, infinite as the float32 the models read
+    ],
+)
+def test_a_record_out_of_rule_is_refused_naming_the_field(changes: dict[str, object], field: str) -> None:
+    fake = FakeProducer()
+    producer = EventProducer(SETTINGS, "transactions", client=fake)
+    record = TransactionGenerator(seed=6).generate(1).records[0] | changes
+    with pytest.raises(RecordValidationError) as caught:
+        producer.send(record)
+    assert caught.value.fields == [field]
+    assert fake.produced == []
+
+
+def test_the_allowed_clock_skew_is_a_setting() -> None:
+    fake = FakeProducer()
+    record = TransactionGenerator(seed=6).generate(1).records[0]
+    ahead = record | {"event_time": int((time.time() + 120) * 1000)}
+    EventProducer(SETTINGS, "transactions", client=fake).send(ahead)
+    strict = EventProducer(SETTINGS.model_copy(update={"max_clock_skew_s": 60.0}), "transactions", client=fake)
+    with pytest.raises(RecordValidationError, match="event_time: .* is after now \\+ the allowed clock skew of 60 s"):
+        strict.send(ahead)
+    assert len(fake.produced) == 1

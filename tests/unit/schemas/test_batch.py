@@ -6,6 +6,7 @@ import io
 import json
 import math
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from schemas.batch import EventBatchDecoder
 from schemas.codec import AvroCodec
 from schemas.features import AVRO_DIR, encode, load_feature_spec
 from schemas.registry import LocalSchemaStore
+from schemas.rules import ID_BYTES, ID_MAX_LENGTH, MIN_EVENT_TIME_MS, EventRules
 from schemas.synthetic import TransactionGenerator
 
 SPEC = load_feature_spec("transactions")
@@ -25,14 +27,21 @@ SCHEMA = json.loads((AVRO_DIR / "transactions.events.avsc").read_text())
 TOPIC = "t.transactions.events"
 
 
-def _strategy() -> st.SearchStrategy[dict[str, Any]]:
-    """Any valid event, including extreme ints, negative numbers and non-ASCII ids."""
+ID_TEXT = st.text(alphabet=ID_BYTES.decode(), min_size=1, max_size=ID_MAX_LENGTH)
+
+
+def _strategy(
+    ids: st.SearchStrategy[str] = ID_TEXT,
+    times: st.SearchStrategy[int] = st.integers(MIN_EVENT_TIME_MS, int(time.time() * 1000)),
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Any event of the schema, including extreme ints, negative numbers and non-ASCII strings; by default one
+    the rules accept."""
     finite = st.floats(allow_nan=False, allow_infinity=False, width=32)
     int32 = st.integers(-(2**31), 2**31 - 1)
     fields: dict[str, st.SearchStrategy[Any]] = {
-        "event_id": st.text(max_size=40),
-        "entity_id": st.text(max_size=40),
-        "event_time": st.integers(-(2**62), 2**62),
+        "event_id": ids,
+        "entity_id": ids,
+        "event_time": times,
         "stream": st.text(max_size=5),
     }
     for field in SCHEMA["fields"][4:]:
@@ -99,8 +108,115 @@ def test_invalid_utf8_in_an_id_fails_that_record() -> None:
     event_id = records[1]["event_id"].encode()
     broken = values[1].replace(event_id, b"\xff" + event_id[1:])
     batch = EventBatchDecoder(LocalSchemaStore(), "transactions").decode([values[0], broken, values[2]])
-    assert [(f.position, f.reason) for f in batch.failures] == [(1, "undecodable")]
+    assert [(f.position, f.reason, f.detail) for f in batch.failures] == [
+        (1, "invalid-utf8", "event_id is not valid UTF-8")
+    ]
     assert batch.positions.tolist() == [0, 2]
+
+
+def _with_stream(value: bytes, stream: bytes) -> bytes:
+    """An encoded record whose `stream` string (written as "transactions") is replaced by raw bytes."""
+    old = b"\x18transactions"  # zigzag length 12, then the text
+    assert value.count(old) == 1
+    return value.replace(old, bytes([len(stream) * 2]) + stream)
+
+
+# Each kind of record that breaks a rule, with the reason and the start of the detail the scorer gives.
+OUT_OF_RULE: list[tuple[dict[str, Any], str, str]] = [
+    ({"entity_id": "card 1/x"}, "invalid-entity-id", "'card 1/x' has ' '"),
+    ({"entity_id": ""}, "invalid-entity-id", "empty"),
+    ({"entity_id": "c" * 129}, "invalid-entity-id", "129 characters"),
+    ({"entity_id": "c" * 70_000}, "invalid-entity-id", "70000 characters"),
+    ({"entity_id": "ca\u0301rd"}, "invalid-entity-id", "'ca\u0301rd' has '\u0301'"),  # a combining accent
+    ({"event_id": ""}, "invalid-event-id", "empty"),
+    ({"event_id": "e" * 129}, "invalid-event-id", "129 characters"),
+    ({"event_id": "e/1"}, "invalid-event-id", "'e/1' has '/'"),
+    ({"event_time": 7_258_118_400_000}, "event-time-out-of-range", "2200-01-01T00:00:00.000Z is after now"),
+    ({"event_time": 2**60}, "event-time-out-of-range", f"epoch ms {2**60} is after now"),
+    ({"event_time": -(2**62)}, "event-time-out-of-range", f"epoch ms {-(2**62)} is before 2000-01-01"),
+    ({"event_time": MIN_EVENT_TIME_MS - 1}, "event-time-out-of-range", "1999-12-31T23:59:59.999Z is before"),
+    ({"amount": 1e308}, "non-finite-feature", "amount"),
+]
+
+
+def _out_of_rule_values(codec: AvroCodec, write: Any = None) -> tuple[list[bytes], list[dict[str, Any]]]:
+    """Good records at even positions, then each kind of bad record, then a `stream` of invalid UTF-8."""
+    records = TransactionGenerator(seed=7).generate(2 * len(OUT_OF_RULE) + 2).records
+    encode_one = write or (lambda r: codec.encode(r, check=False))
+    values = []
+    for k, (changes, _, _) in enumerate(OUT_OF_RULE):
+        values += [encode_one(records[2 * k]), encode_one(records[2 * k + 1] | changes)]
+    values += [encode_one(records[-2]), _with_stream(encode_one(records[-1]), b"tr\xc3")]
+    return values, records
+
+
+def _assert_out_of_rule_failures(batch: Any, records: list[dict[str, Any]]) -> None:
+    found = [(f.position, f.reason) for f in batch.failures]
+    expected = [(2 * k + 1, reason) for k, (_, reason, _) in enumerate(OUT_OF_RULE)]
+    assert found == [*expected, (len(records) - 1, "invalid-utf8")]
+    for failure, (_, _, detail) in zip(batch.failures, OUT_OF_RULE, strict=False):
+        assert failure.detail.startswith(detail), failure
+    assert batch.failures[-1].detail == "stream is not valid UTF-8"
+    good = list(range(0, len(records), 2))
+    assert batch.positions.tolist() == good
+    assert batch.event_ids == [records[i]["event_id"] for i in good]
+    assert np.array_equal(batch.features, encode(SPEC, [records[i] for i in good]))
+
+
+def test_records_out_of_rule_fail_with_their_reason() -> None:
+    codec = AvroCodec(LocalSchemaStore(), TOPIC, "transactions.events")
+    values, records = _out_of_rule_values(codec)
+    batch = EventBatchDecoder(LocalSchemaStore(), "transactions").decode(values)
+    _assert_out_of_rule_failures(batch, records)
+
+
+def test_records_out_of_rule_fail_alike_on_the_record_path(store_dir: Path) -> None:
+    """A non-flat writer (fastavro record by record) applies the same rules with the same reasons."""
+    nullable = json.loads(json.dumps(SCHEMA))
+    next(f for f in nullable["fields"] if f["name"] == "customer_age")["type"] = ["null", "int"]
+    store, nullable_id = _register(store_dir, nullable)
+    codec = AvroCodec(store, TOPIC, "transactions.events")
+    values, records = _out_of_rule_values(codec, lambda r: _write(nullable, nullable_id, r))
+    _assert_out_of_rule_failures(EventBatchDecoder(store, "transactions").decode(values), records)
+
+
+def test_the_allowed_clock_skew_bounds_future_event_times() -> None:
+    now_s = time.time()
+    codec = AvroCodec(LocalSchemaStore(), TOPIC, "transactions.events")
+    record = TransactionGenerator(seed=8).generate(1).records[0]
+    ahead = [int((now_s + s) * 1000) for s in (0, 59, 61, 3600)]
+    values = [codec.encode(record | {"event_time": t}) for t in ahead]
+    rules = EventRules(max_clock_skew_s=60.0, clock=lambda: now_s)
+    batch = EventBatchDecoder(LocalSchemaStore(), "transactions", rules=rules).decode(values)
+    assert [(f.position, f.reason) for f in batch.failures] == [(2, "event-time-out-of-range"), (3, "event-time-out-of-range")]
+    assert "allowed clock skew of 60 s" in batch.failures[0].detail
+    assert batch.positions.tolist() == [0, 1]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        _strategy(
+            ids=st.one_of(ID_TEXT, st.text(max_size=ID_MAX_LENGTH + 2)),
+            times=st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(MIN_EVENT_TIME_MS - 5, MIN_EVENT_TIME_MS + 5)),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_the_decoder_applies_the_rules_exactly(records: list[dict[str, Any]]) -> None:
+    """Vectorised over columns or not, a record fails with the first rule `EventRules.violations` names."""
+    rules = EventRules(clock=lambda: 1_780_000_000.0)
+    codec = AvroCodec(LocalSchemaStore(), TOPIC, "transactions.events")
+    values = [codec.encode(r) for r in records]
+    batch = EventBatchDecoder(LocalSchemaStore(), "transactions", rules=rules).decode(values)
+    expected = {}
+    for i, r in enumerate(records):
+        violations = rules.violations(r)
+        if violations:
+            expected[i] = (violations[0].reason, violations[0].detail)
+    assert {f.position: (f.reason, f.detail) for f in batch.failures} == expected
+    assert batch.positions.tolist() == [i for i in range(len(records)) if i not in expected]
 
 
 def _register(

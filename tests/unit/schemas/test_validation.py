@@ -74,7 +74,7 @@ def test_nested_types_use_fastavro() -> None:
     assert check({k: v for k, v in valid.items() if k not in ("evidence", "threshold")})  # defaults
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 1e308, -3.5e38, 2**200])  # finite as float32
 def test_finite_fields(bad: float) -> None:
     record = TransactionGenerator(seed=2).generate(1).records[0]
     check = RecordValidator(EVENTS, finite=frozenset({"amount"}))
