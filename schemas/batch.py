@@ -169,8 +169,8 @@ class EventBatchDecoder:
         found: dict[int, Violation] = {}
         ids: dict[str, list[str]] = {}
         suspects: dict[str, tuple[list[bytes], list[int]]] = {}
-        for name, (start, end) in cols.strings.items():
-            start, end = start[keep], end[keep]
+        for name, (all_starts, all_ends) in cols.strings.items():
+            start, end = all_starts[keep], all_ends[keep]
             column = columnar.joined(buf, start, end)  # each followed by "\n", which no id holds
             if name in ID_FIELDS:
                 length = end - start
@@ -179,7 +179,9 @@ class EventBatchDecoder:
                     ids[name] = column[:-1].decode("ascii").split("\n") if len(keep) else []
                     continue
                 pieces = [raw[s:e] for s, e in zip(start.tolist(), end.tolist(), strict=True)]
-                odd = [k for k, p in enumerate(pieces) if not 1 <= len(p) <= ID_MAX_LENGTH or p.translate(None, ID_BYTES)]
+                odd = [
+                    k for k, p in enumerate(pieces) if not 1 <= len(p) <= ID_MAX_LENGTH or p.translate(None, ID_BYTES)
+                ]
                 suspects[name] = (pieces, odd)
                 ids[name] = [p.decode(errors="replace") for p in pieces]  # those of broken rows are dropped
                 candidates = [k for k in odd if not pieces[k].isascii()]

@@ -162,7 +162,6 @@ def decode(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, plan: Plan, n_
     return Columns(ok, reason, strings, event_time, features)
 
 
-
 def joined(buf: np.ndarray, start: np.ndarray, end: np.ndarray, separator: int = 0x0A) -> bytes:
     """The spans ``buf[start[k]:end[k]]``, each followed by ``separator``, in one numpy gather (a Python slice
     per span costs more than the whole gather)."""

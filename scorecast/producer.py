@@ -23,8 +23,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
 from schemas.codec import AvroCodec
-from schemas.features import load_feature_spec
 from schemas.errors import RecordValidationError
+from schemas.features import load_feature_spec
 from schemas.registry import SchemaStore, open_store, schema_name
 from schemas.rules import EventRules
 from scorecast.io.producer import DeliveryError, DeliveryReport, KafkaProducer, ProducerClient
@@ -137,12 +137,12 @@ class EventProducer(AvroProducer):
         super().__init__(settings, settings.topic(stream, kind), schema_name(stream, kind), "entity_id", **options)
         self.rules = EventRules.of(settings)
 
-    def send(self, record: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
+    def send(self, record: Mapping[str, Any], headers: Mapping[str, str] | None = None, *, tag: object = None) -> None:
         broken = self.rules.violations(record) if isinstance(record, Mapping) else []
         if broken:
             problems = self.codec.problems(record) + [(v.field, v.detail) for v in broken]
             raise RecordValidationError(self.codec.name, problems)
-        super().send(record, headers)
+        super().send(record, headers, tag=tag)
 
 
 class LabelProducer(AvroProducer):

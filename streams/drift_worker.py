@@ -24,10 +24,10 @@ import numpy as np
 from confluent_kafka import Message
 
 from schemas.batch import EventBatchDecoder
-from schemas.rules import EventRules
 from schemas.codec import AvroCodec
 from schemas.dead_letters import DeadLetterSink
 from schemas.registry import SchemaStore, schema_name
+from schemas.rules import EventRules
 from scorecast.settings import Settings
 from streams import kafka
 from streams.alerts import Alert, AlertRules

@@ -1,6 +1,7 @@
 """What a well-formed request is: id charsets and lengths, query parameters, the batch body.
 
-Entity ids are 1-128 characters of ``A-Z a-z 0-9 _ . : @ -`` (no '/', no spaces, no percent-encoding games).
+Entity ids follow the event rules every writer applies (schemas.rules): 1-128 characters of
+``A-Z a-z 0-9 _ . : @ -`` (no '/', no spaces, no percent-encoding games), so every stored id can be looked up.
 Model names follow the registry: a letter, then up to 63 of ``A-Z a-z 0-9 _ . -``. Aliases use the model
 name rule. Versions are positive 32-bit integers. Unknown query parameters are refused so that a typo such
 as ``?verison=3`` is an error rather than a silent answer for the serving alias.
@@ -16,8 +17,9 @@ from typing import Any
 import orjson
 
 from lookup_api.errors import ApiError, bad_request
+from schemas.rules import ID as ENTITY_ID
+from schemas.rules import ID_RULE
 
-ENTITY_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 MAX_VERSION = 2**31 - 1
 _SELECTOR_PARAMS = frozenset({"alias", "version"})
@@ -39,9 +41,7 @@ def check_model(model: str) -> str:
 
 def check_entity_id(entity_id: object) -> str:
     if not isinstance(entity_id, str) or not ENTITY_ID.fullmatch(entity_id):
-        raise bad_request(
-            "invalid_entity_id", "entity ids are 1-128 characters of letters, digits, '_', '.', ':', '@', '-'"
-        )
+        raise bad_request("invalid_entity_id", f"entity ids are {ID_RULE}")
     return entity_id
 
 

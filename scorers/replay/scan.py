@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 
 from schemas.batch import EventBatchDecoder
-from schemas.rules import EventRules
 from schemas.registry import open_store
+from schemas.rules import EventRules
 from scorecast.settings import Settings
 from scorers.hot_reload import ModelLoader
 from scorers.replay.checkpoint import Checkpoint

@@ -17,6 +17,7 @@ from lookup_api.validation import (
     query_selector,
     selector,
 )
+from schemas.rules import id_problem
 
 ALLOWED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-"
 
@@ -110,3 +111,15 @@ def test_bad_batch_bodies(body: bytes, status: int, code: str) -> None:
 def test_selector_in_query_and_body_together_is_refused() -> None:
     with pytest.raises(ApiError, match="not both"):
         batch_request(_body({"entity_ids": ["a"], "version": 1}), Selector(alias="champion"), 10)
+
+
+@given(st.one_of(st.text(max_size=130), st.text(alphabet=ALLOWED, max_size=130)))
+def test_the_api_accepts_exactly_the_ids_a_writer_may_store(entity_id: str) -> None:
+    """One rule (schemas.rules) for the producer, the scorer and the API: a stored id can always be looked up."""
+    try:
+        check_entity_id(entity_id)
+    except ApiError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == (id_problem(entity_id) is None)

@@ -158,6 +158,6 @@ def test_the_allowed_clock_skew_is_a_setting() -> None:
     ahead = record | {"event_time": int((time.time() + 120) * 1000)}
     EventProducer(SETTINGS, "transactions", client=fake).send(ahead)
     strict = EventProducer(SETTINGS.model_copy(update={"max_clock_skew_s": 60.0}), "transactions", client=fake)
-    with pytest.raises(RecordValidationError, match="event_time: .* is after now \\+ the allowed clock skew of 60 s"):
+    with pytest.raises(RecordValidationError, match=r"event_time: .* is after now \+ the allowed clock skew of 60 s"):
         strict.send(ahead)
     assert len(fake.produced) == 1

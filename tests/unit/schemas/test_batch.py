@@ -30,9 +30,11 @@ TOPIC = "t.transactions.events"
 ID_TEXT = st.text(alphabet=ID_BYTES.decode(), min_size=1, max_size=ID_MAX_LENGTH)
 
 
+VALID_TIMES = st.integers(MIN_EVENT_TIME_MS, int(time.time() * 1000))
+
+
 def _strategy(
-    ids: st.SearchStrategy[str] = ID_TEXT,
-    times: st.SearchStrategy[int] = st.integers(MIN_EVENT_TIME_MS, int(time.time() * 1000)),
+    ids: st.SearchStrategy[str] = ID_TEXT, times: st.SearchStrategy[int] = VALID_TIMES
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Any event of the schema, including extreme ints, negative numbers and non-ASCII strings; by default one
     the rules accept."""
@@ -188,7 +190,10 @@ def test_the_allowed_clock_skew_bounds_future_event_times() -> None:
     values = [codec.encode(record | {"event_time": t}) for t in ahead]
     rules = EventRules(max_clock_skew_s=60.0, clock=lambda: now_s)
     batch = EventBatchDecoder(LocalSchemaStore(), "transactions", rules=rules).decode(values)
-    assert [(f.position, f.reason) for f in batch.failures] == [(2, "event-time-out-of-range"), (3, "event-time-out-of-range")]
+    assert [(f.position, f.reason) for f in batch.failures] == [
+        (2, "event-time-out-of-range"),
+        (3, "event-time-out-of-range"),
+    ]
     assert "allowed clock skew of 60 s" in batch.failures[0].detail
     assert batch.positions.tolist() == [0, 1]
 
@@ -198,7 +203,9 @@ def test_the_allowed_clock_skew_bounds_future_event_times() -> None:
     st.lists(
         _strategy(
             ids=st.one_of(ID_TEXT, st.text(max_size=ID_MAX_LENGTH + 2)),
-            times=st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(MIN_EVENT_TIME_MS - 5, MIN_EVENT_TIME_MS + 5)),
+            times=st.one_of(
+                st.integers(-(2**63), 2**63 - 1), st.integers(MIN_EVENT_TIME_MS - 5, MIN_EVENT_TIME_MS + 5)
+            ),
         ),
         min_size=1,
         max_size=30,

@@ -118,9 +118,10 @@ def test_a_valid_record_has_no_violations() -> None:
         ({"event_time": dt.datetime(2200, 1, 1, tzinfo=dt.UTC)}, [("event_time", EVENT_TIME_OUT_OF_RANGE)]),
         ({"stream": "\ud800"}, [("stream", INVALID_UTF8)]),
         ({"entity_id": "\ud800"}, [("entity_id", INVALID_UTF8)]),  # reported once, as UTF-8
-        ({"entity_id": "", "event_id": "", "event_time": 0}, [
-            ("entity_id", INVALID_ENTITY_ID), ("event_id", INVALID_EVENT_ID), ("event_time", EVENT_TIME_OUT_OF_RANGE)
-        ]),  # fmt: skip
+        (
+            {"entity_id": "", "event_id": "", "event_time": 0},
+            [("entity_id", INVALID_ENTITY_ID), ("event_id", INVALID_EVENT_ID), ("event_time", EVENT_TIME_OUT_OF_RANGE)],
+        ),
         ({"entity_id": 7, "event_time": "soon"}, []),  # wrong types: the schema's validator reports them
     ],
 )
