@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 
 from lookup_api.errors import ApiError, bad_request
-from schemas.rules import ID as ENTITY_ID
-from schemas.rules import ID_RULE
+from schemas.rules import ID, ID_RULE
 
+ENTITY_ID = ID  # the writers' rule (schemas.rules): every id they let through can be looked up
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 MAX_VERSION = 2**31 - 1
 _SELECTOR_PARAMS = frozenset({"alias", "version"})
