@@ -12,7 +12,7 @@ import time
 import uuid
 
 from benchmarks.bench_cassandra import prediction_rows, write_rate
-from infra.init import initialise
+from infra.migrations import migrate
 from scorecast.cassandra import connect
 from scorecast.settings import Settings
 from tests.faults.cluster import FaultCluster, fault_settings
@@ -45,16 +45,20 @@ def main() -> None:
                 "cassandra_commitlog_sync": mode,
                 "cassandra_commitlog_sync_ms": window_ms or 1,
                 "keyspace": f"m_{uuid.uuid4().hex[:8]}",
-                "topic_prefix": f"m{uuid.uuid4().hex[:6]}.",
             }
         )
         cluster = FaultCluster.of(settings)
         cluster.local.stop(cluster.local.service("cassandra"))
         cluster.up()
-        started = time.perf_counter()
-        initialise(settings)
-        schema_s = time.perf_counter() - started
-        rate, latency_ms = measure(settings)
+        session = connect(settings)
+        try:
+            started = time.perf_counter()
+            migrate(session, settings)
+            schema_s = time.perf_counter() - started
+            rate, latency_ms = measure(settings)
+            session.execute(f"DROP KEYSPACE {settings.keyspace}", timeout=60)
+        finally:
+            session.cluster.shutdown()
         label = f"{mode} {window_ms} ms" if window_ms else mode
         print(
             f"{label:<16} batched writes {rate:>8,.0f} rows/s   "
