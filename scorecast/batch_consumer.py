@@ -143,8 +143,7 @@ class BatchConsumer:
                 self._retry_log.succeeded()
                 return
             except (PermanentError, ConfigError):
-                self._retry_log.succeeded()
-                raise
+                raise  # retrying cannot help: the caller bisects the batch, or stops
             except Exception as error:  # retryable, or unknown: keep the batch, back off, retry; never commit
                 self.stats.retries += 1
                 self._retry_log.failed(error)
