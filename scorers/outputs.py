@@ -68,6 +68,7 @@ class BatchOutputs:
         )
         self._dead_letters = DeadLetterSink(settings, stream, consumer_name, self._producer)
         self._metrics = metrics
+        self.sink_rejected = 0  # events dead-lettered because a sink refused their prediction
 
     def deliver(self, scored: ScoredBatch, messages: Sequence[Message], delivery: Delivery) -> None:
         """Cassandra rows, then prediction records and dead letters, all acknowledged; raises RetryableError
@@ -92,6 +93,7 @@ class BatchOutputs:
                 self._dead_letters.send(messages[position], SINK_REJECTED, error, type(error).__name__)
             self._dead_letters.flush()
             delivery.done.add("dead-letters")
+            self.sink_rejected += len(delivery.rejected)
             if self._metrics is not None and delivery.rejected:
                 self._metrics.refused_by_sinks(len(delivery.rejected))
         if self._metrics is not None:

@@ -106,6 +106,8 @@ class ScorerWorker:
         self.stats.retries = consumed.retries
         self.stats.partitions = consumed.partitions
         self.stats.quarantined = list(self._guard.quarantined)  # refusals are also reported between batches
+        self.stats.scored -= self._outputs.sink_rejected  # scored, but a sink refused them: dead letters
+        self.stats.dead_lettered += self._outputs.sink_rejected
         return self.stats
 
     def serving(self) -> tuple[int, ...]:

@@ -17,6 +17,7 @@ from scorecast.cassandra import connect
 from scorecast.settings import Settings
 from scorers.outputs import SINK_REJECTED
 from scorers.registry import ModelVersion
+from scorers.worker import WorkerStats
 from tests.integration.pipeline.conftest import RunWorker
 from tests.integration.producer.reading import read_topic
 
@@ -50,15 +51,16 @@ def _stored_event_ids(settings: Settings) -> set[str]:
         session.cluster.shutdown()
 
 
-def _run_until_idle(run_worker: RunWorker) -> None:
+def _run_until_idle(run_worker: RunWorker) -> WorkerStats:
     stop = threading.Event()
     timer = threading.Timer(GIVE_UP_S, stop.set)
     timer.start()
     try:
-        run_worker(idle_exit_s=4.0, stop=stop)
+        stats = run_worker(idle_exit_s=4.0, stop=stop)
     finally:
         timer.cancel()
     assert not stop.is_set(), f"the worker was still busy after {GIVE_UP_S:.0f}s: a record stalled its partition"
+    return stats
 
 
 def _letters(settings: Settings, expected: int) -> dict[int, tuple[Message, DeadLetter]]:
@@ -132,8 +134,9 @@ def test_an_event_the_sink_refuses_is_dead_lettered_and_the_rest_are_scored(
     records[250] = refused
     _produce(settings, [(r["entity_id"].encode(), codec.encode(r)) for r in records])
 
-    _run_until_idle(run_worker)
+    stats = _run_until_idle(run_worker)
 
+    assert (stats.scored, stats.dead_lettered) == (499, 1)
     assert _stored_event_ids(settings) == {r["event_id"] for i, r in enumerate(records) if i != 250}
     ((message, letter),) = _letters(settings, 1).values()
     assert letter.reason == SINK_REJECTED
