@@ -47,7 +47,7 @@ class Snapshot:
 def horizon_of(spec: RolloutSpec, settle_ms: int) -> HorizonSettings:
     return HorizonSettings(
         round(spec.label_horizon_s * 1000),
-        max_pending=2_000_000,
+        max_pending=500_000,  # ~225 MB; beyond it an outcome-independent hash sample (streams.join)
         default_label=spec.default_label,
         label_lateness_ms=round(spec.label_lateness_s * 1000),
         prediction_lateness_ms=settle_ms,

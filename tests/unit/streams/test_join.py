@@ -145,3 +145,25 @@ def test_a_restart_from_low_water_counts_every_event_exactly_once() -> None:
     after = feed(restarted, 30, 40)
     counted = merged([before, again, after])[1]
     assert counted == merged([feed(join_of(), 0, 40)])[1]
+
+
+def test_records_re_read_after_a_restart_rebuild_waiting_events_even_behind_the_restored_watermarks() -> None:
+    """Before the restart every prediction was read (its watermark is at the end) and labels were behind."""
+    first = join_of()
+    for i in range(10):
+        prediction(first, f"e{i}", CHAMPION, 0.1, 100 * i, offset=i)
+        prediction(first, f"e{i}", CHALLENGER, 0.2, 100 * i, offset=i)
+    label(first, "e0", 1, 1_050)
+    assert merged([first.close()])[0] == {CHAMPION: [(0.1, 0, 0)], CHALLENGER: [(0.2, 0, 0)]}  # e0: label late
+    restarted = join_of()
+    restarted.restore(first.state())
+    label(restarted, "x", 0, 10_000)  # labels move on at once; the re-read of the predictions comes after
+    for i in range(10):  # re-read (not fresh): e0 had closed, e1..e9 were waiting
+        for version, score in ((CHAMPION, 0.1), (CHALLENGER, 0.2)):
+            restarted.predictions([P if version == CHAMPION else S], [i], [f"e{i}"], [version], [score], [100 * i],
+                                  version == CHAMPION, [False])  # fmt: skip
+    assert restarted.counts.late_predictions == 2
+    prediction(restarted, "late", CHAMPION, 0.3, 50)  # a fresh record behind the watermark is late
+    assert restarted.counts.late_predictions == 3
+    _, pairs = merged([restarted.close()])
+    assert pairs == [(0.1, 0.2, 0)] * 9
