@@ -93,15 +93,14 @@ class PromotionWorker:
         self.join = LabelJoin(horizon_settings(options))
         self.tracker = PromotionTracker(promotion_policy(options))
         self._performance: dict[int, PerformanceMonitor] = {}
-        # Versions reach the performance windows when their horizon closes: a window waits at least that long.
-        horizon_ms = round((options.horizon_s + options.label_lateness_s) * 1000)
-        lateness_ms = max(round(concept.label_horizon_s * 1000), horizon_ms)
-        self._concept_spec = WindowSpec.tumbling(round(concept.window_s * 1000), lateness_ms)
+        # Versions reach the performance windows when their label horizon closes (the join's horizon, not the
+        # concept options' label_horizon_s): a window closes once the join has closed every event before its end.
+        self._concept_spec = WindowSpec.tumbling(round(concept.window_s * 1000))
         self._concept_policy = ConceptPolicy(concept.alpha, concept.min_labels, concept.min_degradation)
         self._rules = AlertRules()
         self._labels_topic = settings.topic(stream, "labels")
-        # One watermark of the labels for every version's performance windows: a version first seen late
-        # (a challenger whose predictions come after the labels) still has its windows closed.
+        # One watermark for every version's performance windows, the join's progress: a version first seen late
+        # still has its windows closed, and no window closes before its events have left the join.
         self._label_watermark = Watermark(self._concept_spec)
         self._idle: set[int] = set()  # labels partitions caught up
         self._latest: dict[int, int] = {}  # largest label time per labels partition
@@ -122,18 +121,16 @@ class PromotionWorker:
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None, checkpoint_s: float = 5.0) -> PromotionStats:
         assigned = kafka.assign_all(self._client, list(self._topics))
-        self._label_watermark.expect([p for t, p in assigned if t == self._labels_topic])
         self.join.expect([(self._topics[t], p) for t, p in assigned])
         kafka.drive(self._client, self.process, self.checkpoint, stop, idle_exit_s, checkpoint_s)
         return self.stats
 
     def process(self, messages: list[Message], ends: list[kafka.TP], stop: threading.Event) -> None:
         joined: list[Joined] = []
-        labelled: tuple[list[int], list[int]] = ([], [])  # label times and their partitions
         batches = kafka.by_topic(messages)
         for topic, kind in self._topics.items():  # the join does not care about the order across topics
             if topic in batches:
-                self._join(kind, topic, batches[topic], labelled)
+                self._join(kind, topic, batches[topic])
         self._dead_letters.flush()
         for topic, batch in batches.items():
             read = batch.next_offsets(topic)
@@ -148,14 +145,14 @@ class PromotionWorker:
         self._replaying -= set(ends)
         if not self._replaying:
             joined.append(self.join.close())
-        signals, alerts = self._evaluate(joined, labelled, idle_now)
+        signals, alerts = self._evaluate(joined)
         self._alignment.update(self._labels_topic, self._latest, self._idle)
         self._emitter.emit(signals, alerts, stop)
         self.stats.signals = signals
         if signals:
             self.checkpoint()
 
-    def _join(self, kind: str, topic: str, batch: kafka.TopicBatch, labelled: tuple[list[int], list[int]]) -> None:
+    def _join(self, kind: str, topic: str, batch: kafka.TopicBatch) -> None:
         decode = self._codecs[topic].decode
         records, sources, offsets, fresh = [], [], [], []
         partitions, all_offsets = batch.partitions.tolist(), batch.offsets.tolist()
@@ -177,8 +174,6 @@ class PromotionWorker:
         ids = [r["event_id"] for r in records]
         if kind == "labels":
             times = [int(r["label_time"]) for r in records]
-            labelled[0].extend(times)
-            labelled[1].extend(p for _, p in sources)
             for (_, partition), time_ms in zip(sources, times, strict=True):
                 self._latest[partition] = max(self._latest.get(partition, time_ms), time_ms)
             self.stats.labels += len(records)
@@ -196,9 +191,7 @@ class PromotionWorker:
             fresh,
         )
 
-    def _evaluate(
-        self, joined: list[Joined], labelled: tuple[list[int], list[int]], idle_now: list[int]
-    ) -> tuple[list[Signal], list[Alert]]:
+    def _evaluate(self, joined: list[Joined]) -> tuple[list[Signal], list[Alert]]:
         signals: list[Signal] = []
         alerts: list[Alert] = []
         now = self._emitter.now_ms()
@@ -215,10 +208,9 @@ class PromotionWorker:
                     signals.append(signal)
                     alerts += self._rules.promotion(self.model, report)
                     self.stats.decisions[f"{champion}:{challenger}"] = report.decision
-        if labelled[0]:
-            self._label_watermark.advance(np.asarray(labelled[0]), np.asarray(labelled[1]))
-        for partition in idle_now:
-            self._label_watermark.mark_idle(partition)
+        closed = self.join.closed_through()
+        if closed is not None and not self._replaying:
+            self._label_watermark.advance(np.array([closed + 1]))  # every event before closed + 1 has left
         for version, monitor in self._performance.items():
             for window in monitor.close():
                 signals.append(performance_signal(self.model, version, window, self.concept.alpha, now))
