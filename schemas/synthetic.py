@@ -12,7 +12,7 @@ the same events however its ``generate`` calls are chunked, and it is vectorised
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,9 @@ _INTERCEPT = -5.7
 _INTERCEPT_DRIFT = -5.0
 
 
+DEFAULT_SHIFT_FEATURE, DEFAULT_SHIFT_SD = "amount", 1.0
+
+
 @dataclass(frozen=True)
 class DriftConfig:
     """Drift to inject. Indexes count events from the generator's first event (0-based)."""
@@ -66,6 +69,25 @@ class DriftConfig:
         for name in self.shift:
             if name not in _COL or SPEC.features[_COL[name]].kind != "numeric":
                 raise ValueError(f"cannot shift {name!r}: not a numeric or boolean feature of transactions")
+        if self.data_drift_at is not None and not self.shift:
+            raise ValueError("data drift needs a shift: which feature moves, by how many standard deviations")
+
+    @classmethod
+    def of(
+        cls, drift_at: int | None = None, shifts: Sequence[str] = (), concept_drift_at: int | None = None
+    ) -> DriftConfig:
+        """From command-line words: ``shifts`` are ``feature=sd`` (e.g. ``amount=1.5``); with ``drift_at``
+        and no shift, ``amount`` moves by DEFAULT_SHIFT_SD."""
+        shift: dict[str, float] = {}
+        for word in shifts:
+            name, _, size = word.partition("=")
+            try:
+                shift[name.strip()] = float(size)
+            except ValueError:
+                raise ValueError(f"--shift {word!r}: expected feature=standard deviations, e.g. amount=1.5") from None
+        if drift_at is not None and not shift:
+            shift = {DEFAULT_SHIFT_FEATURE: DEFAULT_SHIFT_SD}
+        return cls(drift_at, shift if drift_at is not None else {}, concept_drift_at)
 
 
 @dataclass(frozen=True)

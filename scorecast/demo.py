@@ -1,9 +1,12 @@
-"""`scorecast demo`: the whole pipeline on local Kafka and Cassandra, from nothing, in about a minute.
+"""`scorecast demo`: the whole pipeline on local Kafka and Cassandra, from nothing, in a minute or two.
 
 Services up → topics and tables → example models trained and registered → a synthetic card-transaction stream
-produced → scored by the champion's scorer agent → predictions read back from Cassandra and through the
-lookup API. Every step is the same code path as production; nothing is simulated. Running it again reuses what
-exists (models, offsets) and scores only the new events.
+produced, its ``amount`` shifted by one standard deviation from the middle on → scored by the champion's scorer
+agent → predictions read back from Cassandra and through the lookup API → the shadow path (tee, challengers,
+join) → the drift and promotion processors → what they decided: the drift alarm on ``amount``, the promotion
+decisions with their evidence, and the shadow report's verdict. Every step is the same code path as
+production; nothing is simulated. Running it again reuses what exists (models, offsets) and processes only
+the new events.
 """
 
 from __future__ import annotations
@@ -24,26 +27,44 @@ from infra.init import initialise
 from lookup_api.app import create_app
 from lookup_api.config import ApiSettings
 from lookup_api.keys import KeyAdmin
+from schemas.synthetic import DriftConfig
 from scorecast.io.cassandra import open_cassandra
 from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.artifacts import open_store
 from scorers.registry import Registry
 from scorers.worker import WorkerConfig, scorer_worker
+from shadow.report import Comparison
+from streams.cli import drift_budget_line, signals_table
+from streams.config import ModelOptions, StreamsConfig
+from streams.signals import Signal
+from streams.store import SignalStore
 
 STREAM = "transactions"
 MODEL = "fraud"
+DRIFTED = "amount"
+SHIFT_SD = 1.0
+# The demo's stream spans ~events / 200 s of event time: 10 s windows (~2,000 events) close several windows
+# (the default 300 s would close none). Lateness 2 s: the generator's events come in time order. Promotion:
+# an event is tested once its label horizon (3 days of label time) has closed and the predictions' event time
+# has passed it; the labels topic runs days ahead, but the default 10 min prediction lateness would hold back
+# every event of a 100 s stream.
+DEMO_STREAMS = {
+    "drift": {"window_s": 10.0, "lateness_s": 2.0},
+    "promotion": {"prediction_lateness_s": 1.0, "report_every": 500},
+}
+IDLE_EXIT_S = 3.0
 console = Console()
 
 
 def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> None:
-    _step("1/6 services")
+    _step("1/9 services")
     if settings.infra_backend == "local":
         from infra.local import LocalCluster
 
         for status in LocalCluster(settings).up():
             console.print(f"    {status.name:<10} {status.endpoint}  (pid {status.pid})")
-    _step("2/6 topics, keyspace and tables")
+    _step("2/9 topics, keyspace and tables")
     result = initialise(settings, [STREAM])
     console.print(
         f"    {len(result.topics_created)} topics created, {len(result.migrations_applied)} migrations applied"
@@ -51,25 +72,30 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> None:
     session = open_cassandra(settings)
     try:
         registry = Registry(session, open_store(settings))
-        _step("3/6 models")
+        _step("3/9 models")
         _ensure_models(registry, seed)
         for alias, versions in sorted(registry.aliases(MODEL).items()):
             console.print(f"    {MODEL}@{alias}: version {', '.join(map(str, versions))}")
-        _step(f"4/6 producing {events:,} synthetic transactions (labels follow on {STREAM}.labels)")
+        drift_at = events // 2
+        _step(
+            f"4/9 producing {events:,} synthetic transactions, {DRIFTED} shifted by {SHIFT_SD:g} SD from event "
+            f"{drift_at:,} (labels follow on {STREAM}.labels)"
+        )
         started = time.perf_counter()
-        produced = produce_synthetic(settings, STREAM, count=events, seed=int(time.time()), labels=True)
+        drift = DriftConfig(data_drift_at=drift_at, shift={DRIFTED: SHIFT_SD})
+        produced = produce_synthetic(settings, STREAM, count=events, seed=int(time.time()), labels=True, drift=drift)
         console.print(f"    sent {produced.sent:,} events in {time.perf_counter() - started:.1f}s")
-        _step("5/6 scoring with the champion's scorer agent")
+        _step("5/9 scoring with the champion's scorer agent")
         started = time.perf_counter()
         with scorer_worker(settings, WorkerConfig(stream=STREAM, model=MODEL)) as worker:
-            stats = worker.run(threading.Event(), idle_exit_s=3.0)
-        elapsed = time.perf_counter() - started - 3.0
+            stats = worker.run(threading.Event(), idle_exit_s=IDLE_EXIT_S)
+        elapsed = time.perf_counter() - started - IDLE_EXIT_S
         console.print(
             f"    scored {stats.scored:,} events in {stats.batches} micro-batches "
             f"({stats.scored / max(elapsed, 1e-3):,.0f} events/s incl. start-up); "
             f"{stats.dead_lettered} dead letters"
         )
-        _step("6/6 predictions: Cassandra and the lookup API")
+        _step("6/9 predictions: Cassandra and the lookup API")
         entities = _show_latest(session, registry)
         with _lookup_api(settings) as base_url:
             token = KeyAdmin(session).create("demo", rate_limit_rps=0)[1]
@@ -78,12 +104,98 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> None:
             )
             console.print(f"    GET /v1/predictions/{MODEL}/{entities[0]} → {response.status_code}")
             console.print_json(response.text)
+        _step("7/9 shadow path: tee, challengers, join")
+        _shadow(settings)
+        _step("8/9 drift and promotion processors")
+        options = StreamsConfig().for_model(MODEL, **DEMO_STREAMS)
+        _processors(settings, options)
+        _step("9/9 decisions")
+        _decisions(settings, session)
     finally:
         session.cluster.shutdown()
     console.print(
-        "\n[bold green]done.[/] Try: scorecast models list · scorecast api · scorecast worker score · "
-        "scorecast infra down"
+        "\n[bold green]done.[/] Try: scorecast signals show · scorecast shadow report --model fraud · "
+        "scorecast models list · scorecast infra down"
     )
+
+
+def _shadow(settings: Settings) -> None:
+    from shadow.join import JoinConfig
+    from shadow.join_worker import shadow_joiner
+    from shadow.tee import ShadowTee, TeeConfig
+
+    stop = threading.Event()
+    tee = ShadowTee(settings, TeeConfig(stream=STREAM)).run(stop, idle_exit_s=IDLE_EXIT_S)
+    console.print(f"    tee: copied {tee.copied:,} of {tee.consumed:,} events to {STREAM}.shadow")
+    config = WorkerConfig(STREAM, MODEL, alias="challenger", source="shadow", sink="shadow-predictions")
+    with scorer_worker(settings, config) as worker:
+        scored = worker.run(stop, idle_exit_s=IDLE_EXIT_S)
+    console.print(f"    challengers: {scored.scored:,} events scored")
+    with shadow_joiner(settings, JoinConfig(stream=STREAM, model=MODEL)) as joiner:
+        joined = joiner.run(stop, idle_exit_s=IDLE_EXIT_S)
+    console.print(f"    join: {joined.joined:,} challenger predictions joined with the champion's")
+
+
+def _processors(settings: Settings, options: ModelOptions) -> None:
+    from streams.runtime import drift_processor, promotion_processor
+
+    stop = threading.Event()
+    d = options.drift
+    console.print(f"    drift: windows of {d.window_s:g}s of event time; {drift_budget_line(d)}")
+    with drift_processor(settings, STREAM, MODEL, options) as drift:
+        drift.run(stop, idle_exit_s=IDLE_EXIT_S)
+        found = drift.finish(stop)  # the demo's stream ends here: its last windows are reported too
+    console.print(f"    drift: {found.windows} windows closed, {found.alarms} with an alarm")
+    with promotion_processor(settings, STREAM, MODEL, options) as promotion:
+        decided = promotion.run(stop, idle_exit_s=IDLE_EXIT_S)
+    decisions = ", ".join(f"v{k.replace(':', ' vs v')}: {v}" for k, v in decided.decisions.items())
+    console.print(f"    promotion: {decided.pairs:,} labelled pairs; {decisions or 'no decision yet'}")
+
+
+def _decisions(settings: Settings, session: Session) -> None:
+    from shadow.report import ReportConfig, build_report
+
+    store = SignalStore(session)
+    alarms = [s for s in store.latest(MODEL, 200, "DRIFT") if s.metric.startswith("drift:") and s.value > 0]
+    promotions = _newest_per_pair(store.latest(MODEL, 50, "PROMOTION"))
+    console.print("    drift alarms (newest first):")
+    console.print(signals_table(alarms[:3]) if alarms else "    none")
+    console.print("    promotion decisions (the newest per challenger):")
+    console.print(signals_table(promotions) if promotions else "    none yet")
+    for s in promotions:
+        e = s.evidence
+        console.print(
+            f"    v{s.version} vs v{s.baseline_version}: {s.decision} ({e.get('reason', '')}); {e.get('n')} pairs, "
+            f"loss {e.get('challenger_loss', '?')[:7]} vs {e.get('champion_loss', '?')[:7]}, "
+            f"{1 - float(e.get('alpha', 0.05)):.0%} CS of the loss difference "
+            f"[{float(e.get('ci_low', 'nan')):.4g}, {float(e.get('ci_high', 'nan')):.4g}]",
+            soft_wrap=True,
+        )
+    report = build_report(settings, ReportConfig(model=MODEL, stream=STREAM, resamples=200))
+    for c in report.comparisons:
+        console.print(f"    shadow report: {shadow_verdict(c)}", soft_wrap=True)
+
+
+def _newest_per_pair(signals: list[Signal]) -> list[Signal]:
+    newest: dict[tuple[int | None, int | None], Signal] = {}
+    for s in signals:  # newest first
+        newest.setdefault((s.baseline_version, s.version), s)
+    return list(newest.values())
+
+
+def shadow_verdict(c: Comparison) -> str:
+    """One line from a shadow comparison: the labelled log-loss difference and what its interval says."""
+    head = f"challenger v{c.challenger_version} vs champion v{c.champion_version}, {len(c.rows):,} joined events"
+    if c.metrics is None or "log_loss" not in c.metrics.metrics:
+        return f"{head}: not enough labels for a verdict"
+    _, _, diff = c.metrics.metrics["log_loss"]
+    if diff.high < 0:
+        verdict = "challenger better (lower log loss)"
+    elif diff.low > 0:
+        verdict = "challenger worse (higher log loss)"
+    else:
+        verdict = "no clear difference"
+    return f"{head}: log loss difference {diff.estimate:+.4f} [{diff.low:+.4f}, {diff.high:+.4f}] → {verdict}"
 
 
 def _step(title: str) -> None:

@@ -23,8 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from schemas.errors import RecordValidationError, SchemaError
 from schemas.registry import load_schema_file, schema_name
 from schemas.sources import SourceLine, read_records
-from schemas.synthetic import TransactionGenerator, label_records
-from scorecast.errors import PermanentError
+from schemas.synthetic import DriftConfig, TransactionGenerator, label_records
+from scorecast.errors import ConfigError, PermanentError
 from scorecast.producer import DeliveryError, EventProducer, LabelProducer
 from scorecast.settings import Settings
 
@@ -154,14 +154,16 @@ def produce_synthetic(
     labels: bool = True,
     progress: bool = False,
     start_ms: int | None = None,
+    drift: DriftConfig | None = None,
 ) -> ProduceResult:
     """``count`` synthetic events (and their labels, label_time = event_time + delay): paced ones start now, unpaced
-    ones end about now, so that no event time lies beyond the allowed clock skew (schemas.rules)."""
+    ones end about now, so that no event time lies beyond the allowed clock skew (schemas.rules). ``drift``: the
+    data and concept drift to inject (event indexes count from this call's first event)."""
     if stream not in SYNTHETIC_STREAMS:
         raise SchemaError(f"synthetic data exists for {', '.join(SYNTHETIC_STREAMS)} only, not {stream!r}")
     events_per_s = rate or 200.0
     start = start_ms if start_ms is not None else int((time.time() - (0 if rate else count / events_per_s)) * 1000)
-    generator = TransactionGenerator(seed=seed, start_ms=start, events_per_s=events_per_s)
+    generator = TransactionGenerator(seed=seed, start_ms=start, events_per_s=events_per_s, drift=drift)
     result = ProduceResult(settings.topic(stream, "events"))
     pacer = _Pacer(rate)
     label_sink = LabelProducer(settings, stream) if labels else nullcontext()
@@ -217,15 +219,33 @@ def produce(
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic generator")] = 0,
     labels: Annotated[bool, typer.Option(help="with --synthetic, also send labels to the labels topic")] = True,
+    drift_at: Annotated[
+        int | None, typer.Option(help="with --synthetic: event index from which the --shift features move", min=0)
+    ] = None,
+    shift: Annotated[
+        list[str] | None,
+        typer.Option(help="feature=standard deviations moved from --drift-at (repeatable; default amount=1)"),
+    ] = None,
+    concept_drift_at: Annotated[
+        int | None, typer.Option(help="with --synthetic: event index from which the fraud truth changes", min=0)
+    ] = None,
     rejects: Annotated[Path | None, typer.Option(help="reject file (default: <file>.rejects.jsonl)")] = None,
 ) -> None:
     """Send events to <stream>.events, validated against the stream's schema; rejects are listed and exit 1."""
     if (file is None) == (synthetic is None):
         raise SchemaError("give exactly one of --file and --synthetic")
+    if synthetic is None and (drift_at is not None or shift or concept_drift_at is not None):
+        raise ConfigError("--drift-at, --shift and --concept-drift-at need --synthetic")
+    if shift and drift_at is None:
+        raise ConfigError("--shift needs --drift-at: the event index from which the features move")
+    try:
+        drift = DriftConfig.of(drift_at, shift or (), concept_drift_at)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     settings = Settings()
     if synthetic is not None:
         result = produce_synthetic(
-            settings, stream, count=synthetic, seed=seed, rate=rate, labels=labels, progress=True
+            settings, stream, count=synthetic, seed=seed, rate=rate, labels=labels, progress=True, drift=drift
         )
     else:
         assert file is not None

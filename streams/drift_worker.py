@@ -124,6 +124,15 @@ class DriftWorker:
         self._dead_letters.flush()
         for topic, latest in self._latest.items():
             self._alignment.update(topic, latest, self._idle.get(topic, set()))
+        self._publish(reports, stop)
+
+    def finish(self, stop: threading.Event) -> DriftStats:
+        """A finite stream has ended (a demo, a backtest): report every window still open, as it is."""
+        reports = [(version, source, r) for source, version, monitor in self.monitors() for r in monitor.close_all()]
+        self._publish(reports, stop)
+        return self.stats
+
+    def _publish(self, reports: list[tuple[int, str, WindowReport]], stop: threading.Event) -> None:
         signals: list[Signal] = []
         alerts: list[Alert] = []
         now = self._emitter.now_ms()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,15 @@ def test_demo_runs_the_whole_pipeline(settings: Settings, tmp_path: Path, capsys
     assert "scored 3,000 events" in out
     assert "GET /v1/predictions/fraud/" in out
     assert "→ 200" in out
+    # It ends with the decisions: the drift alarm on the shifted feature, a promotion decision with its
+    # evidence, and the shadow report's verdict.
+    decisions = out[out.index("9/9 decisions") :]
+    assert "ALARM: amount" in decisions
+    assert re.search(r"v2 vs v1: (PROMOTE|HOLD|REJECT) \(.*\); \d+ pairs", decisions), decisions
+    assert re.search(r"shadow report: challenger v2 vs champion v1, 3,000 joined events: .* → ", decisions)
     session = connect(isolated, isolated.keyspace)
     try:
-        assert session.execute("SELECT count(*) FROM predictions").one()[0] == 3_000
+        # The champion's predictions and the two challengers' (shadow), per version.
+        assert session.execute("SELECT count(*) FROM predictions").one()[0] == 3 * 3_000
     finally:
         session.cluster.shutdown()

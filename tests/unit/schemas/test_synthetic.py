@@ -121,3 +121,15 @@ def test_drift_leaves_everything_else_alone() -> None:
     assert all(
         d["velocity_1h"] > p["velocity_1h"] for d, p in zip(drifted.records[1_000:], plain.records[1_000:], strict=True)
     )
+
+
+def test_drift_from_command_line_words() -> None:
+    assert DriftConfig.of(10, [], None) == DriftConfig(10, {"amount": 1.0}, None)
+    assert DriftConfig.of(10, ["customer_age=0.3", "foreign=-0.5"], 20) == DriftConfig(
+        10, {"customer_age": 0.3, "foreign": -0.5}, 20
+    )
+    assert DriftConfig.of(None, [], 5) == DriftConfig(concept_drift_at=5)
+    with pytest.raises(ValueError, match="feature=standard deviations"):
+        DriftConfig.of(10, ["amount"])
+    with pytest.raises(ValueError, match="cannot shift 'channel'"):
+        DriftConfig.of(10, ["channel=1"])
