@@ -36,6 +36,8 @@ from schemas.rules import (
     id_problem,
 )
 
+_GATHER_MAX_BYTES = 1 << 20  # string bytes of a batch checked by one numpy gather
+
 
 @dataclass(frozen=True)
 class DecodeFailure:
@@ -171,13 +173,13 @@ class EventBatchDecoder:
         suspects: dict[str, tuple[list[bytes], list[int]]] = {}
         for name, (all_starts, all_ends) in cols.strings.items():
             start, end = all_starts[keep], all_ends[keep]
-            column = columnar.joined(buf, start, end)  # each followed by "\n", which no id holds
+            length = end - start
             if name in ID_FIELDS:
-                length = end - start
-                fits = bool(((length >= 1) & (length <= ID_MAX_LENGTH)).all())
-                if fits and len(column.translate(None, ID_BYTES)) == len(keep):  # only the separators remain
-                    ids[name] = column[:-1].decode("ascii").split("\n") if len(keep) else []
-                    continue
+                if ((length >= 1) & (length <= ID_MAX_LENGTH)).all():  # and so the gather stays small
+                    column = columnar.joined(buf, start, end)  # each followed by "\n", which no id holds
+                    if len(column.translate(None, ID_BYTES)) == len(keep):  # only the separators remain
+                        ids[name] = column[:-1].decode("ascii").split("\n") if len(keep) else []
+                        continue
                 pieces = [raw[s:e] for s, e in zip(start.tolist(), end.tolist(), strict=True)]
                 odd = [
                     k for k, p in enumerate(pieces) if not 1 <= len(p) <= ID_MAX_LENGTH or p.translate(None, ID_BYTES)
@@ -185,10 +187,11 @@ class EventBatchDecoder:
                 suspects[name] = (pieces, odd)
                 ids[name] = [p.decode(errors="replace") for p in pieces]  # those of broken rows are dropped
                 candidates = [k for k in odd if not pieces[k].isascii()]
-            elif column.isascii():
+            elif int(length.sum()) <= _GATHER_MAX_BYTES and columnar.joined(buf, start, end).isascii():
                 continue
-            else:
-                candidates = list(range(len(keep)))
+            else:  # non-ASCII somewhere, or too long to gather at once (the index would be 8 bytes a byte)
+                spans = zip(start.tolist(), end.tolist(), strict=True)
+                candidates = [k for k, (s, e) in enumerate(spans) if not raw[s:e].isascii()]
             for k in candidates:
                 try:
                     raw[start[k] : end[k]].decode()

@@ -164,8 +164,15 @@ def decode(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, plan: Plan, n_
 
 def joined(buf: np.ndarray, start: np.ndarray, end: np.ndarray, separator: int = 0x0A) -> bytes:
     """The spans ``buf[start[k]:end[k]]``, each followed by ``separator``, in one numpy gather (a Python slice
-    per span costs more than the whole gather)."""
-    lengths = np.maximum(end - start, 0) + 1
+    per span costs more). Spans of one width (UUIDs, formatted ids, a constant) take a 2-D gather: the
+    variable-width one builds two more index arrays, and at this size each is a fresh allocation."""
+    lengths = np.maximum(end - start, 0)
+    if len(lengths) and (lengths == lengths[0]).all():
+        width = int(lengths[0])
+        block = buf[start[:, None] + np.arange(width + 1)]
+        block[:, width] = separator
+        return block.tobytes()
+    lengths += 1
     offsets = np.cumsum(lengths) - lengths
     out = buf[np.repeat(start - offsets, lengths) + np.arange(int(lengths.sum()))]
     out[offsets + lengths - 1] = separator

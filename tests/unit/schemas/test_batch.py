@@ -15,6 +15,7 @@ from fastavro import parse_schema, schemaless_writer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas import columnar
 from schemas.batch import EventBatchDecoder
 from schemas.codec import AvroCodec
 from schemas.features import AVRO_DIR, encode, load_feature_spec
@@ -297,3 +298,25 @@ def test_non_flat_writers_take_the_record_path(store_dir: Path) -> None:
     assert batch.positions.tolist() == [0, 1]
     assert batch.event_ids == [r["event_id"] for r in records[:2]]
     assert np.array_equal(batch.features, encode(SPEC, records[:2]))
+
+
+def test_string_spans_join_alike_at_one_width_or_many() -> None:
+    raw = b"..abc..xyz..defg..h......"
+    buf = np.frombuffer(raw + bytes(16), dtype=np.uint8)
+    fixed = (np.array([2, 7]), np.array([5, 10]))
+    varied = (np.array([2, 12, 18, 20]), np.array([5, 16, 19, 20]))
+    assert columnar.joined(buf, *fixed) == b"abc\nxyz\n"
+    assert columnar.joined(buf, *varied) == b"abc\ndefg\nh\n\n"
+    assert columnar.joined(buf, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)) == b""
+
+
+def test_long_strings_are_checked_without_one_big_gather() -> None:
+    """Past a MiB of string bytes per column the check goes span by span; a 70,000-character id is not gathered."""
+    codec = AvroCodec(LocalSchemaStore(), TOPIC, "transactions.events")
+    records = TransactionGenerator(seed=9).generate(20).records
+    values = [codec.encode(r | {"stream": "s" * 60_000}) for r in records]
+    values[3] = values[3].replace(b"s" * 10, b"s" * 8 + b"\xc3\x28", 1)  # an invalid two-byte sequence
+    values[5] = codec.encode(records[5] | {"entity_id": "c" * 70_000, "stream": "s" * 60_000})
+    batch = EventBatchDecoder(LocalSchemaStore(), "transactions").decode(values)
+    assert [(f.position, f.reason) for f in batch.failures] == [(3, "invalid-utf8"), (5, "invalid-entity-id")]
+    assert batch.positions.tolist() == [i for i in range(20) if i not in (3, 5)]
