@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 Delivery = Callable[[KafkaError | None, Message], None]
 
@@ -85,3 +85,37 @@ class ProducerDouble:
         error_cb = self.config.get("error_cb")
         if error_cb is not None:
             error_cb(KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))
+
+
+class ConsumerDouble:
+    """Stands in for confluent-kafka's Consumer in a bounded read: ``consume`` hands out the scripted batches
+    in order (an empty list is a wait with nothing queued), then nothing; assignments and pauses are kept."""
+
+    def __init__(self, batches: list[list[Message]]) -> None:
+        self.batches = list(batches)
+        self.assigned: list[tuple[int, int]] = []
+        self.paused: list[int] = []
+        self.consumes = 0
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.assigned += [(tp.partition, tp.offset) for tp in partitions]
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]:
+        self.consumes += 1
+        if not self.batches:
+            return []
+        if timeout == 0 and not self.batches[0]:  # a look at an empty queue; the wait that follows takes it
+            return []
+        return self.batches.pop(0)
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.paused += [tp.partition for tp in partitions]
+
+
+def record(partition: int, offset: int, value: bytes = b"v", topic: str = "t") -> Message:
+    return Message(topic=topic, partition=partition, offset=offset, value=value)
+
+
+def end_of_partition(partition: int, offset: int, topic: str = "t") -> Message:
+    """librdkafka's end-of-partition event: no record, the next offset to read."""
+    return Message(topic=topic, partition=partition, offset=offset, error=KafkaError(KafkaError._PARTITION_EOF))

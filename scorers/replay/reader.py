@@ -1,5 +1,8 @@
 """Reading exactly a resolved range: ``assign()`` at explicit offsets, no consumer group, no commits.
 
+The loop (ends, control records, prefetch past the end, stalls) is the I/O layer's ``read_range``; this module
+adds the replay's consumer tuning and turns batches into the columns a scan wants.
+
 Every consumer here has a fresh throwaway ``group.id`` (librdkafka wants one), auto-commit and the offset
 store off, and never calls ``commit``; ``assign()`` joins no group. So a replay can neither move nor read
 the committed offsets of a live consumer group. ``auto.offset.reset=error``: if retention deletes part of the
@@ -15,15 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
-from scorecast.batch_consumer import take_batch
+from scorecast.io.reader import RANGE_CONSUMER_CONFIG, Span, read_range
 from scorecast.settings import Settings
 from scorers.replay.errors import ReplayError
 from scorers.replay.ranges import PartitionRange
 
 STALL_S = 60.0  # no message and no end-of-partition for this long while a range is unfinished: give up
-WAIT_S = 0.05  # an empty queue waits this long for a batch before the loop looks again
 # A peek wants one record per partition: with the reading defaults it would prefetch megabytes of each.
 PEEK = {"max.partition.fetch.bytes": 65536, "queued.min.messages": 1}
 
@@ -33,10 +35,7 @@ def replay_consumer(settings: Settings, tuning: dict[str, Any] | None = None) ->
         {
             **settings.kafka_config(),
             "group.id": settings.group_id(f"scorecast.replay.{uuid.uuid4().hex}"),  # never joined nor committed to
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "error",
+            **RANGE_CONSUMER_CONFIG,  # no commits, no offset store, end-of-partition events, reset=error
             "queued.max.messages.kbytes": 65536,
             "fetch.max.bytes": 52428800,
             # Once the prefetch queue is full, librdkafka looks again only after this long (default 1 s): a
@@ -77,48 +76,14 @@ class RangeReader:
             consumer.close()
 
     def _read(self, consumer: Consumer) -> Iterator[RawBatch]:
-        ends = np.zeros(max(r.partition for r in self._ranges) + 1, dtype=np.int64)
-        for r in self._ranges:
-            ends[r.partition] = r.end
-        open_ = {r.partition for r in self._ranges}
-        consumer.assign([TopicPartition(self.topic, r.partition, r.start) for r in self._ranges])
-        last_progress = time.monotonic()
-        while open_:
-            messages = take_batch(consumer, self._batch, WAIT_S)  # a range's last records do not wait
-            data = []
-            finished: set[int] = set()  # reached the end through end-of-partition (markers, compaction)
-            for m in messages:
-                error = m.error()
-                if error is None:
-                    data.append(m)
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    if (m.offset() or 0) >= ends[m.partition() or 0]:
-                        finished.add(m.partition() or 0)
-                else:
-                    raise ReplayError(f"reading {self.topic} failed: {error.str()}")
-            if not data and not finished & open_:
-                if time.monotonic() - last_progress > STALL_S:
-                    raise ReplayError(f"reading {self.topic} stalled: no message for {STALL_S:.0f}s before the end")
-                continue
-            last_progress = time.monotonic()
-            partitions = np.array([m.partition() for m in data], dtype=np.int32)
-            offsets = np.array([m.offset() for m in data], dtype=np.int64)
-            advanced = {}
-            for p in np.unique(partitions).tolist():
-                if p in open_:
-                    advanced[p] = min(int(offsets[partitions == p].max()) + 1, int(ends[p]))
-                    if advanced[p] == ends[p]:
-                        finished.add(p)
-            for p in finished & open_:
-                advanced[p] = int(ends[p])
-                open_.discard(p)
-                consumer.pause([TopicPartition(self.topic, p)])
-            inside = offsets < ends[partitions]
-            if not inside.all():  # prefetched records past the end of their partition
-                keep = np.flatnonzero(inside)
-                data = [data[i] for i in keep.tolist()]
-                partitions, offsets = partitions[keep], offsets[keep]
-            yield RawBatch([m.value() for m in data], partitions, offsets, advanced)
+        spans = [Span(r.partition, r.start, r.end) for r in self._ranges]
+        for batch in read_range(consumer, self.topic, spans, batch=self._batch, stall_s=STALL_S):
+            yield RawBatch(
+                [m.value() for m in batch.messages],
+                np.array(batch.partitions, dtype=np.int32),
+                np.array(batch.offsets, dtype=np.int64),
+                batch.advanced,
+            )
 
 
 class KafkaTopicView:
