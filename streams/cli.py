@@ -8,18 +8,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from cassandra import DriverException
+from cassandra import DriverException, InvalidRequest
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from scorecast.errors import ScorecastError
+from scorecast.errors import ConfigError
+from scorecast.io.cassandra import cassandra_session
+from scorecast.io.errors import cassandra_error
 from scorecast.io.kafka import wait_for_kafka
 from scorecast.process import configure_logging, stop_on_signals
 from scorecast.settings import Settings
 from scorecast.telemetry import configure
 from streams.config import ConceptOptions, DriftOptions, load_config
-from streams.runtime import drift_processor, open_session, promotion_processor
+from streams.runtime import drift_processor, promotion_processor
 from streams.signals import Signal
 from streams.store import SignalStore
 
@@ -141,13 +143,13 @@ def show(
 ) -> None:
     """The newest signals of a model, newest window first: a compact table that fits 80 columns by default."""
     settings = Settings()
-    session = open_session(settings)
-    try:
-        signals = SignalStore(session).latest(model, limit, kind.upper() if kind else None)
-    except DriverException as error:
-        raise ScorecastError(f"cannot read signals of keyspace {settings.keyspace} (run `scorecast init`)") from error
-    finally:
-        session.cluster.shutdown()
+    with cassandra_session(settings) as session:
+        try:
+            signals = SignalStore(session).latest(model, limit, kind.upper() if kind else None)
+        except InvalidRequest:  # the coordinator knows no such table: the keyspace was never initialised
+            raise ConfigError(f"no signals tables in keyspace {settings.keyspace} (run `scorecast init`)") from None
+        except DriverException as error:
+            raise cassandra_error(error, "reading signals") from None
     if as_json:
         for s in signals:
             typer.echo(json.dumps(s.to_record(), sort_keys=True))

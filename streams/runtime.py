@@ -20,7 +20,7 @@ from schemas.dead_letters import DeadLetterSink
 from schemas.registry import SchemaStore
 from schemas.registry import open_store as open_schema_store
 from scorecast.errors import ScorecastError
-from scorecast.io.cassandra import open_cassandra
+from scorecast.io.cassandra import cassandra_session
 from scorecast.settings import Settings
 from scorers.artifacts import open_store as open_artifact_store
 from scorers.registry import Registry
@@ -56,11 +56,6 @@ class Wiring:
     dead_letters: DeadLetterSink
 
 
-def open_session(settings: Settings) -> Session:
-    """A session on the keyspace, or one line saying why not (ServiceUnavailableError, ConfigError)."""
-    return open_cassandra(settings)
-
-
 def alerter(options: AlertOptions) -> Alerter:
     if not options.webhook_url:
         return Alerter()
@@ -79,8 +74,7 @@ def alerter(options: AlertOptions) -> Alerter:
 @contextmanager
 def wiring(settings: Settings, stream: str, names: Names, options: ModelOptions) -> Iterator[Wiring]:
     with ExitStack() as stack:
-        session = open_session(settings)
-        stack.callback(session.cluster.shutdown)
+        session = stack.enter_context(cassandra_session(settings))
         schemas = open_schema_store(settings)
         alerts = alerter(options.alerts)
         stack.callback(alerts.close)
