@@ -35,6 +35,10 @@ KINDS: dict[str, tuple[dict[str, str], str]] = {
         r"Kafka at nonexistent\.invalid:9092 unreachable.*SCORECAST_KAFKA_BOOTSTRAP",
     ),
     "cassandra refused": ({}, r"Cassandra at 127\.0\.0\.1:1 unreachable.*SCORECAST_CASSANDRA_HOSTS"),
+    "cassandra unresolvable": (
+        {"SCORECAST_CASSANDRA_HOSTS": "nonexistent.invalid"},
+        r"Cassandra at nonexistent\.invalid:1 unreachable.*SCORECAST_CASSANDRA_HOSTS",
+    ),
     "registry down": (
         {"SCORECAST_SCHEMA_REGISTRY_URL": "http://127.0.0.1:1"},
         r"[Ss]chema registry at http://127\.0\.0\.1:1 unreachable.*SCORECAST_SCHEMA_REGISTRY_URL",
@@ -63,12 +67,12 @@ COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
     # command: the failure kinds it meets first, given UNREACHABLE
     ("produce", "--stream", "transactions", "--synthetic", "5"): ("kafka refused", "kafka unresolvable"),
     ("init",): ("kafka refused", "kafka unresolvable"),
-    ("models", "list"): ("cassandra refused",),
+    ("models", "list"): ("cassandra refused", "cassandra unresolvable"),
     _REPLAY: ("kafka refused", "kafka unresolvable"),
     ("shadow", "report", "--model", "fraud"): ("kafka refused",),
     ("signals", "show", "--model", "fraud"): ("cassandra refused",),
     ("rollout", "status", "fraud"): ("cassandra refused",),
-    ("api-keys", "list"): ("cassandra refused",),
+    ("api-keys", "list"): ("cassandra refused", "cassandra unresolvable"),
     ("schemas", "check"): (),  # no service; settings are still checked first
 }
 ROWS = [
