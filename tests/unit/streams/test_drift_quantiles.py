@@ -54,23 +54,36 @@ def test_on_samples_the_sketches_hold_whole_ks_and_wasserstein_are_scipys() -> N
     assert column.wasserstein_sd * sd == pytest.approx(wasserstein_distance(reference, window), rel=1e-9)
 
 
-@pytest.mark.parametrize("draw", [normal, lognormal])
-def test_wasserstein_agrees_with_scipy_on_the_raw_samples(draw: Draw) -> None:
-    """Drifted windows of 2,000 (shifted by 0.3 reference SD, or scaled by 1.3) against 50,000 training values.
-    Measured: median ratio 1.00 on both; largest deviation 2% (normal) and 8% (log-normal, scaled windows)."""
+def wasserstein_ratios(draw: Draw) -> np.ndarray:
+    """Ours / scipy's on the raw samples: drifted windows of 2,000 (shifted by 0.3 reference SD, or scaled by
+    1.3) against 50,000 training values."""
     rng = np.random.default_rng(5)
     reference = draw(rng, 50_000)
     sd = reference.std(ddof=1)
     samples = [draw(rng, 2_000) + 0.3 * sd for _ in range(40)] + [draw(rng, 2_000) * 1.3 for _ in range(40)]
     reports = windows(monitor_of(reference), samples)
-    ratios = np.array(
+    return np.array(
         [
             (r.columns[0].wasserstein_sd or 0.0) * sd / wasserstein_distance(reference, s)
             for r, s in zip(reports, samples, strict=True)
         ]
     )
+
+
+@pytest.mark.parametrize("draw", [normal, lognormal])
+def test_wasserstein_agrees_with_scipy_on_the_raw_samples(draw: Draw) -> None:
+    """Measured: median ratio 1.00 on both; largest deviation 1% (normal) and 8% (log-normal, scaled)."""
+    ratios = wasserstein_ratios(draw)
     assert np.median(ratios) == pytest.approx(1.0, abs=0.02)
-    assert np.max(np.abs(ratios - 1.0)) <= 0.10  # heavy tails: the window sketch compacts its top values
+    # Heavy tails: the window sketch compacts its top values (its compaction is randomised: ~8% at worst seen).
+    assert np.max(np.abs(ratios - 1.0)) <= 0.12
+
+
+def ks_rejections(shift: float, trials: int, rng: np.random.Generator, reference: np.ndarray) -> tuple[int, int]:
+    """(ours, scipy's on the raw samples) rejections at 0.05 of windows of 1,000 shifted by ``shift`` SD."""
+    samples = [rng.normal(shift, 1.0, 1_000) for _ in range(trials)]
+    ours = sum(r.columns[0].p_value <= 0.05 for r in windows(monitor_of(reference), samples))
+    return ours, sum(ks_2samp(reference, s).pvalue <= 0.05 for s in samples)
 
 
 def test_ks_has_the_level_and_power_of_scipys_test_on_the_raw_samples() -> None:
@@ -79,9 +92,7 @@ def test_ks_has_the_level_and_power_of_scipys_test_on_the_raw_samples() -> None:
     reference = rng.normal(size=50_000)
     trials = 300
     for shift in (0.0, 0.1):
-        samples = [rng.normal(shift, 1.0, 1_000) for _ in range(trials)]
-        ours = sum(r.columns[0].p_value <= 0.05 for r in windows(monitor_of(reference), samples))
-        scipys = sum(ks_2samp(reference, s).pvalue <= 0.05 for s in samples)
+        ours, scipys = ks_rejections(shift, trials, rng, reference)
         assert abs(ours - scipys) <= 0.04 * trials, (shift, ours, scipys)
         if shift == 0.0:
             assert binomtest(ours, trials, 0.05, alternative="greater").pvalue > 0.01
