@@ -118,13 +118,13 @@ class Producing:
         return self.result
 
 
-def spawn_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    """`scorecast worker score` with exactly these settings, its output in ``log``."""
+def spawn_worker(settings: Settings, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`scorecast worker score` with exactly these settings (and ``args``), its output in ``log``."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}, **settings.environment()}
     scorecast = Path(sys.executable).with_name("scorecast")
     with log.open("ab") as out:
         return subprocess.Popen(
-            [str(scorecast), "worker", "score", "--stream", STREAM, "--model", "fraud"],
+            [str(scorecast), "worker", "score", "--stream", STREAM, "--model", "fraud", *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

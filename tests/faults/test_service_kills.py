@@ -4,11 +4,13 @@ acknowledged is lost, no row is wrong, and scoring resumes soon after the servic
 Each scenario: a `scorecast worker score` subprocess, N events produced through the SDK at a steady rate, the
 service stopped (SIGKILL: no flush, no drain; SIGTERM: its own shutdown) once a quarter of them are scored,
 down for OUTAGE_S, restarted, then every event accounted for from the events topic, Cassandra and the output
-topics. Figures go to docs/reliability.md.
+topics. Figures go to docs/reliability.md. SCORECAST_FAULTS_WORKER_ARGS adds worker options (e.g.
+"--instance-id w1" for static membership).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -48,7 +50,7 @@ def test_service_stopped_mid_load_loses_nothing_and_scoring_resumes(
     log = FIGURES.parent / "logs" / f"worker-{service}-{sig.name.lower()}.log"  # kept for reading timings
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
-    worker = spawn_worker(settings, log)
+    worker = spawn_worker(settings, log, *os.environ.get("SCORECAST_FAULTS_WORKER_ARGS", "").split())
     try:
         producing = Producing(settings, EVENTS, RATE, seed=21)
         before, _ = rows.wait_for(lambda n: n >= EVENTS // 4, timeout_s=120)
