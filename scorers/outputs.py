@@ -51,11 +51,12 @@ class BatchOutputs:
         writer: PredictionWriter,
         consumer_name: str,
         metrics: WorkerMetrics | None = None,
+        producer: KafkaProducer | None = None,
     ) -> None:
         self._topic = settings.topic(stream, sink_kind)
         self._codec = AvroCodec(store, self._topic, schema_name(stream, sink_kind))
         self._writer = writer
-        self._producer = KafkaProducer(
+        self._producer = producer or KafkaProducer(
             settings,
             {
                 "enable.idempotence": True,
