@@ -67,13 +67,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if metrics_server is not None:
             metrics_server.start()
-        await service.database.start()
+        await service.store.start()
         try:
             yield
         finally:
             if metrics_server is not None:
                 metrics_server.stop()
-            await service.database.stop()
+            await service.store.stop()
 
     app = Starlette(
         routes=routes.routes(),

@@ -14,7 +14,7 @@ from functools import partial
 
 from starlette.datastructures import Headers
 
-from lookup_api.cassandra_async import Row
+from lookup_api.connection import Row
 from lookup_api.errors import forbidden, rate_limited, unauthorized
 from lookup_api.key_ids import KeyIds
 from lookup_api.keys import ApiKey, key_from_row, key_id_of

@@ -12,12 +12,11 @@ import asyncio
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from cassandra.cluster import Session
 from cassandra.query import PreparedStatement
 
-Row = tuple[Any, ...]
+from lookup_api.connection import Row
 
 
 class _Inbox:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from lookup_api.cassandra_async import Row
+from lookup_api.connection import Row
 from lookup_api.errors import ApiError, not_found
 from lookup_api.ttl_cache import MISSING, AsyncTTLCache
 from lookup_api.validation import Selector

@@ -25,6 +25,9 @@ class ApiSettings(BaseSettings):
     key_ttl_ms: int = Field(default=1000, ge=0, description="how long an API key record is cached")
     cache_ttl_ms: int = Field(default=0, ge=0, description="prediction cache TTL; 0 turns the cache off")
     cache_max_entries: int = Field(default=100_000, ge=1)
+    cassandra_client: Literal["acsylla", "cassandra-driver"] = Field(
+        default="acsylla", description="client of the lookup reads; cassandra-driver is kept to compare"
+    )
     request_timeout_s: float = Field(default=2.0, gt=0, description="Cassandra read timeout; past it -> 503")
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After sent with a 503")
     reconnect_interval_s: float = Field(default=2.0, gt=0, description="least time between connection attempts")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from lookup_api.cassandra_async import Row
+from lookup_api.connection import Row
 from lookup_api.ttl_cache import AsyncTTLCache
 
 

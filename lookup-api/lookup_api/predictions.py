@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from lookup_api.cassandra_async import Row
+from lookup_api.connection import Row
 from lookup_api.errors import UnreadableRowError
 from lookup_api.timestamps import OutOfRangeError, from_ms
 from lookup_api.ttl_cache import AsyncTTLCache

@@ -1,7 +1,7 @@
 """The lookup core: resolve the version, read the predictions, list the registry. HTTP lives in routes.py.
 
-Every read goes through the one shared session with prepared statements (token-aware routing picks a
-replica of the partition). Per request: the key record, the model catalog and (optionally) the prediction
+Every read goes through the one shared connection (``store``) with prepared statements (token-aware routing
+picks a replica of the partition). Per request: the key record, the model catalog and (optionally) the prediction
 come from short-TTL caches; only the prediction itself is normally a Cassandra read.
 """
 
@@ -14,14 +14,25 @@ from functools import partial
 from typing import Any
 
 from lookup_api.auth import Authenticator
-from lookup_api.cassandra_async import Row
 from lookup_api.catalog import Catalogs, Resolved
 from lookup_api.config import ApiSettings
-from lookup_api.database import UNAVAILABLE, Database
+from lookup_api.connection import (
+    ALIASES,
+    ALL_ALIASES,
+    ALL_VERSIONS,
+    API_KEY,
+    API_KEY_IDS,
+    LATEST,
+    PING,
+    ROLLOUT,
+    VERSIONS,
+    Row,
+)
 from lookup_api.errors import UnreadableRowError, not_found
 from lookup_api.keys import ApiKey
 from lookup_api.predictions import Predictions, gather_bounded, render
 from lookup_api.ratelimit import RateLimiter
+from lookup_api.store import UNAVAILABLE, LookupStore, connector
 from lookup_api.timestamps import MAX_MS, MIN_MS, from_ms
 from lookup_api.ttl_cache import AsyncTTLCache
 from lookup_api.validation import BatchRequest, Selector
@@ -59,7 +70,7 @@ class LookupService:
         self, settings: Settings, api: ApiSettings, on_rate_limited: Callable[[ApiKey], None] = lambda key: None
     ) -> None:
         self.api = api
-        self.database = Database(settings, api)
+        self.store = LookupStore(connector(settings, api), api)
         self.catalogs = Catalogs(
             self._read_aliases, self._read_versions, ttl_s=api.alias_ttl_ms / 1000, rollout=self._read_rollout
         )
@@ -84,22 +95,22 @@ class LookupService:
 
     # reads, each one prepared statement on one partition
     def _read_latest(self, model: str, version: int, entity_id: str) -> Awaitable[list[Row]]:
-        return self.database.query(self.database.statements.latest, (model, version, entity_id))
+        return self.store.query(LATEST, (model, version, entity_id))
 
     def _read_aliases(self, model: str) -> Awaitable[list[Row]]:
-        return self.database.query(self.database.statements.aliases, (model,))
+        return self.store.query(ALIASES, (model,))
 
     def _read_versions(self, model: str) -> Awaitable[list[Row]]:
-        return self.database.query(self.database.statements.versions, (model,))
+        return self.store.query(VERSIONS, (model,))
 
     def _read_rollout(self, model: str) -> Awaitable[list[Row]]:
-        return self.database.query(self.database.statements.rollout, (model,))
+        return self.store.query(ROLLOUT, (model,))
 
     def _read_key(self, key_id: str) -> Awaitable[list[Row]]:
-        return self.database.query(self.database.statements.api_key, (key_id,))
+        return self.store.query(API_KEY, (key_id,))
 
     def _read_key_ids(self) -> Awaitable[list[Row]]:
-        return self.database.query(self.database.statements.api_key_ids, ())
+        return self.store.query(API_KEY_IDS, ())
 
     async def resolve(
         self, key: ApiKey | None, model: str, selector: Selector, entity_id: str | None = None
@@ -151,9 +162,8 @@ class LookupService:
         return {"model": model, "version": champion, "alias": "champion", **found.fields()}
 
     async def models(self, key: ApiKey | None) -> dict[str, Any]:
-        statements = self.database.statements
         version_rows, alias_rows = await asyncio.gather(
-            self.database.query(statements.all_versions, ()), self.database.query(statements.all_aliases, ())
+            self.store.query(ALL_VERSIONS, ()), self.store.query(ALL_ALIASES, ())
         )
         models: dict[str, dict[str, Any]] = {}
         for model, version, created_ms, description in version_rows:
@@ -176,7 +186,7 @@ class LookupService:
 
     async def _ping(self) -> tuple[bool, str]:
         try:
-            await self.database.query(self.database.statements.ping, ())
+            await self.store.query(PING, ())
         except Exception as error:  # not ready, whatever the reason; the details are for the log
             log.warning("not ready: %s: %s", type(error).__name__, error)
             return False, UNAVAILABLE

@@ -1,4 +1,4 @@
-"""The error boundary: cassandra-driver and confluent-kafka exceptions become scorecast's own hierarchy.
+"""The error boundary: cassandra-driver, acsylla and confluent-kafka exceptions become scorecast's own hierarchy.
 
 Everything above the I/O layer decides on the class (``RetryableError`` vs ``PermanentError`` vs
 ``ConfigError``), never on a driver type or a message string.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 
+from acsylla import errors as cass
 from cassandra import (
     AuthenticationFailed,
     CoordinationFailure,
@@ -97,6 +98,49 @@ def cassandra_error(error: BaseException, what: str = "Cassandra", *, service: s
     return RetryableError(f"{what}: {type(error).__name__}: {_first_line(error)}")
 
 
+# acsylla (the DataStax C++ driver) errors by what the caller should do; any other CassException is transient
+_ACSYLLA_UNREACHABLE = (
+    cass.CassErrorLibNoHostsAvailable,
+    cass.CassErrorLibUnableToConnect,
+    cass.CassErrorLibHostResolution,
+    cass.CassExceptionConnectionError,
+)
+_ACSYLLA_CONFIG = (
+    cass.CassErrorServerBadCredentials,
+    cass.CassErrorServerUnauthorized,
+    cass.CassErrorServerConfigError,
+    cass.CassErrorLibUnableToSetKeyspace,
+    cass.CassErrorSourceSsl,
+)
+_ACSYLLA_PERMANENT = (
+    cass.CassErrorServerInvalidQuery,
+    cass.CassErrorServerSyntaxError,
+    cass.CassErrorServerAlreadyExists,
+    cass.CassErrorServerFunctionFailure,
+    cass.CassErrorLibInvalidValueType,
+    cass.CassErrorLibInvalidData,
+    cass.CassErrorLibMessageEncode,
+    cass.CassErrorLibBadParams,
+    cass.CassErrorLibNullValue,
+)
+
+
+def acsylla_error(error: BaseException, what: str = "Cassandra", *, service: str = "Cassandra") -> ScorecastError:
+    """The scorecast error for an acsylla exception, as ``cassandra_error`` is for cassandra-driver's.
+
+    A value acsylla cannot bind (ValueError, TypeError, OverflowError) is permanent, like any other error that
+    is not acsylla's: retrying code that raised it gives the same answer."""
+    if isinstance(error, ScorecastError):
+        return error
+    if isinstance(error, _ACSYLLA_UNREACHABLE):
+        return ServiceUnavailableError(service, CASSANDRA_SETTINGS, _first_line(error))
+    if isinstance(error, _ACSYLLA_CONFIG):
+        return ConfigError(f"{what}: {_first_line(error)}; check SCORECAST_CASSANDRA_USERNAME and the keyspace")
+    if isinstance(error, _ACSYLLA_PERMANENT) or not isinstance(error, cass.CassException):
+        return PermanentError(f"{what}: {type(error).__name__}: {_first_line(error)}")
+    return RetryableError(f"{what}: {type(error).__name__}: {_first_line(error)}")
+
+
 def _unreachable_detail(error: NoHostAvailable | UnresolvableContactPoints) -> str:
     """ "Unable to connect to any servers: 127.0.0.1:1: Connection refused" rather than the driver's repr."""
     if isinstance(error, UnresolvableContactPoints):
@@ -120,10 +164,12 @@ def _first_line(error: BaseException, limit: int = 300) -> str:
 
 
 def transport_error(error: BaseException) -> ScorecastError | None:
-    """The scorecast error for a cassandra-driver or librdkafka exception that escaped translation at its
+    """The scorecast error for a cassandra-driver, acsylla or librdkafka exception that escaped translation at its
     call site (the CLI's last boundary); None for anything else, which is a bug to show in full."""
     if isinstance(error, KafkaException):
         return kafka_error(error)
     if isinstance(error, NoHostAvailable | DriverException):
         return cassandra_error(error)
+    if isinstance(error, cass.CassException):
+        return acsylla_error(error)
     return None

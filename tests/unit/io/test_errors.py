@@ -5,12 +5,13 @@ from __future__ import annotations
 import struct
 
 import pytest
+from acsylla import errors as acsylla
 from cassandra import InvalidRequest, WriteTimeout
 from cassandra.cluster import NoHostAvailable
 from confluent_kafka import KafkaError, KafkaException
 
 from scorecast.errors import ConfigError, PermanentError, RetryableError, ServiceUnavailableError
-from scorecast.io.errors import cassandra_error, kafka_error, transport_error
+from scorecast.io.errors import acsylla_error, cassandra_error, kafka_error, transport_error
 
 
 @pytest.mark.parametrize(
@@ -29,6 +30,39 @@ def test_cassandra_errors_are_classified(error: Exception, expected: type[Except
     translated = cassandra_error(error)
     assert isinstance(translated, expected)
     assert "\n" not in str(translated)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            acsylla.CassErrorLibNoHostsAvailable("No hosts available: Connect error 'connection refused'"),
+            ServiceUnavailableError,
+        ),
+        (acsylla.CassErrorLibUnableToConnect("Unable to connect"), ServiceUnavailableError),
+        (acsylla.CassErrorLibRequestTimedOut("Request timed out"), RetryableError),
+        (acsylla.CassErrorServerReadTimeout("Read timeout"), RetryableError),
+        (acsylla.CassErrorServerUnavailable("Unavailable"), RetryableError),
+        (acsylla.CassErrorServerOverloaded("Overloaded"), RetryableError),
+        (acsylla.CassErrorServerBadCredentials("Bad credentials"), ConfigError),
+        (acsylla.CassErrorServerInvalidQuery("Invalid query: keyspace nope does not exist"), PermanentError),
+        (acsylla.CassErrorServerSyntaxError("Syntax error"), PermanentError),
+        (ValueError("invalid literal for int() with base 10: 'x'"), PermanentError),  # a value bind refused
+        (AttributeError("a bug"), PermanentError),  # not acsylla's: retrying the same code cannot help
+    ],
+)
+def test_acsylla_errors_are_classified(error: Exception, expected: type[Exception]) -> None:
+    translated = acsylla_error(error)
+    assert type(translated) is expected
+    assert "\n" not in str(translated)
+
+
+def test_an_unreachable_acsylla_cluster_names_the_settings_to_check() -> None:
+    error = acsylla_error(acsylla.CassErrorLibNoHostsAvailable("No hosts available"), service="Cassandra at h:1")
+    assert str(error) == (
+        "Cassandra at h:1 unreachable (No hosts available); "
+        "check SCORECAST_CASSANDRA_HOSTS and SCORECAST_CASSANDRA_PORT"
+    )
 
 
 @pytest.mark.parametrize(
@@ -65,4 +99,5 @@ def test_only_driver_errors_are_transport_errors() -> None:
     assert isinstance(transport_error(KafkaException(KafkaError(KafkaError._TRANSPORT))), ServiceUnavailableError)
     assert isinstance(transport_error(NoHostAvailable("no host", {})), ServiceUnavailableError)
     assert isinstance(transport_error(InvalidRequest("unconfigured table x")), PermanentError)
+    assert isinstance(transport_error(acsylla.CassErrorLibNoHostsAvailable("none")), ServiceUnavailableError)
     assert transport_error(ValueError("a bug, not a transport error")) is None

@@ -11,7 +11,7 @@ import pytest
 from starlette.datastructures import Headers
 
 from lookup_api.auth import Authenticator
-from lookup_api.cassandra_async import Row
+from lookup_api.connection import Row
 from lookup_api.errors import ApiError
 from lookup_api.key_ids import KeyIds
 from lookup_api.keys import ApiKey, hash_token, key_from_row, key_id_of, new_token

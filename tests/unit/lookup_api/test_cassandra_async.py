@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from lookup_api.cassandra_async import Row, _Inbox
+from lookup_api.cassandra_async import _Inbox
+from lookup_api.connection import Row
 
 
 def test_completions_from_a_foreign_thread_all_arrive_with_fewer_wakeups_than_items() -> None:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from lookup_api.cassandra_async import Row
 from lookup_api.catalog import Catalogs, Resolved, build_catalog
+from lookup_api.connection import Row
 from lookup_api.errors import ApiError
 from lookup_api.validation import Selector
 

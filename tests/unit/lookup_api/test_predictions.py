@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from lookup_api.cassandra_async import Row
+from lookup_api.connection import Row
 from lookup_api.errors import UnreadableRowError
 from lookup_api.predictions import Predictions, gather_bounded, render
 from lookup_api.timestamps import MAX_MS, MIN_MS, clamped, from_ms

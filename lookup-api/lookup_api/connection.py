@@ -1,0 +1,51 @@
+"""What a Cassandra client must give the lookup API: the statements it prepares and a ``Connection`` to run them.
+
+The API names a statement (``LATEST``, ``API_KEY`` ...) and gets plain tuples back; which client runs it is
+chosen in ``store``. Timestamps are read as epoch milliseconds (see ``timestamps``): no stored value can
+fail a decode, whatever the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol
+
+from lookup_api.keys import KEY_COLUMNS_MS
+from lookup_api.timestamps import column as ms
+
+Row = tuple[Any, ...]
+
+LATEST = "latest"
+ALIASES = "aliases"
+VERSIONS = "versions"
+ROLLOUT = "rollout"
+ALL_VERSIONS = "all_versions"
+ALL_ALIASES = "all_aliases"
+API_KEY = "api_key"
+API_KEY_IDS = "api_key_ids"
+PING = "ping"
+
+# every statement the API runs, each on one partition except the registry listings and the key-id set
+STATEMENTS: dict[str, str] = {
+    LATEST: f"SELECT event_id, {ms('event_time')}, score, outputs, {ms('scored_at')} FROM predictions "
+    "WHERE model = ? AND version = ? AND entity_id = ? LIMIT 1",
+    ALIASES: "SELECT alias, version FROM model_aliases WHERE model = ?",
+    VERSIONS: "SELECT version FROM model_versions WHERE model = ?",
+    ROLLOUT: "SELECT status, candidate, baseline, fraction, salt FROM rollouts WHERE model = ? LIMIT 1",
+    ALL_VERSIONS: f"SELECT model, version, {ms('created_at')}, description FROM model_versions",
+    ALL_ALIASES: "SELECT model, alias, version FROM model_aliases",
+    API_KEY: f"SELECT {KEY_COLUMNS_MS} FROM api_keys WHERE key_id = ?",
+    API_KEY_IDS: "SELECT key_id FROM api_keys",
+    PING: "SELECT release_version FROM system.local",
+}
+
+
+class Connection(Protocol):
+    """An open session with every statement of ``STATEMENTS`` prepared."""
+
+    def query(self, name: str, params: Sequence[object]) -> Awaitable[list[Row]]:
+        """All rows of statement ``name`` (every page) as tuples; fails with ``errors.Unavailable`` when
+        Cassandra cannot answer now, and with the client's own error otherwise (a bug)."""
+        ...
+
+    async def close(self) -> None: ...
