@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import struct
 
-from acsylla import errors as cass
 from cassandra import (
     AuthenticationFailed,
     CoordinationFailure,
@@ -98,31 +97,44 @@ def cassandra_error(error: BaseException, what: str = "Cassandra", *, service: s
     return RetryableError(f"{what}: {type(error).__name__}: {_first_line(error)}")
 
 
-# acsylla (the DataStax C++ driver) errors by what the caller should do; any other CassException is transient
-_ACSYLLA_UNREACHABLE = (
-    cass.CassErrorLibNoHostsAvailable,
-    cass.CassErrorLibUnableToConnect,
-    cass.CassErrorLibHostResolution,
-    cass.CassExceptionConnectionError,
+# acsylla (the DataStax C++ driver) errors by what the caller should do; any other CassException is transient.
+# Matched by class name, so that this module (imported by every process) does not import acsylla, which only
+# the lookup API uses.
+_ACSYLLA_UNREACHABLE = frozenset(
+    {
+        "CassErrorLibNoHostsAvailable",
+        "CassErrorLibUnableToConnect",
+        "CassErrorLibHostResolution",
+        "CassExceptionConnectionError",
+    }
 )
-_ACSYLLA_CONFIG = (
-    cass.CassErrorServerBadCredentials,
-    cass.CassErrorServerUnauthorized,
-    cass.CassErrorServerConfigError,
-    cass.CassErrorLibUnableToSetKeyspace,
-    cass.CassErrorSourceSsl,
+_ACSYLLA_CONFIG = frozenset(
+    {
+        "CassErrorServerBadCredentials",
+        "CassErrorServerUnauthorized",
+        "CassErrorServerConfigError",
+        "CassErrorLibUnableToSetKeyspace",
+        "CassErrorSourceSsl",
+    }
 )
-_ACSYLLA_PERMANENT = (
-    cass.CassErrorServerInvalidQuery,
-    cass.CassErrorServerSyntaxError,
-    cass.CassErrorServerAlreadyExists,
-    cass.CassErrorServerFunctionFailure,
-    cass.CassErrorLibInvalidValueType,
-    cass.CassErrorLibInvalidData,
-    cass.CassErrorLibMessageEncode,
-    cass.CassErrorLibBadParams,
-    cass.CassErrorLibNullValue,
+_ACSYLLA_PERMANENT = frozenset(
+    {
+        "CassErrorServerInvalidQuery",
+        "CassErrorServerSyntaxError",
+        "CassErrorServerAlreadyExists",
+        "CassErrorServerFunctionFailure",
+        "CassErrorLibInvalidValueType",
+        "CassErrorLibInvalidData",
+        "CassErrorLibMessageEncode",
+        "CassErrorLibBadParams",
+        "CassErrorLibNullValue",
+    }
 )
+
+
+def _acsylla_classes(error: BaseException) -> frozenset[str]:
+    """The names of ``error``'s acsylla classes (empty when it is not acsylla's)."""
+    return frozenset(c.__name__ for c in type(error).__mro__ if c.__module__.startswith("acsylla"))
 
 
 def acsylla_error(error: BaseException, what: str = "Cassandra", *, service: str = "Cassandra") -> ScorecastError:
@@ -132,11 +144,12 @@ def acsylla_error(error: BaseException, what: str = "Cassandra", *, service: str
     is not acsylla's: retrying code that raised it gives the same answer."""
     if isinstance(error, ScorecastError):
         return error
-    if isinstance(error, _ACSYLLA_UNREACHABLE):
+    classes = _acsylla_classes(error)
+    if classes & _ACSYLLA_UNREACHABLE:
         return ServiceUnavailableError(service, CASSANDRA_SETTINGS, _first_line(error))
-    if isinstance(error, _ACSYLLA_CONFIG):
+    if classes & _ACSYLLA_CONFIG:
         return ConfigError(f"{what}: {_first_line(error)}; check SCORECAST_CASSANDRA_USERNAME and the keyspace")
-    if isinstance(error, _ACSYLLA_PERMANENT) or not isinstance(error, cass.CassException):
+    if classes & _ACSYLLA_PERMANENT or "CassException" not in classes:
         return PermanentError(f"{what}: {type(error).__name__}: {_first_line(error)}")
     return RetryableError(f"{what}: {type(error).__name__}: {_first_line(error)}")
 
@@ -170,6 +183,6 @@ def transport_error(error: BaseException) -> ScorecastError | None:
         return kafka_error(error)
     if isinstance(error, NoHostAvailable | DriverException):
         return cassandra_error(error)
-    if isinstance(error, cass.CassException):
+    if "CassException" in _acsylla_classes(error):
         return acsylla_error(error)
     return None
