@@ -30,6 +30,7 @@ ID_CHARACTERS = "A-Za-z0-9_.:@-"
 ID_MAX_LENGTH = 128
 ID = re.compile(f"[{ID_CHARACTERS}]{{1,{ID_MAX_LENGTH}}}")
 ID_BYTES = bytes(b for b in range(128) if ID.fullmatch(chr(b)))  # the allowed characters, all ASCII
+_valid_id = ID.fullmatch
 ID_RULE = f"1-{ID_MAX_LENGTH} characters of letters, digits, '_', '.', ':', '@', '-'"
 ID_FIELDS = ("entity_id", "event_id")
 
@@ -106,7 +107,7 @@ class EventRules:
     def event_time_bounds(self) -> tuple[int, int]:
         """The inclusive range of valid event times in epoch milliseconds, as of now."""
         latest = int((self.clock() + self.max_clock_skew_s) * 1000)
-        return MIN_EVENT_TIME_MS, min(latest, MAX_EVENT_TIME_MS)
+        return MIN_EVENT_TIME_MS, latest if latest < MAX_EVENT_TIME_MS else MAX_EVENT_TIME_MS
 
     def event_time_problem(self, millis: int, bounds: tuple[int, int]) -> str | None:
         low, high = bounds
@@ -117,21 +118,37 @@ class EventRules:
             return f"{when} is before {_iso(low)}"
         return f"{when} is after now + the allowed clock skew of {self.max_clock_skew_s:g} s ({_iso(high)})"
 
-    def violations(self, record: Mapping[str, Any], bounds: tuple[int, int] | None = None) -> list[Violation]:
+    def violations(
+        self, record: Mapping[str, Any], bounds: tuple[int, int] | None = None, *, strings: bool = True
+    ) -> list[Violation]:
         """Every rule one decoded or to-be-encoded record breaks (fields of the wrong type are the schema's
-        business and skipped here); ``bounds``: the event time bounds if already taken for a batch."""
+        business and skipped here); ``bounds``: the event time bounds if already taken for a batch.
+        ``strings=False`` leaves out the UTF-8 test of fields other than the ids, for a caller whose encoder
+        refuses such a string anyway (the producer SDK asks again when it does)."""
+        low, high = bounds or self.event_time_bounds()
+        entity, event, millis = record.get("entity_id"), record.get("event_id"), record.get("event_time")
+        if (  # the common case at the cost of two regex matches: ids of the charset are ASCII, so UTF-8
+            type(entity) is str
+            and _valid_id(entity)
+            and type(event) is str
+            and _valid_id(event)
+            and type(millis) is int
+            and low <= millis <= high
+            and not (strings and any(type(v) is str and not v.isascii() for v in record.values()))
+        ):
+            return []
         found = [
             Violation(name, INVALID_UTF8, f"{name} is not valid UTF-8")
             for name, value in record.items()
-            if type(value) is str and not is_utf8(value)
+            if type(value) is str and not is_utf8(value) and (strings or name in ID_FIELDS)
         ]
         for name in ID_FIELDS:
             value = record.get(name)
             problem = id_problem(value) if type(value) is str and is_utf8(value) else None
             if problem:
                 found.append(Violation(name, ID_REASONS[name], problem))
-        millis = _millis(record.get("event_time"))
-        problem = self.event_time_problem(millis, bounds or self.event_time_bounds()) if millis is not None else None
+        time_ms = _millis(millis)
+        problem = self.event_time_problem(time_ms, (low, high)) if time_ms is not None else None
         if problem:
             found.append(Violation("event_time", EVENT_TIME_OUT_OF_RANGE, problem))
         return found

@@ -17,7 +17,7 @@ from fastavro import parse_schema
 from fastavro.validation import validate
 
 from schemas.registry import expanded
-from schemas.rules import fits_float32
+from schemas.rules import FLOAT32_LIMIT, fits_float32
 
 Predicate = Callable[[Any], bool]
 _INT = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
@@ -61,12 +61,13 @@ def _test(field_type: Any, slot: str, helpers: dict[str, Any]) -> str:
 
 def _compile(fields: list[dict[str, Any]], finite: frozenset[str]) -> Predicate:
     helpers: dict[str, Any] = {"_NUMBER": frozenset({int, float}), "_BYTES": frozenset({bytes, bytearray})}
-    helpers |= {"_datetime": dt.datetime, "_fits_float32": fits_float32, "_names": frozenset(f["name"] for f in fields)}
+    helpers |= {"_datetime": dt.datetime, "_FLOAT32_LIMIT": FLOAT32_LIMIT}
+    helpers["_names"] = frozenset(f["name"] for f in fields)
     lines = ["def check(r):", "    if not _names.issuperset(r):", "        return False"]
     for slot, field in enumerate(fields):
         test = _test(field["type"], str(slot), helpers)
         if field["name"] in finite:
-            test = f"{test} and _fits_float32(v)"
+            test = f"{test} and abs(v) < _FLOAT32_LIMIT"  # rules.fits_float32, inlined
         name = repr(field["name"])
         if "default" in field:  # may be left out: the writer fills the default in
             lines += [

@@ -138,11 +138,17 @@ class EventProducer(AvroProducer):
         self.rules = EventRules.of(settings)
 
     def send(self, record: Mapping[str, Any], headers: Mapping[str, str] | None = None, *, tag: object = None) -> None:
-        broken = self.rules.violations(record) if isinstance(record, Mapping) else []
-        if broken:
-            problems = self.codec.problems(record) + [(v.field, v.detail) for v in broken]
-            raise RecordValidationError(self.codec.name, problems)
-        super().send(record, headers, tag=tag)
+        broken = self.rules.violations(record, strings=False) if isinstance(record, Mapping) else []
+        if not broken:
+            try:
+                super().send(record, headers, tag=tag)
+                return
+            except UnicodeEncodeError:  # a string fastavro cannot write (a lone surrogate): the rules name it
+                broken = self.rules.violations(record)
+                if not broken:
+                    raise
+        problems = self.codec.problems(record) + [(v.field, v.detail) for v in broken]
+        raise RecordValidationError(self.codec.name, problems)
 
 
 class LabelProducer(AvroProducer):
