@@ -10,7 +10,8 @@ idempotent, and what it raises decides what happens (scorecast.errors):
   scorer's outputs dead-letter the rows a sink refuses); one that lets it through gets the batch bisected:
   each half is handled and delivered again, down to the single message, which goes to ``on_rejected``. A
   partition never stops for a record.
-- ``ConfigError``: retrying cannot help; it stops the consumer.
+- ``ConfigError``: retrying cannot help; it stops the consumer. So does a fatal consumer error (a fenced
+  static member): the process exits and its restart rejoins, instead of idling without consuming.
 
 Offsets are committed only after ``deliver`` returned. Commits are asynchronous (the batch is already safe),
 but delivered offsets stay pending until the broker acknowledges them: a commit refused during a rebalance is
@@ -29,6 +30,8 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from scorecast.errors import ConfigError, PermanentError
+from scorecast.io.errors import kafka_error
+from scorecast.io.librdkafka import log_client_error
 from scorecast.offsets import DeliveredOffsets
 from scorecast.settings import Settings
 
@@ -76,6 +79,7 @@ class BatchConsumer:
         self._on_rejected = on_rejected or _log_rejected
         self._offsets = DeliveredOffsets()
         self._retry_log = RetryLog("delivery")
+        self._fatal: KafkaError | None = None
         self._consumer = Consumer(
             {
                 **settings.kafka_config(),
@@ -86,6 +90,7 @@ class BatchConsumer:
                 # Bounds the prefetch queue, and so the process's memory, whatever the topic's backlog.
                 "queued.max.messages.kbytes": 16384,
                 "on_commit": self._on_commit,
+                "error_cb": self._on_client_error,
                 "max.poll.interval.ms": 300000,
                 "session.timeout.ms": config.session_timeout_ms,
                 "heartbeat.interval.ms": max(1000, config.session_timeout_ms // 4),
@@ -102,7 +107,8 @@ class BatchConsumer:
         try:
             while not stop.is_set():
                 batch = take_batch(self._consumer, self.config.batch_max, self.config.batch_wait_s)
-                messages = [m for m in batch if _usable(m)]
+                self._raise_if_fatal()
+                messages = [m for m in batch if self._usable(m)]
                 if not messages:
                     if not self._consumer.assignment():
                         last_message = time.monotonic()  # idle counts only while partitions are held
@@ -118,7 +124,10 @@ class BatchConsumer:
                 self.stats.partitions.update(_partition(m) for m in messages)
         finally:
             self._commit_now(self._offsets.pending(), "closing")
-            self._consumer.close()  # leaves the group: partitions move at once
+            try:
+                self._consumer.close()  # leaves the group: partitions move at once
+            except (KafkaException, RuntimeError) as error:  # a fatal consumer may refuse to leave cleanly
+                log.warning("consumer close failed: %s", error)
         return self.stats
 
     def _settle(self, handle: Handler, messages: list[Message], deliver: Deliver, stop: threading.Event) -> None:
@@ -134,6 +143,29 @@ class BatchConsumer:
             half = len(messages) // 2
             for part in (messages[:half], messages[half:]):
                 self._settle(handle, part, handle(part), stop)
+
+    def _usable(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return True
+        if error.fatal():
+            self._fatal = error
+            self._raise_if_fatal()
+        if error.code() != KafkaError._PARTITION_EOF:
+            log.warning("consumer error: %s", error)
+        return False
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        log_client_error(error)
+        if error.fatal():
+            self._fatal = error
+
+    def _raise_if_fatal(self) -> None:
+        # A fatal consumer (e.g. a static member fenced by its own rejoin after a broker restart) never
+        # consumes again: end the consumer with the error, so the process exits and is restarted, instead of
+        # idling for ever. What was delivered is committed on the way out when the group still takes it.
+        if self._fatal is not None:
+            raise kafka_error(self._fatal, "Kafka consumer")
 
     def _deliver(self, deliver: Deliver, stop: threading.Event) -> None:
         backoff = 0.1
@@ -251,15 +283,6 @@ def _log_rejected(message: Message, error: PermanentError) -> None:
         message.offset(),
         error,
     )
-
-
-def _usable(message: Message) -> bool:
-    error = message.error()
-    if error is None:
-        return True
-    if error.code() != KafkaError._PARTITION_EOF:
-        log.warning("consumer error: %s", error)
-    return False
 
 
 def _partition(message: Message) -> int:

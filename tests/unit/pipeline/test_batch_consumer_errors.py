@@ -9,11 +9,12 @@ import logging
 import threading
 
 import pytest
-from confluent_kafka import Message
+from confluent_kafka import KafkaError, Message
 
 from scorecast.batch_consumer import BatchConsumer, ConsumerConfig, Deliver, RetryLog
 from scorecast.errors import ConfigError, PermanentError, RetryableError
 from scorecast.settings import Settings
+from tests.unit.pipeline.consumer_double import ConsumerDouble, batch, run
 
 
 class SinkDouble:
@@ -108,3 +109,19 @@ def test_the_retry_log_says_down_once_and_back_once(caplog: pytest.LogCaptureFix
     assert "delivery failing" in lines[0]
     assert "Cassandra unreachable" in lines[0]
     assert lines[1] == "delivery works again after 12.5s and 50 retries"
+
+
+@pytest.mark.parametrize("reported_by", ["message", "error_cb"])
+def test_a_fatal_consumer_error_ends_the_consumer_instead_of_idling(
+    monkeypatch: pytest.MonkeyPatch, reported_by: str
+) -> None:
+    fenced = KafkaError(KafkaError._FATAL, "Static consumer fenced by other consumer", fatal=True)
+
+    def fenced_on_rejoin(double: ConsumerDouble) -> list[Message]:
+        if reported_by == "error_cb":
+            double.error_cb(fenced)
+            return []
+        return [Message(error=fenced)]
+
+    with pytest.raises(ConfigError, match="fenced"):
+        run(monkeypatch, [lambda _: batch((0, 0)), fenced_on_rejoin, *[lambda _: []] * 1000])
