@@ -8,7 +8,8 @@ row can be looked up.
 - ``entity_id`` and ``event_id``: 1-128 characters of ``A-Z a-z 0-9 _ . : @ -`` (the lookup key's charset;
   event ids are UUIDs or similar and join labels and shadow results, so they follow the same rule).
 - ``event_time``: from 2000-01-01T00:00:00Z to now + the allowed clock skew (``Settings.max_clock_skew_s``):
-  a far-future time would pin "latest" for its entity forever, and times beyond year 9999 break readers.
+  a far-future time would pin "latest" for its entity forever, and times beyond year 9999 break readers; a
+  time before 2000 is almost always a missing value written as 0 or a seconds/milliseconds mix-up.
 - every string is valid UTF-8; every feature is finite as float32, the type the models read (1e308 is a
   finite double but infinite as float32).
 """

@@ -2,8 +2,8 @@
 
 The live scorer, the shadow (challenger) scorer and replay all call ``ScoringCore.score``; they differ only in
 where the batch comes from and where the results go. A record that cannot be scored (undecodable, schema
-mismatch, bad feature, non-finite model output) comes back as a ``DecodeFailure`` for the dead-letter topic;
-the rest of the batch is scored.
+mismatch, out of the event rules of schemas.rules, bad feature, non-finite model output) comes back as a
+``DecodeFailure`` for the dead-letter topic; the rest of the batch is scored.
 """
 
 from __future__ import annotations
