@@ -7,7 +7,7 @@ ORT     ?= cpu
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(strip $(ORT))
 
-.PHONY: demo test faults faults-short bench lint up down clean
+.PHONY: demo test faults faults-short bench lint observability-check up down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The operations kit: the offline lint (unit tests), then `promtool check rules` if promtool is installed
+# (go install github.com/prometheus/prometheus/cmd/promtool@v0.316.0); not required by CI.
+PROMTOOL ?= $(shell command -v promtool || echo $(shell go env GOPATH 2>/dev/null)/bin/promtool)
+observability-check: $(STAMP)
+	$(BIN)/pytest -q tests/unit/telemetry/test_ops_kit.py
+	@if [ -x "$(PROMTOOL)" ]; then $(PROMTOOL) check rules infra/observability/prometheus/scorecast-alerts.yml; \
+	else echo "promtool not found: rules checked by the unit tests only"; fi
 
 up: $(STAMP)
 	$(BIN)/scorecast infra up

@@ -27,6 +27,7 @@ from schemas.synthetic import DriftConfig, TransactionGenerator, label_records
 from scorecast.errors import ConfigError, PermanentError
 from scorecast.producer import DeliveryError, EventProducer, LabelProducer
 from scorecast.settings import Settings
+from scorecast.telemetry import configure
 
 SYNTHETIC_STREAMS = ("transactions",)
 _CHUNK = 5_000
@@ -242,6 +243,7 @@ def produce(
         drift = DriftConfig.of(drift_at, shift or (), concept_drift_at)
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    configure("scorecast-producer")  # OTEL_TRACES_EXPORTER set: each event's trace starts with its send span
     settings = Settings()
     if synthetic is not None:
         result = produce_synthetic(

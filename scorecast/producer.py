@@ -8,8 +8,9 @@ Records are validated and encoded before they are queued (schemas.codec, Conflue
 also keep the event rules (schemas.rules), the same ones the scorer dead-letters records for. Queueing,
 delivery accounting and flushing are the I/O layer's producer (scorecast.io.producer): failures are counted
 and kept (the first ``max_kept_failures``); ``flush``/``close`` raise DeliveryError if any occurred, or only
-report them with ``raise_on_failure=False``. The current W3C trace context is injected into each message's
-headers, so a scorer can continue the producer's trace.
+report them with ``raise_on_failure=False``. Each message carries W3C trace context in its headers: when spans
+are exported, a ``send <topic>`` PRODUCER span of its own (the event's trace starts there, or joins the
+caller's current span), otherwise just the current context; a scorer links its batch span to it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 
 from schemas.codec import AvroCodec
 from schemas.errors import RecordValidationError
@@ -29,6 +31,7 @@ from schemas.registry import SchemaStore, open_store, schema_name
 from schemas.rules import EventRules
 from scorecast.io.producer import DeliveryError, DeliveryReport, KafkaProducer, ProducerClient
 from scorecast.settings import Settings
+from scorecast.telemetry import tracing_exported
 
 # Idempotent (acks=all, ordered, no duplicates on retry) and batched: a few ms of linger buys large batches.
 PRODUCER_DEFAULTS: dict[str, str | int | float | bool] = {
@@ -40,6 +43,8 @@ PRODUCER_DEFAULTS: dict[str, str | int | float | bool] = {
     "delivery.timeout.ms": 120_000,
 }
 
+
+_tracer = trace.get_tracer("scorecast.producer")
 
 __all__ = ["PRODUCER_DEFAULTS", "AvroProducer", "DeliveryError", "DeliveryReport", "EventProducer", "LabelProducer"]
 
@@ -75,6 +80,11 @@ class AvroProducer:
             max_kept_failures=max_kept_failures,
             unreachable_after_s=unreachable_after_s,
         )
+        self._span_attributes = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topic,
+        }
         self._context: otel_context.Context | None = None
         self._trace_headers: list[tuple[str, str | bytes | None]] = []
 
@@ -86,13 +96,26 @@ class AvroProducer:
         self._produce(value, key.encode() if isinstance(key, str) else None, self._headers(headers), tag)
 
     def _headers(self, extra: Mapping[str, str] | None) -> list[tuple[str, str | bytes | None]]:
-        """The caller's headers plus the current W3C trace context (re-injected only when the context changed)."""
+        """The caller's headers plus the W3C trace context: the event's own send span when spans are exported
+        (each event starts its trace, or joins the caller's), else the current context, re-injected only when
+        it changed."""
+        if tracing_exported():
+            return [*(extra or {}).items(), *self._send_span_headers()]
         current = otel_context.get_current()
         if current is not self._context:
             carrier: dict[str, str] = {}
             propagate.inject(carrier, context=current)
             self._context, self._trace_headers = current, list(carrier.items())
         return [*(extra or {}).items(), *self._trace_headers] if extra else list(self._trace_headers)
+
+    def _send_span_headers(self) -> list[tuple[str, str | bytes | None]]:
+        """A PRODUCER span for one message (OTel messaging conventions), its context injected as the headers."""
+        with _tracer.start_as_current_span(
+            f"send {self.topic}", kind=SpanKind.PRODUCER, attributes=self._span_attributes
+        ):
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+        return list(carrier.items())
 
     @property
     def report(self) -> DeliveryReport:

@@ -9,6 +9,7 @@ one that works (scorers.quarantine), so one broken version never stops scoring.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import threading
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Message
 from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from schemas.batch import EventBatchDecoder
 from schemas.registry import open_store as open_schema_store
@@ -26,7 +28,7 @@ from schemas.rules import EventRules
 from scorecast.batch_consumer import BatchConsumer, ConsumerConfig, Deliver
 from scorecast.io.cassandra import open_cassandra
 from scorecast.settings import Settings
-from scorecast.telemetry import extract_context
+from scorecast.telemetry import extract_context, tracing_exported
 from scorers.artifacts import open_store as open_artifact_store
 from scorers.hot_reload import follow
 from scorers.metrics import WorkerMetrics
@@ -39,7 +41,7 @@ from scorers.runtime import probe_sizes
 from scorers.scoring import ScoredBatch, ScoringCore
 
 tracer = trace.get_tracer("scorecast.scorer")
-_MAX_LINKS = 32
+_MAX_LINKS = 128  # the SDK's default span link limit (OTEL_SPAN_LINK_COUNT_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,13 @@ class ScorerWorker:
         metrics.serving(self.serving())  # visible before the first batch (a fallback at start, say)
         self._outputs = outputs
         self._metrics = metrics
+        self._topic = settings.topic(config.stream, config.source)
+        self._span_attributes = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": self._topic,
+            "messaging.consumer.group.name": config.group,
+        }
         self.stats = WorkerStats()
         self._consumer = BatchConsumer(
             settings,
@@ -115,9 +124,12 @@ class ScorerWorker:
         return tuple(m.version for m in self._guard.serving())
 
     def _handle(self, messages: list[Message]) -> Deliver:
-        contexts = (extract_context(m.headers()) for m in messages[:_MAX_LINKS])
-        links = [trace.Link(trace.get_current_span(c).get_span_context()) for c in contexts]
-        with tracer.start_as_current_span("scorecast.score", links=links) as span:
+        # OTel messaging conventions for a batch: one process span that links each event's context (up to the
+        # SDK's link limit); contexts are only read when spans are exported, so untraced scoring pays nothing.
+        links = _event_links(messages) if tracing_exported() else None
+        with tracer.start_as_current_span(
+            f"process {self._topic}", kind=SpanKind.CONSUMER, links=links, attributes=self._span_attributes
+        ) as span:
             span.set_attribute("messaging.batch.message_count", len(messages))
             values = [m.value() for m in messages]
 
@@ -134,12 +146,22 @@ class ScorerWorker:
         self.stats.scored += len(scored.events)
         self.stats.dead_lettered += len(scored.rejects)
         delivery = Delivery()
+        batch_context = trace.set_span_in_context(span)
 
         def deliver() -> None:
-            with tracer.start_as_current_span("scorecast.write", links=links):
-                self._outputs.deliver(scored, messages, delivery)
+            with tracer.start_as_current_span("scorecast.write", context=batch_context):  # same trace as the batch
+                try:
+                    self._outputs.deliver(scored, messages, delivery)
+                except Exception as error:
+                    self._metrics.delivery_failed(error)
+                    raise
 
         return deliver
+
+
+def _event_links(messages: Sequence[Message]) -> list[trace.Link]:
+    contexts = (trace.get_current_span(extract_context(m.headers())).get_span_context() for m in messages)
+    return [trace.Link(c) for c in itertools.islice((c for c in contexts if c.is_valid), _MAX_LINKS)]
 
 
 @contextmanager

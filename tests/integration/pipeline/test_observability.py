@@ -2,50 +2,99 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import socket
 import time
+from collections.abc import Iterator
 
 import httpx
+import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from schemas.synthetic import TransactionGenerator
 from scorecast.produce_cli import produce_synthetic
 from scorecast.producer import EventProducer
 from scorecast.settings import Settings
-from scorecast.telemetry import configure
+from scorecast.telemetry import ScorecastTracerProvider, configure, extract_context, tracing_exported
 from scorers.registry import ModelVersion
 from scorers.worker import WorkerConfig
 from tests.integration.pipeline.conftest import RunWorker, SpawnWorker
 from tests.integration.pipeline.test_delivery_guarantees import committed, stored_event_ids
+from tests.integration.producer.reading import read_topic
+from tests.scrape import bucket_bounds, histogram_quantile, samples, scrape
 
 STREAM = "transactions"
 
 
-def test_scoring_spans_link_to_the_producers_trace(
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Spans of this test, in memory; afterwards the provider is back to exporting nothing (no per-event spans)."""
+    configure("scorecast-tests")
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, ScorecastTracerProvider)
+    exporter = InMemorySpanExporter()
+    processor = _WhileOpen(exporter)
+    exporting = provider.processors.exporting
+    provider.add_span_processor(processor)
+    yield exporter
+    processor.open = False
+    provider.processors.exporting = exporting
+
+
+class _WhileOpen(SimpleSpanProcessor):
+    """Exports only until the test ends (a provider's processors cannot be removed)."""
+
+    open = True
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.open:
+            super().on_end(span)
+
+
+def test_each_event_starts_a_trace_that_scoring_and_its_prediction_carry_on(
+    pipeline_settings: Settings, registered: list[ModelVersion], run_worker: RunWorker, spans: InMemorySpanExporter
+) -> None:
+    with EventProducer(pipeline_settings, STREAM) as producer:
+        for record in TransactionGenerator(seed=9).generate(5).records:
+            producer.send(record)
+    run_worker(idle_exit_s=2.0)
+    finished = spans.get_finished_spans()
+    events_topic = pipeline_settings.topic(STREAM, "events")
+    sends = [s for s in finished if s.name == f"send {events_topic}"]
+    assert len(sends) == 5
+    assert all(s.kind is SpanKind.PRODUCER and s.parent is None for s in sends)
+    event_traces = {s.context.trace_id for s in sends}
+    assert len(event_traces) == 5  # one trace per event
+    processing = [s for s in finished if s.name == f"process {events_topic}"]
+    assert processing
+    assert all(s.kind is SpanKind.CONSUMER for s in processing)
+    linked = {link.context.span_id for s in processing for link in s.links}
+    assert linked == {s.context.span_id for s in sends}  # the batch span links every event's send span
+    writing = [s for s in finished if s.name == "scorecast.write"]
+    assert {w.parent.span_id for w in writing if w.parent} <= {p.context.span_id for p in processing}
+    assert len(writing) == len(processing)  # the write is in its batch's trace, not a trace of its own
+    # The prediction records carry each event's trace on, for whatever consumes the predictions topic.
+    carried = {
+        trace.get_current_span(extract_context(m.headers())).get_span_context().trace_id
+        for m in read_topic(pipeline_settings, pipeline_settings.topic(STREAM, "predictions"), 5)
+    }
+    assert carried == event_traces
+
+
+def test_nothing_is_traced_per_event_while_spans_go_nowhere(
     pipeline_settings: Settings, registered: list[ModelVersion], run_worker: RunWorker
 ) -> None:
     configure("scorecast-tests")
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = trace.get_tracer("test-producer")
-    with tracer.start_as_current_span("produce") as produce_span, EventProducer(pipeline_settings, STREAM) as producer:
-        for record in TransactionGenerator(seed=9).generate(50).records:
+    assert not tracing_exported()
+    with EventProducer(pipeline_settings, STREAM) as producer:
+        for record in TransactionGenerator(seed=9).generate(3).records:
             producer.send(record)
-    producer_trace = produce_span.get_span_context().trace_id
-    run_worker(idle_exit_s=2.0)
-    spans = exporter.get_finished_spans()
-    scoring = [s for s in spans if s.name == "scorecast.score"]
-    writing = [s for s in spans if s.name == "scorecast.write"]
-    assert scoring
-    assert writing
-    assert all(link.context.trace_id == producer_trace for link in scoring[0].links)
-    assert sum(int(str((s.attributes or {})["messaging.batch.message_count"])) for s in scoring) == 50
+    assert run_worker(idle_exit_s=2.0).scored == 3
 
 
 def _free_port() -> int:
@@ -55,7 +104,7 @@ def _free_port() -> int:
     return port
 
 
-def test_metrics_endpoint_counts_scored_events(
+def test_metrics_scrape_parses_and_gives_a_p99(
     pipeline_settings: Settings, registered: list[ModelVersion], spawn_worker: SpawnWorker
 ) -> None:
     produce_synthetic(pipeline_settings, STREAM, count=3_000, seed=4, labels=False)
@@ -67,20 +116,26 @@ def test_metrics_endpoint_counts_scored_events(
         while scored < 3_000 and time.monotonic() < deadline:
             time.sleep(0.5)
             try:
-                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+                families = scrape(f"http://127.0.0.1:{port}/metrics")
             except httpx.TransportError:
                 continue
-            scored = sum(
-                float(line.rsplit(" ", 1)[1])
-                for line in text.splitlines()
-                if line.startswith("scorecast_events_scored")
-            )
+            scored = sum(s.value for s in samples(families, "scorecast_events_scored_total"))
         assert scored == 3_000
-        assert "scorecast_batch_size" in text
-        assert "scorecast_write_seconds" in text
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
+    # Per-version series: each sample names exactly one version (the champion here).
+    versions = {s.labels["version"] for s in samples(families, "scorecast_events_scored_total")}
+    assert versions == {str(registered[0].version)}
+    for name in ("scorecast_scoring_duration_seconds", "scorecast_write_duration_seconds"):
+        bounds = bucket_bounds(families, name)
+        assert bounds[0] == 0.0005
+        assert bounds[-2:] == [10.0, math.inf]
+        p99 = histogram_quantile(0.99, families, name)
+        assert 0 < p99 <= 10.0, (name, p99)
+    assert sum(s.value for s in samples(families, "scorecast_batch_size_count")) >= 1
+    assert samples(families, "scorecast_consumer_lag")
+    assert all(s.value >= 0 for s in samples(families, "scorecast_consumer_lag"))
 
 
 def test_sigterm_drains_the_batch_in_hand_and_exits_cleanly(
