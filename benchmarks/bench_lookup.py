@@ -43,7 +43,7 @@ from benchmarks.common import Measurement, ratio
 from infra.migrations import migrate
 from lookup_api.acsylla_connection import AcsyllaConnection
 from lookup_api.config import ApiSettings
-from lookup_api.connection import LATEST, STATEMENTS, Connection
+from lookup_api.connection import LATEST, Connection, statements
 from lookup_api.driver_connection import PROFILE, DriverConnection, open_session
 from lookup_api.keys import KeyAdmin
 from scorecast.cassandra import connect
@@ -236,7 +236,7 @@ def _raw_read_rate(
         return uvloop.run(_acsylla_reads(settings, api, ids, concurrency, seconds))
     session = open_session(settings, api)
     try:
-        statement = session.prepare(STATEMENTS[LATEST])  # exactly the API's statement
+        statement = session.prepare(statements(settings.keyspace)[LATEST])  # exactly the API's statement
         if mode == "driver":
             # the driver's own callback chaining: the least Python work per read it offers
             count = max(concurrency * 50, int(8000 * seconds))
@@ -252,7 +252,9 @@ def _raw_read_rate(
             )
             assert all(ok for ok, _ in results)
             return count / (time.perf_counter() - started), count
-        return uvloop.run(_connection_reads(DriverConnection(session, api), ids, concurrency, seconds))
+        return uvloop.run(
+            _connection_reads(DriverConnection(session, settings.keyspace, api), ids, concurrency, seconds)
+        )
     finally:
         session.cluster.shutdown()
 

@@ -15,14 +15,15 @@ from typing import Any
 import acsylla
 
 from lookup_api.config import ApiSettings
-from lookup_api.connection import STATEMENTS, Row
+from lookup_api.connection import Row, statements
 from lookup_api.errors import Unavailable
 from scorecast.errors import RetryableError
 from scorecast.io.errors import acsylla_error
 from scorecast.settings import Settings
 
-# the C++ driver logs to the "acsylla" Python logger; its reconnection chatter is for the operator at warn
-_LOG_LEVEL = "warn"
+# The C++ driver logs to the "acsylla" Python logger. At warn it reports, on every connection, that Cassandra
+# (not being ScyllaDB) gives no sharding info; errors (a node lost, a reconnection failing) still show.
+_LOG_LEVEL = "error"
 
 
 class AcsyllaConnection:
@@ -32,7 +33,8 @@ class AcsyllaConnection:
 
     @classmethod
     async def open(cls, settings: Settings, api: ApiSettings) -> AcsyllaConnection:
-        """Connects to the keyspace and prepares every statement; a failure raises acsylla's error as it is."""
+        """Connects and prepares every statement (a missing keyspace fails here); a failure raises acsylla's error
+        as it is."""
         password = settings.cassandra_password.get_secret_value() if settings.cassandra_password else None
         cluster = acsylla.create_cluster(
             settings.cassandra_hosts,
@@ -50,11 +52,11 @@ class AcsyllaConnection:
             log_level=_LOG_LEVEL,
             application_name="scorecast-lookup-api",
         )
-        session = await cluster.create_session(keyspace=settings.keyspace)
+        session = await cluster.create_session()  # no session keyspace: the statements name theirs
         try:
             prepared = {
                 name: await session.create_prepared(cql, timeout=api.request_timeout_s)
-                for name, cql in STATEMENTS.items()
+                for name, cql in statements(settings.keyspace).items()
             }
         except BaseException:
             await session.close()

@@ -25,23 +25,28 @@ API_KEY = "api_key"
 API_KEY_IDS = "api_key_ids"
 PING = "ping"
 
-# every statement the API runs, each on one partition except the registry listings and the key-id set
-STATEMENTS: dict[str, str] = {
-    LATEST: f"SELECT event_id, {ms('event_time')}, score, outputs, {ms('scored_at')} FROM predictions "
-    "WHERE model = ? AND version = ? AND entity_id = ? LIMIT 1",
-    ALIASES: "SELECT alias, version FROM model_aliases WHERE model = ?",
-    VERSIONS: "SELECT version FROM model_versions WHERE model = ?",
-    ROLLOUT: "SELECT status, candidate, baseline, fraction, salt FROM rollouts WHERE model = ? LIMIT 1",
-    ALL_VERSIONS: f"SELECT model, version, {ms('created_at')}, description FROM model_versions",
-    ALL_ALIASES: "SELECT model, alias, version FROM model_aliases",
-    API_KEY: f"SELECT {KEY_COLUMNS_MS} FROM api_keys WHERE key_id = ?",
-    API_KEY_IDS: "SELECT key_id FROM api_keys",
-    PING: "SELECT release_version FROM system.local",
-}
+
+def statements(keyspace: str) -> dict[str, str]:
+    """Every statement the API runs, by name, tables qualified with ``keyspace``: Cassandra 5 warns on every
+    prepare that leans on a session keyspace. Each reads one partition except the registry listings and the
+    key-id set."""
+    ks = keyspace
+    return {
+        LATEST: f"SELECT event_id, {ms('event_time')}, score, outputs, {ms('scored_at')} FROM {ks}.predictions "
+        "WHERE model = ? AND version = ? AND entity_id = ? LIMIT 1",
+        ALIASES: f"SELECT alias, version FROM {ks}.model_aliases WHERE model = ?",
+        VERSIONS: f"SELECT version FROM {ks}.model_versions WHERE model = ?",
+        ROLLOUT: f"SELECT status, candidate, baseline, fraction, salt FROM {ks}.rollouts WHERE model = ? LIMIT 1",
+        ALL_VERSIONS: f"SELECT model, version, {ms('created_at')}, description FROM {ks}.model_versions",
+        ALL_ALIASES: f"SELECT model, alias, version FROM {ks}.model_aliases",
+        API_KEY: f"SELECT {KEY_COLUMNS_MS} FROM {ks}.api_keys WHERE key_id = ?",
+        API_KEY_IDS: f"SELECT key_id FROM {ks}.api_keys",
+        PING: "SELECT release_version FROM system.local",
+    }
 
 
 class Connection(Protocol):
-    """An open session with every statement of ``STATEMENTS`` prepared."""
+    """An open session with every statement of ``statements`` prepared."""
 
     def query(self, name: str, params: Sequence[object]) -> Awaitable[list[Row]]:
         """All rows of statement ``name`` (every page) as tuples; fails with ``errors.Unavailable`` when

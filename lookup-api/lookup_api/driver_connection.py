@@ -18,7 +18,7 @@ from cassandra.query import PreparedStatement, tuple_factory
 
 from lookup_api.cassandra_async import execute
 from lookup_api.config import ApiSettings
-from lookup_api.connection import STATEMENTS, Row
+from lookup_api.connection import Row, statements
 from lookup_api.errors import Unavailable
 from scorecast.cassandra import connect
 from scorecast.settings import Settings
@@ -29,17 +29,19 @@ TRANSIENT = (NoHostAvailable, OperationTimedOut, RequestExecutionException, Conn
 
 
 class DriverConnection:
-    def __init__(self, session: Session, api: ApiSettings) -> None:
+    def __init__(self, session: Session, keyspace: str, api: ApiSettings) -> None:
         self._session = session
         self._timeout = api.request_timeout_s
-        self._prepared: dict[str, PreparedStatement] = {name: session.prepare(cql) for name, cql in STATEMENTS.items()}
+        self._prepared: dict[str, PreparedStatement] = {
+            name: session.prepare(cql) for name, cql in statements(keyspace).items()
+        }
 
     @classmethod
     async def open(cls, settings: Settings, api: ApiSettings) -> DriverConnection:
         """Connects and prepares in a worker thread: the driver blocks, the event loop must not."""
         session = await asyncio.to_thread(open_session, settings, api)
         try:
-            return await asyncio.to_thread(cls, session, api)
+            return await asyncio.to_thread(cls, session, settings.keyspace, api)
         except BaseException:
             await asyncio.to_thread(session.cluster.shutdown)
             raise

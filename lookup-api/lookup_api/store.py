@@ -59,7 +59,7 @@ class LookupStore:
             await connection.close()
 
     def query(self, name: str, params: Sequence[object]) -> Awaitable[list[Row]]:
-        """The rows of statement ``name`` (``connection.STATEMENTS``); fails with ``Unavailable`` (503) when
+        """The rows of statement ``name`` (``connection.statements``); fails with ``Unavailable`` (503) when
         Cassandra cannot answer, raising it at once while no connection is open."""
         if self._connection is None:
             self._begin_attempt()
