@@ -28,18 +28,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from confluent_kafka import Message
-from opentelemetry import metrics
 
 from schemas.codec import AvroCodec
 from scorecast.batch_consumer import Deliver
 from scorecast.errors import ScorecastError
+from scorecast.telemetry import get_meter
 from scorers.worker import WorkerConfig
 from shadow.champion import ChampionScore
 from shadow.records import ShadowPredictions, decode_champions, decode_predictions
 from shadow.results import JoinedRow
 
 log = logging.getLogger(__name__)
-meter = metrics.get_meter("scorecast.shadow")
+meter = get_meter("scorecast.shadow")
 _joined = meter.create_counter("scorecast_shadow_joined", unit="1", description="challenger predictions joined")
 _unjoined = meter.create_counter(
     "scorecast_shadow_unjoined", unit="1", description="challenger predictions without a champion prediction"

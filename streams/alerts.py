@@ -14,6 +14,7 @@ from typing import Any
 
 from opentelemetry import metrics
 
+from scorecast.telemetry import get_meter
 from streams.drift import WindowReport
 from streams.performance import PerformanceReport
 from streams.promotion import PromotionReport
@@ -118,7 +119,7 @@ class Alerter:
 
     def __init__(self, webhook: WebhookSender | None = None, meter: metrics.Meter | None = None) -> None:
         self.webhook = webhook
-        meter = meter or metrics.get_meter("scorecast.streams")
+        meter = meter or get_meter("scorecast.streams")
         self._alerts = meter.create_counter("scorecast_alerts", unit="1", description="alerts raised")
 
     def fire(self, alerts: list[Alert]) -> None:

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer
-from opentelemetry import metrics
 
+from scorecast.telemetry import get_meter
 from streams.alerts import Alert, Alerter
 from streams.kafka import TP, commit
 from streams.publish import SignalPublisher
@@ -24,7 +24,7 @@ from streams.signals import Signal
 from streams.store import CheckpointStore
 
 log = logging.getLogger(__name__)
-meter = metrics.get_meter("scorecast.streams")
+meter = get_meter("scorecast.streams")
 _signals = meter.create_counter("scorecast_signals", unit="1", description="signals emitted")
 _retries = meter.create_counter("scorecast_signal_retries", unit="1", description="failed signal publishes")
 
