@@ -67,6 +67,11 @@ _lag = meter.create_gauge("scorecast_consumer_lag", unit="{message}", descriptio
 _serving = meter.create_gauge(
     "scorecast_serving_version", unit="1", description="the model version scoring a single-valued alias now"
 )
+_version_serving = meter.create_gauge(
+    "scorecast_model_version_serving",
+    unit="1",
+    description="1 while a version scores for the alias (each challenger of a multi-valued alias too), 0 after",
+)
 _quarantined = meter.create_counter(
     "scorecast_versions_quarantined",
     unit="1",
@@ -122,8 +127,13 @@ class WorkerMetrics:
         _lag.set(behind, {**self._labels, "partition": str(partition)})
 
     def serving(self, versions: tuple[int, ...]) -> None:
-        """The versions that scored the last batch; the gauge is set on a change (one version per alias)."""
+        """The versions that scored the last batch, set on a change: the version of a single-valued alias, and a
+        0/1 series per version (challengers)."""
         if versions != self._serving:
+            for stopped in set(self._serving) - set(versions):
+                _version_serving.set(0, {**self._labels, "version": str(stopped)})
+            for version in versions:
+                _version_serving.set(1, {**self._labels, "version": str(version)})
             self._serving = versions
             if len(versions) == 1:
                 _serving.set(versions[0], self._labels)

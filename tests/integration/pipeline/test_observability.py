@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,7 +26,7 @@ from scorecast.settings import Settings
 from scorecast.telemetry import ScorecastTracerProvider, configure, extract_context, tracing_exported
 from scorers.registry import ModelVersion
 from scorers.worker import WorkerConfig
-from tests.integration.pipeline.conftest import RunWorker, SpawnWorker
+from tests.integration.pipeline.conftest import RunWorker, SpawnWorker, worker_env
 from tests.integration.pipeline.test_delivery_guarantees import committed, stored_event_ids
 from tests.integration.producer.reading import read_topic
 from tests.scrape import bucket_bounds, histogram_quantile, samples, scrape
@@ -95,6 +98,28 @@ def test_nothing_is_traced_per_event_while_spans_go_nowhere(
         for record in TransactionGenerator(seed=9).generate(3).records:
             producer.send(record)
     assert run_worker(idle_exit_s=2.0).scored == 3
+
+
+def test_scorecast_produce_under_otel_traces_exporter_starts_each_events_trace(pipeline_settings: Settings) -> None:
+    scorecast = Path(sys.executable).with_name("scorecast")
+    env = {**worker_env(pipeline_settings), "OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "producer-x"}
+    done = subprocess.run(
+        [str(scorecast), "produce", "--stream", STREAM, "--synthetic", "3", "--no-labels"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    topic = pipeline_settings.topic(STREAM, "events")
+    assert done.stdout.count(f'"name": "send {topic}"') == 3
+    traces = {
+        trace.get_current_span(extract_context(m.headers())).get_span_context().trace_id
+        for m in read_topic(pipeline_settings, topic, 3)
+    }
+    assert len(traces) == 3
+    assert 0 not in traces  # every event carries a valid traceparent of its own
 
 
 def _free_port() -> int:
