@@ -6,7 +6,8 @@
 #
 # Both run as the unprivileged user 10001 (numeric, so Kubernetes' runAsNonRoot can verify it) from
 # /home/scorecast, where the relative SCORECAST_INFRA_DIR (.scorecast) lands. Models are read from
-# SCORECAST_MODEL_STORE, /models by default: mount a shared volume there.
+# SCORECAST_MODEL_STORE, /models by default: mount a shared volume there. The `otlp` extra is in both, so
+# OTEL_METRICS_EXPORTER=otlp / OTEL_TRACES_EXPORTER=otlp send metrics and spans to a collector.
 # Base images are pinned by tag; pin them by digest as well in a registry you control.
 
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
@@ -31,7 +32,7 @@ FROM ${PYTHON_IMAGE} AS cpu-venv
 COPY --from=wheel /wheels /wheels
 RUN python -m venv /opt/scorecast \
  && /opt/scorecast/bin/pip install --no-cache-dir --disable-pip-version-check \
-      "$(ls /wheels/scorecast-*.whl)[cpu]"
+      "$(ls /wheels/scorecast-*.whl)[cpu,otlp]"
 
 # --- gpu: NVIDIA CUDA runtime + cuDNN (what onnxruntime-gpu's CUDA provider loads) -------------------------
 FROM ${CUDA_IMAGE} AS gpu
@@ -43,7 +44,7 @@ RUN apt-get update \
 COPY --from=wheel /wheels /wheels
 RUN python3 -m venv /opt/scorecast \
  && /opt/scorecast/bin/pip install --no-cache-dir --disable-pip-version-check \
-      "$(ls /wheels/scorecast-*.whl)[gpu]" \
+      "$(ls /wheels/scorecast-*.whl)[gpu,otlp]" \
  && rm -rf /wheels \
  && useradd --uid 10001 --create-home --home-dir /home/scorecast --shell /usr/sbin/nologin scorecast \
  && install -d -o 10001 -g 10001 /models

@@ -7,7 +7,7 @@ ORT     ?= cpu
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(strip $(ORT))
 
-.PHONY: demo test faults faults-short bench lint observability-check up down clean
+.PHONY: demo test faults faults-short bench lint observability-check deploy-check up down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,28 @@ observability-check: $(STAMP)
 	$(BIN)/pytest -q tests/unit/telemetry/test_ops_kit.py
 	@if [ -x "$(PROMTOOL)" ]; then $(PROMTOOL) check rules infra/observability/prometheus/scorecast-alerts.yml; \
 	else echo "promtool not found: rules checked by the unit tests only"; fi
+
+# The Helm chart (infra/helm/scorecast): `helm lint`, `helm template` of the default and the ci/*-values.yaml
+# variants, every manifest validated offline (built-in kinds with kubernetes-validate's schemas, KEDA and
+# ServiceMonitor with infra/helm/crd-schemas), then the chart-against-code tests. helm is built once with
+# `go install` from the Go module proxy into .scorecast/tools (a few minutes on two cores). Not in CI.
+HELM_VERSION ?= v3.16.4
+HELM_BIN     := .scorecast/tools/bin/helm
+CHART        := infra/helm/scorecast
+RENDERED     := .scorecast/deploy-check
+$(HELM_BIN):
+	GOFLAGS=-mod=mod GOBIN=$(abspath $(dir $(HELM_BIN))) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+deploy-check: $(STAMP) $(HELM_BIN)
+	$(BIN)/pip install --quiet 'kubernetes-validate>=1.30'
+	$(HELM_BIN) lint --strict $(CHART)
+	mkdir -p $(RENDERED)
+	$(HELM_BIN) template prod $(CHART) --kube-version 1.30.0 > $(RENDERED)/default.yaml
+	for values in $(CHART)/ci/*-values.yaml; do \
+	  $(HELM_BIN) template prod $(CHART) --kube-version 1.30.0 --values $$values > $(RENDERED)/$$(basename $$values .yaml).yaml || exit 1; \
+	done
+	$(BIN)/python -m tests.unit.deploy.validate_manifests --kubernetes 1.25.0 --kubernetes 1.37.0 $(RENDERED)/*.yaml
+	HELM=$(abspath $(HELM_BIN)) $(BIN)/pytest -q tests/unit/deploy
 
 up: $(STAMP)
 	$(BIN)/scorecast infra up

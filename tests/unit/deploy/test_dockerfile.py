@@ -5,6 +5,7 @@ copies every package the wheel ships."""
 from __future__ import annotations
 
 import fnmatch
+import re
 import tomllib
 from pathlib import Path
 
@@ -24,6 +25,13 @@ def _stages() -> dict[str, Stage]:
 def _pyproject() -> dict[str, object]:
     with (ROOT / "pyproject.toml").open("rb") as f:
         return tomllib.load(f)
+
+
+def _installed_extras(stage: Stage) -> set[str]:
+    """The extras of the scorecast wheel that a stage's RUN lines install (``scorecast-*.whl)[a,b]``)."""
+    found = re.findall(r"scorecast-\*\.whl\)\[([a-z,]+)\]", " ".join(i.value for i in stage.all("RUN")))
+    assert found, "the stage installs no scorecast wheel"
+    return {extra for group in found for extra in group.split(",")}
 
 
 def test_stages_are_wheel_cpu_and_gpu_with_cpu_the_default_target() -> None:
@@ -68,15 +76,16 @@ def test_gpu_image_is_on_the_cuda_runtime_with_the_gpu_extra_and_cpu_image_has_t
     assert gpu.base.startswith("nvidia/cuda:")
     assert "runtime" in (image_tag(gpu.base) or ""), "the runtime flavour, not devel: no compilers in the image"
     assert "cudnn" in (image_tag(gpu.base) or ""), "onnxruntime-gpu's CUDA provider loads cuDNN"
-    gpu_runs = " ".join(i.value for i in gpu.all("RUN"))
-    cpu_runs = " ".join(i.value for i in by_name["cpu-venv"].all("RUN"))
-    assert "[gpu]" in gpu_runs
-    assert "[cpu]" not in gpu_runs, "the two onnxruntime wheels exclude each other"
-    assert "[cpu]" in cpu_runs
-    assert "[gpu]" not in cpu_runs
-    extras = _pyproject()["project"]
-    assert isinstance(extras, dict)
-    assert {"cpu", "gpu"} <= set(extras["optional-dependencies"])
+    gpu_extras = _installed_extras(gpu)
+    cpu_extras = _installed_extras(by_name["cpu-venv"])
+    assert "gpu" in gpu_extras
+    assert "cpu" not in gpu_extras, "the two onnxruntime wheels exclude each other"
+    assert "cpu" in cpu_extras
+    assert "gpu" not in cpu_extras
+    assert "otlp" in gpu_extras & cpu_extras, "metrics and spans can be pushed to a collector"
+    project = _pyproject()["project"]
+    assert isinstance(project, dict)
+    assert gpu_extras | cpu_extras <= set(project["optional-dependencies"])
 
 
 def test_cpu_image_copies_only_the_virtualenv_from_the_build_stages() -> None:

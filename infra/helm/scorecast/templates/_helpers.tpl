@@ -1,0 +1,162 @@
+{{/* Names: <release>-scorecast, or the release name alone when it already says scorecast. */}}
+{{- define "scorecast.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A Kubernetes name from a scorecast name (models and streams may hold _ and .). */}}
+{{- define "scorecast.dns" -}}
+{{- . | lower | replace "_" "-" | replace "." "-" -}}
+{{- end -}}
+
+{{- define "scorecast.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "scorecast.selector" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "scorecast.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "scorecast.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "scorecast.credentialsSecret" -}}
+{{- default (printf "%s-credentials" (include "scorecast.fullname" .)) .Values.credentials.existingSecret -}}
+{{- end -}}
+
+{{/* The image of a pod: the GPU variant when gpu is true. */}}
+{{- define "scorecast.image" -}}
+{{- $tag := .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- if .gpu -}}
+{{- $tag = .root.Values.image.gpuTag | default (printf "%s-gpu" .root.Chart.AppVersion) -}}
+{{- end -}}
+{{- printf "%s:%s" .root.Values.image.repository $tag -}}
+{{- end -}}
+
+{{/* What every scorecast container gets: settings from the ConfigMap, credentials from the Secret. */}}
+{{- define "scorecast.env" -}}
+envFrom:
+  - configMapRef:
+      name: {{ include "scorecast.fullname" . }}-settings
+env:
+  - name: POD_NAME
+    valueFrom:
+      fieldRef:
+        fieldPath: metadata.name
+{{- range $variable, $key := dict "SCORECAST_KAFKA_USERNAME" "kafka-username" "SCORECAST_KAFKA_PASSWORD" "kafka-password" "SCORECAST_CASSANDRA_USERNAME" "cassandra-username" "SCORECAST_CASSANDRA_PASSWORD" "cassandra-password" "SCORECAST_ALERT_WEBHOOK_URL" "alert-webhook-url" }}
+  - name: {{ $variable }}
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "scorecast.credentialsSecret" $ }}
+        key: {{ $key }}
+        optional: true
+{{- end }}
+{{- end -}}
+
+{{/* Writable scratch space under a read-only root file system, and the model store. */}}
+{{- define "scorecast.volumeMounts" -}}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+  - name: home
+    mountPath: /home/scorecast
+  - name: models
+    mountPath: {{ .Values.modelStore.mountPath }}
+    readOnly: {{ .Values.modelStore.readOnly }}
+{{- end -}}
+
+{{- define "scorecast.volumes" -}}
+volumes:
+  - name: tmp
+    emptyDir: {}
+  - name: home
+    emptyDir: {}
+  - name: models
+    {{- toYaml .Values.modelStore.volume | nindent 4 }}
+{{- end -}}
+
+{{- define "scorecast.podPlacement" -}}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Every worker of the release, one entry each, from `streams` and `models` merged over `defaults`. Consumer
+groups and topics are named as the workers name them (scorers/worker.py WorkerConfig.group, shadow/tee.py,
+shadow/join.py, streams/runtime.py Names.of), behind the topic prefix (Settings.group_id, Settings.topic).
+*/}}
+{{- define "scorecast.workers" -}}
+{{- $v := .Values -}}
+{{- $prefix := $v.kafka.topicPrefix -}}
+{{- $port := toString $v.workerMetricsPort -}}
+{{- $workers := list -}}
+{{- range $s := $v.streams -}}
+{{- $tee := mergeOverwrite (deepCopy $v.defaults.shadowTee) (deepCopy (default dict $s.shadowTee)) -}}
+{{- if $tee.enabled -}}
+{{- $args := list "worker" "shadow-tee" "--stream" $s.name "--sample" (toString $tee.sample) "--batch-max" (toString $tee.batchMax) "--metrics-port" $port -}}
+{{- if $tee.salt }}{{ $args = concat $args (list "--salt" $tee.salt) }}{{ end -}}
+{{- $workers = append $workers (dict "name" (printf "shadow-tee-%s" (include "scorecast.dns" $s.name)) "component" "shadow-tee" "args" $args "instanceId" true "group" (printf "%sscorecast.%s.shadow-tee" $prefix $s.name) "topic" (printf "%s%s.events" $prefix $s.name) "spec" $tee) -}}
+{{- end -}}
+{{- end -}}
+{{- range $m := $v.models -}}
+{{- $id := printf "%s-%s" (include "scorecast.dns" $m.name) (include "scorecast.dns" $m.stream) -}}
+{{- $scorer := mergeOverwrite (deepCopy $v.defaults.scorer) (deepCopy (default dict $m.scorer)) -}}
+{{- $args := list "worker" "score" "--stream" $m.stream "--model" $m.name "--alias" "champion" "--source" "events" "--sink" "predictions" "--batch-max" (toString $scorer.batchMax) "--metrics-port" $port -}}
+{{- $workers = append $workers (dict "name" (printf "scorer-%s" $id) "component" "scorer" "model" $m.name "args" $args "instanceId" true "group" (printf "%sscorecast.%s.events.%s.champion" $prefix $m.stream $m.name) "topic" (printf "%s%s.events" $prefix $m.stream) "spec" $scorer) -}}
+{{- $challengers := mergeOverwrite (deepCopy $v.defaults.challengers) (deepCopy (default dict $m.challengers)) -}}
+{{- if $challengers.enabled -}}
+{{- $args := list "worker" "challengers" "--stream" $m.stream "--model" $m.name "--batch-max" (toString $challengers.batchMax) "--metrics-port" $port -}}
+{{- $workers = append $workers (dict "name" (printf "challengers-%s" $id) "component" "challengers" "model" $m.name "args" $args "instanceId" true "group" (printf "%sscorecast.%s.shadow.%s.challenger" $prefix $m.stream $m.name) "topic" (printf "%s%s.shadow" $prefix $m.stream) "spec" $challengers) -}}
+{{- end -}}
+{{- $join := mergeOverwrite (deepCopy $v.defaults.shadowJoin) (deepCopy (default dict $m.shadowJoin)) -}}
+{{- if $join.enabled -}}
+{{- $args := list "worker" "shadow-join" "--stream" $m.stream "--model" $m.name "--max-wait" (toString $join.maxWait) "--batch-max" (toString $join.batchMax) "--metrics-port" $port -}}
+{{- $workers = append $workers (dict "name" (printf "shadow-join-%s" $id) "component" "shadow-join" "model" $m.name "args" $args "instanceId" true "group" (printf "%sscorecast.%s.shadow-join.%s" $prefix $m.stream $m.name) "topic" (printf "%s%s.shadow-predictions" $prefix $m.stream) "spec" $join) -}}
+{{- end -}}
+{{- range $kind := list "drift" "promotion" -}}
+{{- $p := mergeOverwrite (deepCopy (get $v.defaults $kind)) (deepCopy (default dict (get $m $kind))) -}}
+{{- if $p.enabled -}}
+{{- $args := list "worker" $kind "--stream" $m.stream "--model" $m.name "--metrics-port" $port -}}
+{{- $_ := set $p "replicas" 1 -}}
+{{- $_ := set $p "autoscaling" (dict "enabled" false) -}}
+{{- $workers = append $workers (dict "name" (printf "%s-%s" $kind $id) "component" $kind "model" $m.name "args" $args "instanceId" false "group" (printf "%sscorecast.%s.%s.%s" $prefix $m.stream $kind $m.name) "topic" "" "spec" $p) -}}
+{{- end -}}
+{{- end -}}
+{{- $r := mergeOverwrite (deepCopy $v.defaults.rollout) (deepCopy (default dict $m.rollout)) -}}
+{{- if $r.enabled -}}
+{{- $_ := set $r "replicas" 1 -}}
+{{- $_ := set $r "autoscaling" (dict "enabled" false) -}}
+{{- $args := list "worker" "rollout" "--model" $m.name "--stream" $m.stream "--interval" (toString $r.interval) -}}
+{{- $workers = append $workers (dict "name" (printf "rollout-%s" $id) "component" "rollout" "model" $m.name "args" $args "instanceId" false "group" "" "topic" "" "noMetrics" true "spec" $r) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "workers" $workers) -}}
+{{- end -}}

@@ -1,0 +1,215 @@
+"""The Helm chart rendered by `helm template` and checked against the code it deploys: every container's
+arguments parse with the real `scorecast` CLI, every ScaledObject watches the consumer group and topic the
+worker really uses, every SCORECAST_* variable is a real setting, probes hit the real endpoints, and
+credentials live only in Secrets. Skipped without a helm binary (`make deploy-check` builds one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import typer.main
+import yaml  # type: ignore[import-untyped]  # PyYAML comes with uvicorn[standard]
+
+from lookup_api.config import ApiSettings
+from scorecast.cli import app
+from scorecast.settings import Settings
+from scorers.worker import WorkerConfig
+from shadow.join import JoinConfig
+from shadow.tee import TeeConfig
+from streams.runtime import Names
+from tests.unit.deploy.helm import CHART, helm_binary, of_kind, render
+
+HELM = helm_binary()
+pytestmark = pytest.mark.skipif(HELM is None, reason="no helm binary (make deploy-check builds one)")
+
+# typer's `envvar` options of the workers, read besides the Settings classes
+COMMAND_VARIABLES = {"SCORECAST_ALERT_WEBHOOK_URL"}
+
+
+def _render(*set_values: str, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    assert HELM is not None
+    return render(HELM, *set_values, values=values)
+
+
+def _pod_specs(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        f"{m['kind']}/{m['metadata']['name']}": m["spec"]["template"]["spec"]
+        for m in manifests
+        if m["kind"] in ("StatefulSet", "Deployment", "Job")
+    }
+
+
+def parse_cli(args: list[str]) -> tuple[str, dict[str, Any]]:
+    """The `scorecast` command that ``args`` name and its parsed parameters; click raises on an unknown
+    option or a bad value. Parsing runs no command."""
+    command: Any = typer.main.get_command(app)
+    name, context, rest = "scorecast", None, list(args)
+    path: list[str] = []
+    while True:
+        context = command.make_context(name, rest, parent=context)
+        if not hasattr(command, "resolve_command"):
+            return " ".join(path), dict(context.params)
+        rest = [*context._protected_args, *context.args]
+        name, command, rest = command.resolve_command(context, rest)
+        path.append(name)
+
+
+def test_default_values_deploy_every_worker_kind_and_the_api() -> None:
+    manifests = _render()
+    workers = of_kind(manifests, "StatefulSet")
+    components = sorted(s["metadata"]["labels"]["app.kubernetes.io/component"] for s in workers.values())
+    assert components == ["challengers", "drift", "promotion", "rollout", "scorer", "shadow-join", "shadow-tee"]
+    assert set(of_kind(manifests, "Deployment")) == {"prod-scorecast-api"}
+    assert set(of_kind(manifests, "HorizontalPodAutoscaler")) == {"prod-scorecast-api"}
+    assert len(of_kind(manifests, "PodDisruptionBudget")) == len(workers) + 1
+    assert set(of_kind(manifests, "ServiceMonitor")) == {"prod-scorecast"}
+
+
+def test_every_container_runs_a_real_scorecast_command_with_real_options() -> None:
+    commands = set()
+    for where, spec in _pod_specs(_render()).items():
+        for container in spec["containers"]:
+            command, params = parse_cli(container["args"])
+            commands.add(command)
+            if "metrics_port" in params and command.startswith("worker"):
+                assert params["metrics_port"] is not None, f"{where}: the probes read the metrics port"
+    assert commands == {
+        "api", "init", "worker score", "worker challengers", "worker shadow-tee", "worker shadow-join",
+        "worker drift", "worker promotion", "worker rollout",
+    }  # fmt: skip
+
+
+def test_group_members_are_statefulset_pods_with_their_pod_name_as_static_member_id() -> None:
+    manifests = _render()
+    for name, statefulset in of_kind(manifests, "StatefulSet").items():
+        container = statefulset["spec"]["template"]["spec"]["containers"][0]
+        _, params = parse_cli(container["args"])
+        if "instance_id" not in params:
+            continue  # drift, promotion, rollout: singletons without group membership of their own
+        assert params["instance_id"] == "$(POD_NAME)", name  # expanded by the kubelet from the env below
+        pod_name = next(e for e in container["env"] if e["name"] == "POD_NAME")
+        assert pod_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
+def _expected_group_and_topic(command: str, params: dict[str, Any], settings: Settings) -> tuple[str, str]:
+    """What the worker itself subscribes to, from its own config classes."""
+    stream = params["stream"]
+    if command == "worker shadow-tee":
+        return settings.group_id(TeeConfig(stream=stream).group), settings.topic(stream, "events")
+    if command == "worker shadow-join":
+        join = JoinConfig(stream=stream, model=params["model"])
+        return settings.group_id(join.group), settings.topic(stream, "shadow-predictions")
+    if command == "worker challengers":
+        config = WorkerConfig(stream=stream, model=params["model"], alias="challenger", source="shadow")
+    else:
+        config = WorkerConfig(stream=stream, model=params["model"], alias=params["alias"], source=params["source"])
+    return settings.group_id(config.group), settings.topic(stream, config.source)
+
+
+@pytest.mark.parametrize("prefix", ["", "team-a."])
+def test_each_scaled_object_watches_the_lag_of_the_group_and_topic_its_worker_uses(prefix: str) -> None:
+    manifests = _render(f"kafka.topicPrefix={prefix}", "kafka.partitions=6")
+    settings = Settings(topic_prefix=prefix)
+    statefulsets = of_kind(manifests, "StatefulSet")
+    scaled = of_kind(manifests, "ScaledObject")
+    scalable = {"worker score", "worker challengers", "worker shadow-tee", "worker shadow-join"}
+    for name, statefulset in statefulsets.items():
+        command, params = parse_cli(statefulset["spec"]["template"]["spec"]["containers"][0]["args"])
+        if command not in scalable:
+            assert name not in scaled, f"{name} ({command}) is one process by design"
+            assert statefulset["spec"]["replicas"] == 1
+            continue
+        assert "replicas" not in statefulset["spec"], "KEDA owns the replica count"
+        target = scaled[name]["spec"]
+        assert target["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name}
+        assert target["maxReplicaCount"] <= 6, "members beyond the partitions would hold nothing"
+        (trigger,) = target["triggers"]
+        group, topic = _expected_group_and_topic(command, params, settings)
+        assert trigger["type"] == "kafka"
+        assert (trigger["metadata"]["consumerGroup"], trigger["metadata"]["topic"]) == (group, topic)
+    for name in ("drift", "promotion"):
+        statefulset = next(s for n, s in statefulsets.items() if f"-{name}-" in n)
+        assert statefulset["metadata"]["annotations"]["scorecast.io/consumer-group"] == settings.group_id(
+            Names.of(name, "transactions", "fraud").group
+        )
+
+
+def test_every_scorecast_variable_is_a_real_setting() -> None:
+    manifests = _render("settings.SCORECAST_ONNX_INTRA_OP_THREADS=2", "schemaRegistryUrl=http://registry:8081")
+    known = {f"SCORECAST_{n.upper()}" for n in Settings.model_fields}
+    known |= {f"SCORECAST_API_{n.upper()}" for n in ApiSettings.model_fields} | COMMAND_VARIABLES
+    (config_map,) = of_kind(manifests, "ConfigMap").values()
+    names = set(config_map["data"])
+    for spec in _pod_specs(manifests).values():
+        names |= {e["name"] for c in spec["containers"] for e in c.get("env", [])}
+    unknown = {n for n in names if n.startswith("SCORECAST_")} - known
+    assert not unknown
+    assert config_map["data"]["SCORECAST_ONNX_INTRA_OP_THREADS"] == "2"
+    # the rendered settings load: hosts split, numbers parse
+    settings = Settings(**{k.removeprefix("SCORECAST_").lower(): v for k, v in config_map["data"].items()})
+    assert settings.cassandra_hosts == ["cassandra"]
+    assert settings.infra_backend == "external"
+
+
+def test_probes_hit_the_real_endpoints() -> None:
+    manifests = _render()
+    api = of_kind(manifests, "Deployment")["prod-scorecast-api"]["spec"]["template"]["spec"]["containers"][0]
+    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    env = {e["name"]: e.get("value") for e in api["env"]}
+    assert ApiSettings(metrics_access=env["SCORECAST_API_METRICS_ACCESS"]).metrics_access == "port"
+    ports = {p["name"]: p["containerPort"] for p in api["ports"]}
+    assert str(ports["metrics"]) == env["SCORECAST_API_METRICS_PORT"]
+    _, params = parse_cli(api["args"])
+    assert params["port"] == ports["http"]
+    assert params["host"] == "0.0.0.0"
+    for name, statefulset in of_kind(manifests, "StatefulSet").items():
+        container = statefulset["spec"]["template"]["spec"]["containers"][0]
+        command, params = parse_cli(container["args"])
+        if command == "worker rollout":
+            assert "livenessProbe" not in container, "the rollout controller serves no endpoint"
+            continue
+        probe = " ".join(container["livenessProbe"]["exec"]["command"])
+        assert f"http://127.0.0.1:{params['metrics_port']}/metrics" in probe, name
+
+
+def test_pods_run_non_root_with_resource_requests() -> None:
+    for where, spec in _pod_specs(_render()).items():
+        assert spec["securityContext"]["runAsNonRoot"] is True, where
+        for container in spec["containers"]:
+            assert container["resources"]["requests"]["cpu"], where
+            assert container["resources"]["requests"]["memory"], where
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_credentials_are_in_the_secret_only() -> None:
+    values = {"credentials": {"kafkaPassword": "kafka-s3cret", "cassandraPassword": "cass-s3cret"}}
+    manifests = _render("kafka.securityProtocol=SASL_SSL", "kafka.saslMechanism=SCRAM-SHA-512", values=values)
+    secrets = of_kind(manifests, "Secret")
+    assert set(secrets["prod-scorecast-credentials"]["data"]) == {"kafka-password", "cassandra-password"}
+    plain = yaml.safe_dump_all([m for m in manifests if m["kind"] != "Secret"])
+    assert "s3cret" not in plain
+    auth = of_kind(manifests, "TriggerAuthentication")["prod-scorecast-kafka"]["spec"]["secretTargetRef"]
+    assert {a["parameter"] for a in auth} == {"sasl", "tls", "username", "password"}
+    assert secrets["prod-scorecast-keda-kafka"]["stringData"] == {"sasl": "scram_sha512", "tls": "enable"}
+    existing = _render("credentials.existingSecret=vault-synced")
+    assert "prod-scorecast-credentials" not in of_kind(existing, "Secret")
+    api = of_kind(existing, "Deployment")["prod-scorecast-api"]["spec"]["template"]["spec"]["containers"][0]
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in api["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+    assert refs == {"vault-synced"}
+
+
+def test_a_gpu_scorer_gets_the_gpu_image_and_a_gpu() -> None:
+    values = {"models": [{"name": "fraud", "stream": "transactions", "scorer": {"gpu": True}}]}
+    manifests = _render(values=values)
+    workers = of_kind(manifests, "StatefulSet")
+    scorer = workers["prod-scorecast-scorer-fraud-transactions"]["spec"]["template"]["spec"]["containers"][0]
+    assert scorer["image"] == "scorecast:0.1.0-gpu"
+    assert scorer["resources"]["limits"]["nvidia.com/gpu"] == 1
+    others = [w for n, w in workers.items() if "scorer-" not in n]
+    assert all(w["spec"]["template"]["spec"]["containers"][0]["image"] == "scorecast:0.1.0" for w in others)
+
+
+def test_chart_values_name_the_dockerfile_user() -> None:
+    assert "runAsUser: 10001" in (CHART / "values.yaml").read_text()
