@@ -16,7 +16,7 @@ import acsylla
 
 from lookup_api.config import ApiSettings
 from lookup_api.connection import Row, statements
-from lookup_api.errors import Unavailable
+from lookup_api.errors import UNAVAILABLE, Unavailable
 from scorecast.errors import RetryableError
 from scorecast.io.errors import acsylla_error
 from scorecast.settings import Settings
@@ -73,7 +73,7 @@ class AcsyllaConnection:
                 rows.extend(row.as_tuple() for row in result)
         except Exception as error:
             if isinstance(acsylla_error(error), RetryableError):
-                raise Unavailable(f"Cassandra did not answer: {type(error).__name__}") from error
+                raise Unavailable(UNAVAILABLE) from error
             raise
         return rows
 

@@ -19,7 +19,7 @@ from cassandra.query import PreparedStatement, tuple_factory
 from lookup_api.cassandra_async import execute
 from lookup_api.config import ApiSettings
 from lookup_api.connection import Row, statements
-from lookup_api.errors import Unavailable
+from lookup_api.errors import UNAVAILABLE, Unavailable
 from scorecast.cassandra import connect
 from scorecast.settings import Settings
 
@@ -75,5 +75,5 @@ def open_session(settings: Settings, api: ApiSettings) -> Session:
 def _translate(error: BaseException) -> BaseException:
     """Transient driver errors become ``Unavailable`` (503); anything else is a bug and stays as it is."""
     if isinstance(error, TRANSIENT):
-        return Unavailable(f"Cassandra did not answer: {type(error).__name__}")
+        return Unavailable(UNAVAILABLE)
     return error

@@ -62,5 +62,10 @@ class UnreadableRowError(ApiError):
         super().__init__(500, "unreadable_row", message)
 
 
+# What clients are told when Cassandra cannot answer: a client's own text names hosts, ports and internals,
+# which are the operator's business (the log's)
+UNAVAILABLE = "Cassandra is unavailable"
+
+
 class Unavailable(Exception):  # noqa: N818 (a condition, not a failure of ours)
     """Cassandra cannot answer now (down, unreachable, timed out, not yet connected)."""

@@ -28,11 +28,11 @@ from lookup_api.connection import (
     VERSIONS,
     Row,
 )
-from lookup_api.errors import UnreadableRowError, not_found
+from lookup_api.errors import UNAVAILABLE, UnreadableRowError, not_found
 from lookup_api.keys import ApiKey
 from lookup_api.predictions import Predictions, gather_bounded, render
 from lookup_api.ratelimit import RateLimiter
-from lookup_api.store import UNAVAILABLE, LookupStore, connector
+from lookup_api.store import LookupStore, connector
 from lookup_api.timestamps import MAX_MS, MIN_MS, from_ms
 from lookup_api.ttl_cache import AsyncTTLCache
 from lookup_api.validation import BatchRequest, Selector

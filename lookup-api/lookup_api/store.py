@@ -19,12 +19,10 @@ from lookup_api.acsylla_connection import AcsyllaConnection
 from lookup_api.config import ApiSettings
 from lookup_api.connection import Connection, Row
 from lookup_api.driver_connection import DriverConnection
-from lookup_api.errors import Unavailable
+from lookup_api.errors import UNAVAILABLE, Unavailable
 from scorecast.settings import Settings
 
 log = logging.getLogger(__name__)
-# What clients are told: the client's text names hosts, ports and internals, which are the operator's business
-UNAVAILABLE = "Cassandra is unavailable"
 Connector = Callable[[], Awaitable[Connection]]
 
 

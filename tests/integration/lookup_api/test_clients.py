@@ -4,6 +4,7 @@ alias and version resolution, the registry, key checks, and 503 with a generic r
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from lookup_api.keys import KeyAdmin
 from scorecast.settings import Settings
 from tests.integration.lookup_api.conftest import Rows, serve, unique
+from tests.integration.lookup_api.tcp_proxy import TcpProxy
 
 CLIENTS = ["acsylla", "cassandra-driver"]
 
@@ -73,3 +75,31 @@ def test_either_client_answers_503_when_cassandra_is_unreachable(api_keyspace: S
         assert response.status_code == 503
         assert response.json()["error"] == {"code": "unavailable", "message": "Cassandra is unavailable"}
         assert client.get("/readyz").status_code == 503
+
+
+@pytest.mark.parametrize("client_name", CLIENTS)
+def test_cassandra_lost_after_start_is_503_then_served_again(
+    api_keyspace: Settings, rows: Rows, client_name: str
+) -> None:
+    model = unique("fraud")
+    rows.model(model, [1], {"champion": [1]})
+    rows.prediction(model, 1, "card-1", 0.5)
+    proxy = TcpProxy((api_keyspace.cassandra_hosts[0], api_keyspace.cassandra_port))
+    settings = api_keyspace.model_copy(update={"cassandra_port": proxy.port})
+    try:
+        with serve(settings, auth_enabled=False, cassandra_client=client_name, request_timeout_s=1.0) as client:
+            assert client.get(f"/v1/predictions/{model}/card-1").status_code == 200
+
+            proxy.cut()
+            lost = client.get(f"/v1/predictions/{model}/card-1?version=1")  # past the alias cache: a read
+            assert lost.status_code == 503, lost.text
+            assert lost.json()["error"] == {"code": "unavailable", "message": "Cassandra is unavailable"}
+
+            proxy.restore()
+            deadline = time.monotonic() + 20  # the clients retry a lost node every 0.5-2 s
+            while (status := client.get(f"/v1/predictions/{model}/card-1").status_code) != 200:
+                assert status == 503
+                assert time.monotonic() < deadline, "not served again within 20 s of Cassandra's return"
+                time.sleep(0.1)
+    finally:
+        proxy.close()
