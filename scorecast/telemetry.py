@@ -21,7 +21,7 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER
 from opentelemetry.metrics._internal import _ProxyMeterProvider
-from opentelemetry.sdk.environment_variables import OTEL_SERVICE_NAME
+from opentelemetry.sdk.environment_variables import OTEL_SDK_DISABLED, OTEL_SERVICE_NAME
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -100,12 +100,14 @@ def configure(service_name: str, metrics_port: int | None = None, *, record_unex
         return
     _configured.set()
     resource = Resource.create({} if os.environ.get(OTEL_SERVICE_NAME) else {"service.name": service_name})
+    # OTEL_SDK_DISABLED=true: the SDK's providers hand out no-op tracers and meters; no exporter is set up either.
+    disabled = os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true"
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         provider = tracer_provider(resource, record_unexported=record_unexported)
-        for exporter in _span_exporters():
+        for exporter in [] if disabled else _span_exporters():
             provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
-    readers = _metric_readers()
+    readers = [] if disabled else _metric_readers()
     if metrics_port is not None:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import start_http_server

@@ -42,8 +42,8 @@ def test_otel_traces_exporter_console_prints_spans_under_otel_service_name() -> 
     assert '"service.name": "fraud-scorer"' in done.stdout
 
 
-def test_nothing_is_exported_when_unset_or_none() -> None:
-    for env in ({}, {"OTEL_TRACES_EXPORTER": "none"}):
+def test_nothing_is_exported_when_unset_none_or_disabled() -> None:
+    for env in ({}, {"OTEL_TRACES_EXPORTER": "none"}, {"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "console"}):
         done = _run(_SPAN, **env)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "exported: False"
