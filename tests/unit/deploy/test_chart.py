@@ -213,3 +213,50 @@ def test_a_gpu_scorer_gets_the_gpu_image_and_a_gpu() -> None:
 
 def test_chart_values_name_the_dockerfile_user() -> None:
     assert "runAsUser: 10001" in (CHART / "values.yaml").read_text()
+
+
+def _is_hook(manifest: dict[str, Any]) -> bool:
+    return "helm.sh/hook" in (manifest["metadata"].get("annotations") or {})
+
+
+def _references(pod: dict[str, Any]) -> set[tuple[str, str]]:
+    """The ConfigMaps, Secrets and ServiceAccount a pod needs before it can start."""
+    found = set()
+    if pod.get("serviceAccountName"):
+        found.add(("ServiceAccount", pod["serviceAccountName"]))
+    for container in pod["containers"]:
+        for source in container.get("envFrom", []):
+            if "configMapRef" in source:
+                found.add(("ConfigMap", source["configMapRef"]["name"]))
+            if "secretRef" in source:
+                found.add(("Secret", source["secretRef"]["name"]))
+        for variable in container.get("env", []):
+            reference = variable.get("valueFrom", {})
+            if "configMapKeyRef" in reference:
+                found.add(("ConfigMap", reference["configMapKeyRef"]["name"]))
+            if "secretKeyRef" in reference:
+                found.add(("Secret", reference["secretKeyRef"]["name"]))
+    return found
+
+
+@pytest.mark.parametrize("existing_secret", ["", "vault-synced"])
+def test_the_init_hook_needs_nothing_the_release_creates_after_it(existing_secret: str) -> None:
+    """Helm runs pre-install hooks before it creates the release's other resources: a hook pod that needs the
+    release's ConfigMap, Secret or ServiceAccount could never start on a first install."""
+    values = {"credentials": {"existingSecret": existing_secret, "kafkaPassword": "p"}}
+    manifests = _render(values=values)
+    later = {(m["kind"], m["metadata"]["name"]) for m in manifests if not _is_hook(m)}
+    hooks = [m for m in manifests if _is_hook(m)]
+    (job,) = [m for m in hooks if m["kind"] == "Job"]
+    assert "pre-install" in job["metadata"]["annotations"]["helm.sh/hook"]
+    pod = job["spec"]["template"]["spec"]
+    assert not _references(pod) & later
+    weight = int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    for kind, name in _references(pod):
+        if (kind, name) == ("Secret", existing_secret):
+            continue  # exists before the release by definition
+        (hook,) = [m for m in hooks if (m["kind"], m["metadata"]["name"]) == (kind, name)]
+        assert int(hook["metadata"]["annotations"]["helm.sh/hook-weight"]) < weight, f"{name} after the Job"
+    (config_map,) = of_kind(manifests, "ConfigMap").values()
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert {k: env.get(k) for k in config_map["data"]} == config_map["data"], "the Job gets the same settings"

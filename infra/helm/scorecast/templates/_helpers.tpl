@@ -34,6 +34,40 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* Every pod's SCORECAST_* settings (the ConfigMap's data; the init hook gets them inline). */}}
+{{- define "scorecast.settingsData" -}}
+# Kafka and Cassandra run elsewhere: scorecast only connects to them
+SCORECAST_INFRA_BACKEND: external
+SCORECAST_KAFKA_BOOTSTRAP: {{ .Values.kafka.bootstrap | quote }}
+SCORECAST_KAFKA_SECURITY_PROTOCOL: {{ .Values.kafka.securityProtocol | quote }}
+SCORECAST_KAFKA_SASL_MECHANISM: {{ .Values.kafka.saslMechanism | quote }}
+SCORECAST_TOPIC_PREFIX: {{ .Values.kafka.topicPrefix | quote }}
+SCORECAST_TOPIC_PARTITIONS: {{ .Values.kafka.partitions | quote }}
+SCORECAST_TOPIC_REPLICATION: {{ .Values.kafka.replication | quote }}
+SCORECAST_CASSANDRA_HOSTS: {{ join "," .Values.cassandra.hosts | quote }}
+SCORECAST_CASSANDRA_PORT: {{ .Values.cassandra.port | quote }}
+SCORECAST_CASSANDRA_LOCAL_DC: {{ .Values.cassandra.localDc | quote }}
+SCORECAST_KEYSPACE: {{ .Values.cassandra.keyspace | quote }}
+SCORECAST_KEYSPACE_REPLICATION: {{ .Values.cassandra.replication | quote }}
+SCORECAST_MODEL_STORE: {{ .Values.modelStore.mountPath | quote }}
+{{- with .Values.schemaRegistryUrl }}
+SCORECAST_SCHEMA_REGISTRY_URL: {{ . | quote }}
+{{- end }}
+{{- range $name, $value := .Values.settings }}
+{{ $name }}: {{ $value | toString | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Credentials by key, as the Secret holds them (only those set). */}}
+{{- define "scorecast.credentialsData" -}}
+{{- $c := .Values.credentials -}}
+{{- range $key, $value := dict "kafka-username" $c.kafkaUsername "kafka-password" $c.kafkaPassword "cassandra-username" $c.cassandraUsername "cassandra-password" $c.cassandraPassword "alert-webhook-url" $c.alertWebhookUrl }}
+{{- if $value }}
+{{ $key }}: {{ $value | b64enc | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{- define "scorecast.credentialsSecret" -}}
 {{- default (printf "%s-credentials" (include "scorecast.fullname" .)) .Values.credentials.existingSecret -}}
 {{- end -}}
@@ -57,13 +91,18 @@ env:
     valueFrom:
       fieldRef:
         fieldPath: metadata.name
+  {{- include "scorecast.credentialsEnv" (dict "secret" (include "scorecast.credentialsSecret" .)) | trim | nindent 2 }}
+{{- end -}}
+
+{{/* The credential variables, each from a key of .secret (optional: unset keys leave them unset). */}}
+{{- define "scorecast.credentialsEnv" -}}
 {{- range $variable, $key := dict "SCORECAST_KAFKA_USERNAME" "kafka-username" "SCORECAST_KAFKA_PASSWORD" "kafka-password" "SCORECAST_CASSANDRA_USERNAME" "cassandra-username" "SCORECAST_CASSANDRA_PASSWORD" "cassandra-password" "SCORECAST_ALERT_WEBHOOK_URL" "alert-webhook-url" }}
-  - name: {{ $variable }}
-    valueFrom:
-      secretKeyRef:
-        name: {{ include "scorecast.credentialsSecret" $ }}
-        key: {{ $key }}
-        optional: true
+- name: {{ $variable }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $.secret }}
+      key: {{ $key }}
+      optional: true
 {{- end }}
 {{- end -}}
 
