@@ -1,4 +1,4 @@
-"""What each commit log sync mode costs on this machine: `python -m tests.faults.measure_commitlog`.
+"""What each commit log sync mode costs on this machine: `python -m tests.faults.measure_commitlog [MODE...]`.
 
 Restarts the fault cluster's Cassandra once per mode, then measures the pipeline's batched write rate (the
 prediction sink's request shape) and the latency of one synchronous single-row insert. docs/reliability.md
@@ -8,6 +8,7 @@ keeps the figures behind the chosen default.
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 import uuid
 
@@ -39,7 +40,10 @@ def measure(settings: Settings, repeats: int = 3, n: int = 50_000) -> tuple[floa
 
 
 def main() -> None:
-    for mode, window_ms in MODES:
+    """Every mode, or those named: `python -m tests.faults.measure_commitlog periodic batch periodic batch`."""
+    named = dict(reversed(MODES))  # a name means its first entry in MODES
+    chosen = [(name, named[name]) for name in sys.argv[1:]]
+    for mode, window_ms in chosen or MODES:
         settings = fault_settings().model_copy(
             update={
                 "cassandra_commitlog_sync": mode,

@@ -43,9 +43,14 @@ def test_cassandra_kill_9_keeps_acknowledged_rows_new_schema_and_registry(
         rows = [("fraud", 1, f"card-{i % 97}", 1_700_000_000_000 + i, f"e-{i}", i / ROWS) for i in range(ROWS)]
         results = execute_concurrent_with_args(session, insert, rows, concurrency=32, raise_on_first_error=True)
         assert all(ok for ok, _ in results)
-        # A schema change acknowledged just before the crash, and a row in the table it created.
-        session.execute(f"CREATE TABLE {ks}.created_before_kill (id int PRIMARY KEY, note text)", timeout=60)
-        session.execute(f"INSERT INTO {ks}.created_before_kill (id, note) VALUES (1, 'acknowledged')")
+        # Schema changes acknowledged just before the crash (a keyspace, a table in each), and a row in each.
+        session.execute(
+            f"CREATE KEYSPACE {ks}_new WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}",
+            timeout=60,
+        )
+        for keyspace in (ks, f"{ks}_new"):
+            session.execute(f"CREATE TABLE {keyspace}.created_before_kill (id int PRIMARY KEY, note text)", timeout=60)
+            session.execute(f"INSERT INTO {keyspace}.created_before_kill (id, note) VALUES (1, 'acknowledged')")
     finally:
         session.cluster.shutdown()
 
@@ -59,12 +64,14 @@ def test_cassandra_kill_9_keeps_acknowledged_rows_new_schema_and_registry(
         session.set_keyspace(ks)
         stored = {r.event_id: r.score for r in session.execute("SELECT event_id, score FROM predictions")}
         assert stored == {row[4]: row[5] for row in rows}
-        note = session.execute("SELECT note FROM created_before_kill WHERE id = 1").one()
-        assert note is not None
-        assert note.note == "acknowledged"
+        for keyspace in (ks, f"{ks}_new"):
+            note = session.execute(f"SELECT note FROM {keyspace}.created_before_kill WHERE id = 1").one()
+            assert note is not None, f"{keyspace}.created_before_kill lost its row"
+            assert note.note == "acknowledged"
         migrations = session.execute("SELECT version FROM schema_migrations")
         assert sorted(r.version for r in migrations) == [m.version for m in discover()]
     finally:
+        session.execute(f"DROP KEYSPACE IF EXISTS {ks}_new", timeout=60)
         session.cluster.shutdown()
     with Registry.open(settings) as registry:
         assert registry.versions("fraud") == versions
