@@ -260,3 +260,17 @@ def test_the_init_hook_needs_nothing_the_release_creates_after_it(existing_secre
     (config_map,) = of_kind(manifests, "ConfigMap").values()
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert {k: env.get(k) for k in config_map["data"]} == config_map["data"], "the Job gets the same settings"
+
+
+def test_only_the_workers_mount_the_model_store() -> None:
+    """Every worker opens the artifact store (scorers.artifacts.open_store) through the registry; the API and
+    the init hook do not, so they start without the shared claim."""
+    for where, spec in _pod_specs(_render()).items():
+        claims = {v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
+        mounts = {m["mountPath"] for c in spec["containers"] for m in c["volumeMounts"]}
+        if where.startswith("StatefulSet/"):
+            assert claims == {"scorecast-models"}, where
+            assert "/models" in mounts, where
+        else:
+            assert not claims, where
+            assert "/models" not in mounts, where

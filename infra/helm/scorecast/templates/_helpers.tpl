@@ -106,16 +106,19 @@ env:
 {{- end }}
 {{- end -}}
 
-{{/* Writable scratch space under a read-only root file system, and the model store. */}}
+{{/* Writable scratch space under a read-only root file system, and the model store where .models is true
+(every worker opens the artifact store through the registry; the API reads only Cassandra). */}}
 {{- define "scorecast.volumeMounts" -}}
 volumeMounts:
   - name: tmp
     mountPath: /tmp
   - name: home
     mountPath: /home/scorecast
+  {{- if .models }}
   - name: models
-    mountPath: {{ .Values.modelStore.mountPath }}
-    readOnly: {{ .Values.modelStore.readOnly }}
+    mountPath: {{ .root.Values.modelStore.mountPath }}
+    readOnly: {{ .root.Values.modelStore.readOnly }}
+  {{- end }}
 {{- end -}}
 
 {{- define "scorecast.volumes" -}}
@@ -124,8 +127,10 @@ volumes:
     emptyDir: {}
   - name: home
     emptyDir: {}
+  {{- if .models }}
   - name: models
-    {{- toYaml .Values.modelStore.volume | nindent 4 }}
+    {{- toYaml .root.Values.modelStore.volume | nindent 4 }}
+  {{- end }}
 {{- end -}}
 
 {{- define "scorecast.podPlacement" -}}
