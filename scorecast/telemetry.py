@@ -12,6 +12,7 @@ spans until a processor is added (see ``SampleWhenExported``).
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
@@ -200,3 +201,32 @@ def inject_headers() -> list[tuple[str, bytes]]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return [(k, v.encode()) for k, v in carrier.items()]
+
+
+# W3C traceparent: version-trace_id-parent_id-flags; a later version may append fields after a dash.
+_TRACEPARENT = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL)
+_NO_TRACE = b"0" * 32
+
+
+Headers = Sequence[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None]
+
+
+def traceparent_trace_id(headers: Headers | None) -> str | None:
+    """The trace id (32 hex digits) of a W3C ``traceparent`` in Kafka headers; None if there is no valid one."""
+    for key, value in headers.items() if isinstance(headers, Mapping) else headers or ():
+        if key != "traceparent" or value is None:
+            continue
+        match = _TRACEPARENT.fullmatch(value.encode() if isinstance(value, str) else value)
+        if match is None or match[1] == b"ff" or (match[1] == b"00" and match[5]) or match[2] == _NO_TRACE:
+            return None
+        return match[2].decode()
+    return None
+
+
+def trace_ids(headers: Sequence[Headers | None]) -> list[str | None] | None:
+    """Each event's trace id (see ``traceparent_trace_id``), or None when no event carries one. Without any
+    headers nothing is parsed (a producer that traces nothing sends none)."""
+    if not any(headers):
+        return None
+    ids = [traceparent_trace_id(h) for h in headers]
+    return ids if any(ids) else None

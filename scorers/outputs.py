@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from confluent_kafka import Message
 
@@ -24,6 +24,7 @@ from schemas.registry import SchemaStore, schema_name
 from scorecast.errors import PermanentError
 from scorecast.io.producer import DeliveryError, KafkaProducer
 from scorecast.settings import Settings
+from scorecast.telemetry import trace_ids
 from scorers.metrics import WorkerMetrics
 from scorers.prediction_sink import PredictionRows, PredictionWriter
 from scorers.scoring import ScoredBatch
@@ -75,10 +76,12 @@ class BatchOutputs:
         """Cassandra rows, then prediction records and dead letters, all acknowledged; raises RetryableError
         (retry the same ``delivery``) otherwise. Events a sink refuses deterministically are dead-lettered."""
         started = time.perf_counter()
+        traced = _traced_rows(scored, messages)
         for result in scored.results:
             step = f"cassandra:{result.rows.version}"
             if step not in delivery.done:
-                for refused in self._writer.write(result.rows):
+                rows = result.rows if traced is None else replace(result.rows, trace_ids=traced)
+                for refused in self._writer.write(rows):
                     delivery.rejected.setdefault(int(scored.positions[refused.row]), refused.error)
                 delivery.done.add(step)
         if "predictions" not in delivery.done:
@@ -157,6 +160,14 @@ class BatchOutputs:
 
     def close(self) -> None:
         self._producer.flush(30.0, raise_on_failure=False)
+
+
+def _traced_rows(scored: ScoredBatch, messages: Sequence[Message]) -> list[str | None] | None:
+    """The trace id of each scored event (rows are in ``scored.positions`` order), or None if no event has one."""
+    ids = trace_ids([m.headers() for m in messages])
+    if ids is None:
+        return None
+    return [ids[position] for position in scored.positions.tolist()]
 
 
 _KEPT_FAILURES = 10_000_000

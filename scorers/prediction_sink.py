@@ -15,14 +15,14 @@ raised for the caller to retry.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent
-from cassandra.query import BatchStatement, BatchType, BoundStatement
+from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, BoundStatement
 
 from scorecast.errors import PermanentError, ScorecastError
 from scorecast.io.errors import cassandra_error
@@ -30,6 +30,12 @@ from scorecast.io.errors import cassandra_error
 INSERT = (
     "INSERT INTO {keyspace}.predictions (model, version, entity_id, event_time, event_id, score, scored_at, variant) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# With the events' trace ids: only for batches where some event carried one, so untraced rows bind as before.
+INSERT_TRACED = (
+    "INSERT INTO {keyspace}.predictions "
+    "(model, version, entity_id, event_time, event_id, score, scored_at, variant, trace_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -53,6 +59,8 @@ class PredictionRows:
     event_times_ms: np.ndarray  # int64 epoch milliseconds
     scores: np.ndarray
     scored_at_ms: int
+    # Each event's trace id (32 hex digits, None where it had none), or None when no event of the batch had one.
+    trace_ids: Sequence[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.event_ids)
@@ -69,6 +77,7 @@ class PredictionWriter:
         self._session = session
         self._keyspace = keyspace
         self._insert = session.prepare(INSERT.format(keyspace=keyspace))
+        self._insert_traced = session.prepare(INSERT_TRACED.format(keyspace=keyspace))
         self._rows_per_request = rows_per_request
         self._max_in_flight = max_in_flight
 
@@ -89,12 +98,21 @@ class PredictionWriter:
         metadata = self._session.cluster.metadata
         # With one node every row has the same replica: skip the per-row token lookup.
         group = len(metadata.all_hosts()) > 1
+        model, version, scored_at, variant = rows.model, rows.version, rows.scored_at_ms, rows.variant
         columns = zip(rows.entity_ids, rows.event_ids, times, scores, strict=True)
-        for index, (entity_id, event_id, event_time, score) in enumerate(columns):
+        insert = self._insert
+        values: Iterable[tuple[object, ...]] = (
+            (model, version, entity_id, event_time, event_id, score, scored_at, variant)
+            for entity_id, event_id, event_time, score in columns
+        )
+        if rows.trace_ids is not None:
+            insert = self._insert_traced
+            # UNSET, not null, where an event had no trace id: a null would write a tombstone.
+            ids = (UNSET_VALUE if trace_id is None else trace_id for trace_id in rows.trace_ids)
+            values = ((*row, trace_id) for row, trace_id in zip(values, ids, strict=True))
+        for index, row_values in enumerate(values):
             try:
-                bound = self._insert.bind(
-                    (rows.model, rows.version, entity_id, event_time, event_id, score, rows.scored_at_ms, rows.variant)
-                )
+                bound = insert.bind(row_values)
                 replica = None
                 if group:
                     replicas = metadata.get_replicas(self._keyspace, bound.routing_key)

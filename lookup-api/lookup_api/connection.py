@@ -32,8 +32,8 @@ def statements(keyspace: str) -> dict[str, str]:
     key-id set."""
     ks = keyspace
     return {
-        LATEST: f"SELECT event_id, {ms('event_time')}, score, outputs, {ms('scored_at')} FROM {ks}.predictions "
-        "WHERE model = ? AND version = ? AND entity_id = ? LIMIT 1",
+        LATEST: f"SELECT event_id, {ms('event_time')}, score, outputs, {ms('scored_at')}, trace_id "
+        f"FROM {ks}.predictions WHERE model = ? AND version = ? AND entity_id = ? LIMIT 1",
         ALIASES: f"SELECT alias, version FROM {ks}.model_aliases WHERE model = ?",
         VERSIONS: f"SELECT version FROM {ks}.model_versions WHERE model = ?",
         ROLLOUT: f"SELECT status, candidate, baseline, fraction, salt FROM {ks}.rollouts WHERE model = ? LIMIT 1",

@@ -7,15 +7,23 @@ miss counts are read from the caches at scrape time instead of being counted on 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Tracer
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    start_http_server,
+)
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -24,6 +32,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lookup_api.ttl_cache import AsyncTTLCache
 
 log = logging.getLogger(__name__)
+# Where a route leaves the trace ids of the scorings it served, for the request's span (see ``point_to_scoring``).
+SCORING_TRACE_IDS = "scorecast.scoring_trace_ids"
+_MAX_TRACE_IDS = 128  # a batch's span names at most this many scorings (like the SDK's span link limit)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -56,6 +67,9 @@ class Metrics:
             "scorecast_api_rate_limited", "Requests refused by a key's rate limit", ["key_id"], registry=self.registry
         )
         self.registry.register(_CacheCollector(caches))
+        # process_* (CPU seconds, resident memory, open fds, start time) and python_info, read at scrape time
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
         self._latency_children: dict[tuple[str, str, int], Any] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -137,8 +151,18 @@ class TelemetryMiddleware:
                 model = scope.get("path_params", {}).get("model")
                 if model is not None:  # never entity ids: they may be personal data
                     span.set_attribute("scorecast.model", model)
+                scored_in = scope.get(SCORING_TRACE_IDS)
+                if scored_in:  # from this lookup to the traces that scored what it returned
+                    span.set_attribute("scorecast.scoring.trace_ids", scored_in)
             span.end()
             self.metrics.observe(route, method, status, time.perf_counter() - start)
+
+
+def point_to_scoring(scope: Scope, trace_ids: Iterable[str | None]) -> None:
+    """Note the (distinct, at most 128) scoring trace ids of the predictions a request returns, for its span."""
+    distinct = dict.fromkeys(t for t in trace_ids if t is not None)
+    if distinct:
+        scope[SCORING_TRACE_IDS] = list(itertools.islice(distinct, _MAX_TRACE_IDS))
 
 
 def _incoming_context(scope: Scope) -> Any:

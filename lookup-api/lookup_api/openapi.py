@@ -67,6 +67,11 @@ PREDICTION_FIELDS: dict[str, Any] = {
     "event_time": _TIME,
     "scored_at": _TIME,
     "age_ms": {"type": ["integer", "null"], "description": "milliseconds since the prediction was scored"},
+    "trace_id": {
+        "type": ["string", "null"],
+        "pattern": "^[0-9a-f]{32}$",
+        "description": "OpenTelemetry trace id of the event's scoring (from its traceparent); null when unknown",
+    },
 }
 _SERVED = {
     "model": {"type": "string"},

@@ -29,7 +29,7 @@ class Predictions:
         )
 
     def latest(self, model: str, version: int, entity_id: str) -> Awaitable[Row | None]:
-        """The newest ``(event_id, event_time, score, outputs, scored_at)`` row, or None."""
+        """The newest ``(event_id, event_time, score, outputs, scored_at, trace_id)`` row, or None."""
         if self.cache is None:
             return self._uncached(model, version, entity_id)
         return self.cache.get((model, version, entity_id), lambda: self._uncached(model, version, entity_id))
@@ -90,7 +90,7 @@ def render(row: Row, now_ms: int | None = None) -> dict[str, Any]:
 
     The row's timestamps are epoch milliseconds; one that no RFC 3339 time can show raises ``UnreadableRowError``.
     """
-    event_id, event_time_ms, score, outputs, scored_at_ms = row
+    event_id, event_time_ms, score, outputs, scored_at_ms, trace_id = row
     try:
         event_time, scored_at = from_ms(event_time_ms), from_ms(scored_at_ms)
     except OutOfRangeError as error:
@@ -108,4 +108,5 @@ def render(row: Row, now_ms: int | None = None) -> dict[str, Any]:
         "event_time": event_time,
         "scored_at": scored_at,
         "age_ms": max(0, now_ms - scored_at_ms) if scored_at_ms is not None else None,
+        "trace_id": trace_id,
     }

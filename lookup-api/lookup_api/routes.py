@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from lookup_api.errors import JSON_OPTIONS, ApiError
 from lookup_api.keys import ApiKey
-from lookup_api.observability import Metrics
+from lookup_api.observability import Metrics, point_to_scoring
 from lookup_api.openapi import docs_page, document
 from lookup_api.service import LookupService
 from lookup_api.validation import Selector, batch_request, check_entity_id, check_model, query_selector
@@ -56,7 +56,10 @@ class Routes:
         model = check_model(request.path_params["model"])
         entity_id = check_entity_id(request.path_params["entity_id"])
         selector = _selector(request)
-        return JSONResponse(await self.service.prediction(key, model, entity_id, selector))
+        answer = await self.service.prediction(key, model, entity_id, selector)
+        if answer["trace_id"] is not None:
+            point_to_scoring(request.scope, (answer["trace_id"],))
+        return JSONResponse(answer)
 
     async def batch(self, request: Request) -> Response:
         key = await self._key(request)
@@ -67,7 +70,9 @@ class Routes:
             raise ApiError(415, "unsupported_media_type", "send the body as application/json")
         body = await _read_body(request, self.api.max_body_bytes)
         parsed = batch_request(body, selector, self.api.batch_max)
-        return JSONResponse(await self.service.batch(key, model, parsed))
+        answer = await self.service.batch(key, model, parsed)
+        point_to_scoring(request.scope, (r["trace_id"] for r in answer["results"]))
+        return JSONResponse(answer)
 
     async def models(self, request: Request) -> Response:
         key = await self._key(request)

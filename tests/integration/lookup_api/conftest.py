@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from cassandra.cluster import Session
+from cassandra.query import UNSET_VALUE
 from opentelemetry.trace import TracerProvider
 from starlette.testclient import TestClient
 
@@ -56,8 +57,8 @@ class Rows:
         )
         self._unalias = session.prepare("DELETE FROM model_aliases WHERE model = ? AND alias = ?")
         self._prediction = session.prepare(
-            "INSERT INTO predictions (model, version, entity_id, event_time, event_id, score, outputs, scored_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO predictions (model, version, entity_id, event_time, event_id, score, outputs, scored_at, "
+            "trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
 
     def model(self, model: str, versions: list[int], aliases: dict[str, list[int]]) -> None:
@@ -73,14 +74,21 @@ class Rows:
             self.session.execute(self._alias, (model, alias, version, datetime.now(UTC)))
 
     def prediction(
-        self, model: str, version: int, entity_id: str, score: float, age: timedelta = timedelta(seconds=1)
+        self,
+        model: str,
+        version: int,
+        entity_id: str,
+        score: float,
+        age: timedelta = timedelta(seconds=1),
+        trace_id: str | None = None,
     ) -> dict[str, Any]:
         scored_at = datetime.now(UTC).replace(microsecond=0) - age
         event_time = scored_at - timedelta(milliseconds=20)
         event_id = f"ev-{uuid.uuid4().hex[:8]}"
         outputs = {"p_fraud": score, "p_ok": 1 - score}
         self.session.execute(
-            self._prediction, (model, version, entity_id, event_time, event_id, score, outputs, scored_at)
+            self._prediction,
+            (model, version, entity_id, event_time, event_id, score, outputs, scored_at, trace_id or UNSET_VALUE),
         )
         return {"event_id": event_id, "event_time": event_time, "scored_at": scored_at, "outputs": outputs}
 

@@ -34,7 +34,8 @@ def test_both_clients_give_the_same_answers(api_keyspace: Settings, rows: Rows, 
     model, other = unique("fraud"), unique("risk")
     rows.model(model, [1, 2, 3], {"champion": [1], "canary": [2]})
     rows.model(other, [1], {"champion": [1]})
-    rows.prediction(model, 1, "card-1", 0.25)
+    traced = "4bf92f3577b34da6a3ce929d0e0e4736"
+    rows.prediction(model, 1, "card-1", 0.25, trace_id=traced)
     rows.prediction(model, 2, "card-1", 0.75)
     rows.prediction(model, 3, "card-2", 0.5)
     _, token = keys.create(unique("reader"), models=[model])
@@ -57,9 +58,10 @@ def test_both_clients_give_the_same_answers(api_keyspace: Settings, rows: Rows, 
     assert statuses == [200, 200, 200, 404, 200, 403, 401, 200]
     single, canary, pinned, _, batch, _, _, models = (body for _, body in by_client[0])
     assert (single["version"], single["score"], single["outputs"]) == (1, 0.25, {"p_fraud": 0.25, "p_ok": 0.75})
-    assert (canary["version"], canary["score"]) == (2, 0.75)
+    assert single["trace_id"] == traced
+    assert (canary["version"], canary["score"], canary["trace_id"]) == (2, 0.75, None)
     assert (pinned["version"], pinned["score"]) == (3, 0.5)
-    assert [r["entity_id"] for r in batch["results"]] == ["card-1"]
+    assert [(r["entity_id"], r["trace_id"]) for r in batch["results"]] == [("card-1", traced)]
     assert batch["not_found"] == ["card-2", "card-9"]
     assert [m["model"] for m in models["models"]] == [model]  # the key may read this model only
 

@@ -73,7 +73,9 @@ def test_batch_returns_found_predictions_in_order_and_the_missing_ids(
     assert [r["entity_id"] for r in body["results"]] == list(reversed(ids[:250]))
     assert body["not_found"] == list(reversed(ids[250:]))
     assert body["results"][-1]["score"] == 0.0
-    assert set(body["results"][0]) == {"entity_id", "score", "outputs", "event_id", "event_time", "scored_at", "age_ms"}
+    fields = {"entity_id", "score", "outputs", "event_id", "event_time", "scored_at", "age_ms", "trace_id"}
+    assert set(body["results"][0]) == fields
+    assert body["results"][0]["trace_id"] is None  # written without a trace id
     pinned = client.post(f"/v1/predictions/{model}:batch?version=2", json={"entity_ids": ids[:3]}).json()
     assert (pinned["version"], pinned["results"], pinned["not_found"]) == (2, [], ids[:3])
 

@@ -17,6 +17,7 @@ from cassandra.cluster import Session
 from lookup_api.keys import KeyAdmin, new_token
 from scorecast.settings import Settings
 from tests.integration.lookup_api.conftest import Rows, serve, unique
+from tests.scrape import samples, scrape
 
 
 @pytest.fixture
@@ -122,3 +123,20 @@ def test_metrics_can_have_a_port_of_their_own(api_keyspace: Settings, keys: KeyA
         assert "scorecast_api_request_duration_seconds_bucket" in scraped.text
     with pytest.raises(httpx.TransportError):  # closed with the app
         httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_metrics_include_the_process_metrics(api_keyspace: Settings, keys: KeyAdmin, model: str) -> None:
+    port = _free_port()
+    _, token = keys.create(unique("svc"), rate_limit_rps=0)
+    with serve(api_keyspace, metrics_access="port", metrics_port=port) as client:
+        assert client.get(f"/v1/predictions/{model}/card-1", headers={"X-API-Key": token}).status_code == 200
+        families = scrape(f"http://127.0.0.1:{port}/metrics")
+    names = [family.name for family in families]
+    for name in ("process_cpu_seconds", "process_resident_memory_bytes", "process_open_fds", "python_info"):
+        assert names.count(name) == 1, name  # registered once
+    values = {s.name: s.value for s in samples(families, "process_cpu_seconds_total")}
+    assert values["process_cpu_seconds_total"] > 0
+    assert samples(families, "process_resident_memory_bytes")[0].value > 10 * 2**20  # a Python process with numpy
+    assert samples(families, "process_open_fds")[0].value > 3  # stdio and the Cassandra sockets at least
+    started = samples(families, "process_start_time_seconds")[0].value
+    assert time.time() - 24 * 3600 < started <= time.time()

@@ -26,6 +26,7 @@ from scorecast.settings import Settings
 from scorecast.telemetry import ScorecastTracerProvider, configure, extract_context, tracing_exported
 from scorers.registry import ModelVersion
 from scorers.worker import WorkerConfig
+from tests.integration.lookup_api.conftest import serve
 from tests.integration.pipeline.conftest import RunWorker, SpawnWorker, worker_env
 from tests.integration.pipeline.test_delivery_guarantees import committed, stored_event_ids
 from tests.integration.producer.reading import read_topic
@@ -87,6 +88,37 @@ def test_each_event_starts_a_trace_that_scoring_and_its_prediction_carry_on(
         for m in read_topic(pipeline_settings, pipeline_settings.topic(STREAM, "predictions"), 5)
     }
     assert carried == event_traces
+
+
+def test_a_lookup_answers_with_the_trace_that_scored_its_prediction(
+    pipeline_settings: Settings, registered: list[ModelVersion], run_worker: RunWorker, spans: InMemorySpanExporter
+) -> None:
+    events_topic = pipeline_settings.topic(STREAM, "events")
+    traces: dict[str, str] = {}  # entity -> the trace its event's send span started
+    with EventProducer(pipeline_settings, STREAM) as producer:
+        for record in TransactionGenerator(seed=12).generate(20).records:
+            if record["entity_id"] in traces:
+                continue  # one event per entity: a lookup returns its entity's latest prediction
+            producer.send(record)
+            send = spans.get_finished_spans()[-1]
+            assert send.name == f"send {events_topic}"
+            traces[record["entity_id"]] = format(send.context.trace_id, "032x")
+    run_worker(idle_exit_s=2.0)
+    spans.clear()
+    entity = next(iter(traces))
+    with serve(pipeline_settings, auth_enabled=False) as client:
+        one = client.get(f"/v1/predictions/fraud/{entity}")
+        batch = client.post("/v1/predictions/fraud:batch", json={"entity_ids": list(traces)})
+    assert one.status_code == 200, one.text
+    assert one.json()["trace_id"] == traces[entity]
+    assert {r["entity_id"]: r["trace_id"] for r in batch.json()["results"]} == traces
+    lookups = {s.name: s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER}
+    point = lookups["GET /v1/predictions/{model}/{entity_id}"].attributes or {}
+    assert point["scorecast.scoring.trace_ids"] == (traces[entity],)
+    many = lookups["POST /v1/predictions/{model}:batch"].attributes or {}
+    named = many["scorecast.scoring.trace_ids"]
+    assert isinstance(named, tuple)
+    assert set(named) == set(traces.values())
 
 
 def test_nothing_is_traced_per_event_while_spans_go_nowhere(

@@ -76,6 +76,7 @@ def test_a_row_whose_value_the_table_cannot_hold_is_left_out(settings: Settings)
         session.execute(
             "CREATE TABLE predictions (model text, version int, entity_id text, event_time timestamp, "
             "event_id ascii, score double, outputs map<text, double>, scored_at timestamp, variant text, "
+            "trace_id text, "
             "PRIMARY KEY ((model, version, entity_id), event_time, event_id))"
         )
         rows = _rows(40, scored_at_ms=1)
@@ -94,3 +95,17 @@ def test_an_unreachable_cassandra_is_raised_as_retryable_not_rejected(settings: 
     session.cluster.shutdown()  # every request now fails for a reason outside the rows
     with pytest.raises(RetryableError):
         writer.write(_rows(10, scored_at_ms=1))
+
+
+def test_each_row_keeps_its_events_trace_id_and_untraced_rows_keep_none(settings: Settings) -> None:
+    rows = _rows(6, scored_at_ms=1)
+    ids = [f"{i:032x}" if i % 2 else None for i in range(1, 7)]  # events 1, 3, 5 traced
+    session = connect(settings, settings.keyspace)
+    try:
+        writer = PredictionWriter(session, settings.keyspace, rows_per_request=4, max_in_flight=2)
+        assert writer.write(replace(rows, trace_ids=ids)) == []
+        writer.write(replace(rows, event_ids=[f"untraced-{i}" for i in range(6)]))  # no trace ids at all
+        stored = {r.event_id: r.trace_id for r in session.execute("SELECT event_id, trace_id FROM predictions")}
+        assert stored == {**{f"evt-{i}": ids[i] for i in range(6)}, **{f"untraced-{i}": None for i in range(6)}}
+    finally:
+        session.cluster.shutdown()

@@ -52,7 +52,8 @@ def test_gather_bounded_fails_on_the_first_error_and_starts_no_more() -> None:
 
 def test_render_gives_every_field_and_the_age() -> None:
     scored = datetime(2026, 1, 1, 0, 0, 0, 250_000)
-    row = ("e-1", _ms(datetime(2026, 1, 1)), 0.93, {"p_fraud": 0.93}, _ms(scored))
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    row = ("e-1", _ms(datetime(2026, 1, 1)), 0.93, {"p_fraud": 0.93}, _ms(scored), trace_id)
     now_ms = _ms(scored) + 1500
     assert render(row, now_ms) == {
         "score": 0.93,
@@ -61,14 +62,17 @@ def test_render_gives_every_field_and_the_age() -> None:
         "event_time": datetime(2026, 1, 1),
         "scored_at": scored,
         "age_ms": 1500,
+        "trace_id": trace_id,
     }
-    assert render(("e-2", None, None, None, None), now_ms)["age_ms"] is None
+    untraced = render(("e-2", None, None, None, None, None), now_ms)
+    assert untraced["age_ms"] is None
+    assert untraced["trace_id"] is None
 
 
 @pytest.mark.parametrize(("event_ms", "scored_ms", "named"), [(2**60, 0, "event_time"), (0, -(2**62), "scored_at")])
 def test_a_row_with_an_unrepresentable_time_is_that_rows_error(event_ms: int, scored_ms: int, named: str) -> None:
     with pytest.raises(UnreadableRowError) as caught:
-        render(("e-3", event_ms, 0.5, None, scored_ms))
+        render(("e-3", event_ms, 0.5, None, scored_ms, None))
     assert (caught.value.status, caught.value.code) == (500, "unreadable_row")
     assert named in caught.value.message
 
