@@ -120,7 +120,7 @@ def test_an_event_the_sink_refuses_is_dead_lettered_and_the_rest_are_scored(
         session.execute(
             "CREATE TABLE predictions (model text, version int, entity_id text, event_time timestamp, "
             "event_id inet, score double, outputs map<text, double>, scored_at timestamp, variant text, "
-            "PRIMARY KEY ((model, version, entity_id), event_time, event_id))"
+            "trace_id text, PRIMARY KEY ((model, version, entity_id), event_time, event_id))"
         )
     finally:
         session.cluster.shutdown()
