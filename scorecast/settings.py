@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     onnx_intra_op_threads: int = Field(default=1, ge=1)
     model_poll_interval_s: float = Field(default=1.0, gt=0, description="how often workers re-read model aliases")
 
+    # Where a worker serves /metrics (--metrics-port). Loopback by default; 0.0.0.0 in a pod, so Prometheus and
+    # the kubelet can reach it.
+    metrics_host: str = "127.0.0.1"
+
     # Event rules (schemas.rules): how far past now an event_time may lie before it is refused.
     max_clock_skew_s: float = Field(default=DEFAULT_MAX_CLOCK_SKEW_S, ge=0)
 

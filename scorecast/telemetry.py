@@ -85,9 +85,15 @@ class SampleWhenExported(Sampler):
         return f"SampleWhenExported{{{self._sampler.get_description()}}}"
 
 
-def configure(service_name: str, metrics_port: int | None = None, *, record_unexported: bool = True) -> None:
+def configure(
+    service_name: str,
+    metrics_port: int | None = None,
+    *,
+    record_unexported: bool = True,
+    metrics_host: str | None = None,
+) -> None:
     """Install the SDK providers once per process, from the standard ``OTEL_*`` environment; serve /metrics on
-    ``metrics_port`` if given.
+    ``metrics_host:metrics_port`` if a port is given (the host defaults to ``Settings.metrics_host``).
 
     ``OTEL_SERVICE_NAME`` (else ``service_name``) and ``OTEL_RESOURCE_ATTRIBUTES`` name the process;
     ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` pick exporters by their registered names (``console``,
@@ -113,7 +119,11 @@ def configure(service_name: str, metrics_port: int | None = None, *, record_unex
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1")
+        if metrics_host is None:
+            from scorecast.settings import Settings
+
+            metrics_host = Settings().metrics_host
+        start_http_server(metrics_port, addr=metrics_host)
         readers.append(PrometheusMetricReader())
     meters = MeterProvider(resource=resource, metric_readers=readers)
     _SCORECAST_METERS.on_set_meter_provider(meters)

@@ -170,8 +170,13 @@ def test_probes_hit_the_real_endpoints() -> None:
         if command == "worker rollout":
             assert "livenessProbe" not in container, "the rollout controller serves no endpoint"
             continue
-        probe = " ".join(container["livenessProbe"]["exec"]["command"])
-        assert f"http://127.0.0.1:{params['metrics_port']}/metrics" in probe, name
+        probe = container["livenessProbe"]["httpGet"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert probe["path"] == "/metrics", name
+        assert ports[probe["port"]] == params["metrics_port"], name
+    # ... which the kubelet and Prometheus reach only if the worker listens beyond loopback
+    settings = next(iter(of_kind(manifests, "ConfigMap").values()))["data"]
+    assert Settings(metrics_host=settings["SCORECAST_METRICS_HOST"]).metrics_host == "0.0.0.0"
 
 
 def test_pods_run_non_root_with_resource_requests() -> None:

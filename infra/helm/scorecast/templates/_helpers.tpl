@@ -50,6 +50,8 @@ SCORECAST_CASSANDRA_LOCAL_DC: {{ .Values.cassandra.localDc | quote }}
 SCORECAST_KEYSPACE: {{ .Values.cassandra.keyspace | quote }}
 SCORECAST_KEYSPACE_REPLICATION: {{ .Values.cassandra.replication | quote }}
 SCORECAST_MODEL_STORE: {{ .Values.modelStore.mountPath | quote }}
+# Workers serve /metrics on the pod's address, for the kubelet's probes and the ServiceMonitor
+SCORECAST_METRICS_HOST: "0.0.0.0"
 {{- with .Values.schemaRegistryUrl }}
 SCORECAST_SCHEMA_REGISTRY_URL: {{ . | quote }}
 {{- end }}
