@@ -13,10 +13,14 @@ idempotent, and what it raises decides what happens (scorecast.errors):
 - ``ConfigError``: retrying cannot help; it stops the consumer. So does a fatal consumer error (a fenced
   static member): the process exits and its restart rejoins, instead of idling without consuming.
 
-Offsets are committed only after ``deliver`` returned. Commits are asynchronous (the batch is already safe),
-but delivered offsets stay pending until the broker acknowledges them: a commit refused during a rebalance is
-sent again with the next one, and partitions being revoked get their delivered offsets committed
-synchronously first, so their next owner starts after the last delivered batch instead of redoing work.
+Offsets are committed only after ``deliver`` returned, synchronously, before the next batch is taken: what a
+kill -9 makes the next owner redo is the batch in hand, not every batch whose commit was still in flight.
+While the group rebalances (a member joined and a dead one is awaited for up to the session timeout) the
+coordinator holds commits and then refuses them; asynchronous commits let a caught-up worker deliver a whole
+partition in that window with nothing committed (measured: 51,563 events redone after one kill). Delivered
+offsets stay pending until the broker acknowledges them: a refused commit is sent again with the next batch's,
+or after ``commit_retry_s`` when none comes, and partitions being revoked get theirs committed first, so their
+next owner starts after the last delivered batch.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ class ConsumerConfig:
     # 10 s instead of librdkafka's 45 s bounds that stall.
     session_timeout_ms: int = 10_000
     instance_id: str | None = None  # static membership: a restarted member gets its partitions back at once
+    # A refused commit is sent again with the next batch's; when no batch comes (caught up), after this long.
+    commit_retry_s: float = 0.5
 
 
 @dataclass
@@ -80,6 +86,7 @@ class BatchConsumer:
         self._offsets = DeliveredOffsets()
         self._retry_log = RetryLog("delivery")
         self._fatal: KafkaError | None = None
+        self._commit_sent_at = 0.0
         self._consumer = Consumer(
             {
                 **settings.kafka_config(),
@@ -110,6 +117,8 @@ class BatchConsumer:
                 self._raise_if_fatal()
                 messages = [m for m in batch if self._usable(m)]
                 if not messages:
+                    if time.monotonic() - self._commit_sent_at >= self.config.commit_retry_s:
+                        self._commit()  # what a refused commit left pending, while no batch brings it along
                     if not self._consumer.assignment():
                         last_message = time.monotonic()  # idle counts only while partitions are held
                     elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
@@ -184,15 +193,17 @@ class BatchConsumer:
                 backoff = min(backoff * 2, self.config.retry_backoff_max_s)
 
     def _commit(self) -> None:
-        """Commit every delivered offset the broker has not acknowledged yet, asynchronously."""
+        """Commit every delivered offset the broker has not acknowledged yet, and wait for the answer."""
         offsets = self._offsets.pending()
         if not offsets:
             return
+        self._commit_sent_at = time.monotonic()
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=True)
+            acknowledged = self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as error:  # kept pending: sent again with the next commit
-            log.debug("commit not sent (%s); retried with the next batch", error)
+            log.debug("commit refused (%s); sent again with the next one", error)
             return
+        self._offsets.committed([tp for tp in acknowledged or [] if tp.error is None])
         if self._on_lag is not None:
             for tp in offsets:
                 _, high = self._consumer.get_watermark_offsets(tp, cached=True)
