@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from scorecast.io.cassandra import cassandra_session
+from scorecast.io.kafka import wait_for_kafka
 from scorecast.settings import Settings
 from scorers.artifacts import open_store
 from scorers.registry import Registry
@@ -133,12 +134,14 @@ def worker(
     until_done: Annotated[bool, typer.Option(help="exit once no rollout of the model is running")] = False,
 ) -> None:
     """The rollout controller: evaluates guardrails every INTERVAL seconds, advances or rolls back."""
+    settings = Settings()
+    wait_for_kafka(settings)  # labels and dead letters come from Kafka: started with no broker, exit, don't spin
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     alerter = Alerter(WebhookSender(webhook) if webhook else None)
     config = ControllerConfig(model=model, stream=stream, interval_s=interval)
     try:
-        with rollout_controller(Settings(), config, alerter) as controller:
+        with rollout_controller(settings, config, alerter) as controller:
             controller.run(stop, until_done=until_done)
     except KeyboardInterrupt:
         pass

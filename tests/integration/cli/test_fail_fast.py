@@ -85,6 +85,7 @@ ROWS = [
         Row(("worker", kind, "--stream", "transactions"), "kafka refused (worker waits 2 s)", WORKER_START_S)
         for kind in ("shadow-tee", "shadow-join", "drift", "promotion")
     ),
+    Row(("worker", "rollout", "--model", "fraud"), "kafka refused (worker waits 2 s)", WORKER_START_S),
     Row(("worker", "score", "--stream", "transactions"), "bad settings", WORKER_START_S),
 ]
 
