@@ -33,6 +33,9 @@ def connect(settings: Settings, keyspace: str | None = None) -> Session:
         # and the peer delays that ACK by up to 40 ms: a 50-row batch took ~50 ms instead of ~6 ms.
         sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         reconnection_policy=reconnection_policy(),
+        # Bounded from settings, not left to the driver's default: an unreachable host costs this long at most
+        # per connection attempt, so how long a command or worker waits on a silent node is ours to choose.
+        connect_timeout=settings.cassandra_connect_timeout_s,
     )
     return cluster.connect(keyspace)
 

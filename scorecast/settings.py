@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     cassandra_username: str | None = None
     cassandra_password: SecretStr | None = None
     cassandra_local_dc: str = "datacenter1"
+    cassandra_connect_timeout_s: float = Field(
+        default=5.0, gt=0, description="how long opening one connection to a node may take before it counts as down"
+    )
     keyspace: str = "scorecast"
     keyspace_replication: int = Field(default=1, ge=1)
     predictions_ttl_s: int = Field(default=0, ge=0, description="default TTL of prediction rows; 0 keeps them")
