@@ -28,9 +28,9 @@ from schemas.codec import AvroCodec
 from schemas.features import encode, load_feature_spec
 from schemas.registry import open_store
 from scorecast.cassandra import connect
+from scorecast.io.cql import insert_prediction
 from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
-from scorers.prediction_sink import INSERT
 from scorers.registry import Registry
 from scorers.runtime import OnnxModel
 from scorers.training import ExampleModel, register_examples
@@ -145,7 +145,7 @@ def naive_rate(settings: Settings, models: list[ExampleModel], n: int) -> float:
         codec = AvroCodec(open_store(scoped), topic, f"{STREAM}.events")
         model = OnnxModel.load(models[0].onnx, spec, device="cpu")
         session = connect(scoped, scoped.keyspace)
-        insert = session.prepare(INSERT.format(keyspace=scoped.keyspace))
+        insert = session.prepare(insert_prediction(scoped.keyspace))
         consumer = Consumer(
             {**scoped.kafka_config(), "group.id": f"naive-{uuid.uuid4()}", "auto.offset.reset": "earliest"}
         )

@@ -29,6 +29,7 @@ from lookup_api.config import ApiSettings
 from lookup_api.keys import KeyAdmin
 from schemas.synthetic import DriftConfig
 from scorecast.io.cassandra import open_cassandra
+from scorecast.io.cql import select_latest_prediction, select_prediction_partitions
 from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.artifacts import open_store
@@ -96,7 +97,7 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> None:
             f"{stats.dead_lettered} dead letters"
         )
         _step("6/9 predictions: Cassandra and the lookup API")
-        entities = _show_latest(session, registry)
+        entities = _show_latest(session, settings.keyspace, registry)
         with _lookup_api(settings) as base_url:
             token = KeyAdmin(session).create("demo", rate_limit_rps=0)[1]
             response = httpx.get(
@@ -216,18 +217,15 @@ def _ensure_models(registry: Registry, seed: int) -> None:
     console.print(f"    trained, exported to ONNX and registered in {time.perf_counter() - started:.1f}s")
 
 
-def _show_latest(session: Session, registry: Registry) -> list[str]:
+def _show_latest(session: Session, keyspace: str, registry: Registry) -> list[str]:
     """The latest prediction of a few entities, read the way the lookup API reads them."""
     champion = registry.aliases(MODEL)["champion"][0]
     entities = [
         r.entity_id
-        for r in session.execute("SELECT DISTINCT model, version, entity_id FROM predictions LIMIT 200")
+        for r in session.execute(select_prediction_partitions(keyspace) + " LIMIT 200")
         if r.model == MODEL and r.version == champion
     ][:5]
-    latest = session.prepare(
-        "SELECT entity_id, event_id, event_time, score FROM predictions "
-        "WHERE model = ? AND version = ? AND entity_id = ? LIMIT 1"
-    )
+    latest = session.prepare(select_latest_prediction(keyspace, "entity_id, event_id, event_time, score"))
     table = Table("entity", "event", "event_time", "score", title=f"latest prediction per card, {MODEL} v{champion}")
     for entity in entities:
         row = session.execute(latest, (MODEL, champion, entity)).one()

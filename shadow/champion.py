@@ -23,6 +23,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from scorecast.io.cql import select_event_predictions
 from scorecast.settings import Settings
 from scorers.registry import Registry
 
@@ -60,8 +61,7 @@ class ChampionLookup:
         self._session = session
         self._model = model
         self._select = session.prepare(
-            f"SELECT version, score, toUnixTimestamp(scored_at), variant FROM {keyspace}.predictions "
-            "WHERE model = ? AND version IN ? AND entity_id = ? AND event_time = ? AND event_id = ?"
+            select_event_predictions(keyspace, "version, score, toUnixTimestamp(scored_at), variant")
         )
         self._max_in_flight = max_in_flight
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from lookup_api.keys import KEY_COLUMNS_MS
 from lookup_api.timestamps import column as ms
+from scorecast.io.cql import select_latest_prediction
 
 Row = tuple[Any, ...]
 
@@ -32,8 +33,9 @@ def statements(keyspace: str) -> dict[str, str]:
     key-id set."""
     ks = keyspace
     return {
-        LATEST: f"SELECT event_id, {ms('event_time')}, score, outputs, {ms('scored_at')}, trace_id "
-        f"FROM {ks}.predictions WHERE model = ? AND version = ? AND entity_id = ? LIMIT 1",
+        LATEST: select_latest_prediction(
+            ks, f"event_id, {ms('event_time')}, score, outputs, {ms('scored_at')}, trace_id"
+        ),
         ALIASES: f"SELECT alias, version FROM {ks}.model_aliases WHERE model = ?",
         VERSIONS: f"SELECT version FROM {ks}.model_versions WHERE model = ?",
         ROLLOUT: f"SELECT status, candidate, baseline, fraction, salt FROM {ks}.rollouts WHERE model = ? LIMIT 1",
