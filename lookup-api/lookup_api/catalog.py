@@ -20,8 +20,7 @@ from lookup_api.errors import ApiError, not_found
 from lookup_api.ttl_cache import MISSING, AsyncTTLCache
 from lookup_api.validation import Selector
 from scorers.rollouts.split import CANDIDATE, CHAMPION, TrafficSplit
-
-ACTIVE_ROLLOUT = ("running", "paused")
+from scorers.rollouts.status import is_active
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def build_catalog(
     if rollout_rows:
         status, candidate, baseline, fraction, salt = rollout_rows[0]
         # Served only while the registry agrees: a rollback removes the canary alias before the row changes.
-        if status in ACTIVE_ROLLOUT and held.get("canary") == (candidate,) and held.get("champion") == (baseline,):
+        if is_active(status) and held.get("canary") == (candidate,) and held.get("champion") == (baseline,):
             rollout = RolloutSplit(baseline, candidate, TrafficSplit(fraction or 0.0, salt or ""))
     return ModelCatalog(model=model, versions=frozenset(row[0] for row in version_rows), aliases=held, rollout=rollout)
 

@@ -30,6 +30,7 @@ from scorers.rollouts.decide import Decision, decide
 from scorers.rollouts.evidence import RolloutEvidence
 from scorers.rollouts.lifecycle import ACTOR, end_canary
 from scorers.rollouts.observe import LabelFeed, Observer, ResultsCursor
+from scorers.rollouts.status import RolloutStatus
 from scorers.rollouts.store import Rollout, RolloutStore
 from streams.alerts import Alert, Alerter
 
@@ -81,7 +82,7 @@ class RolloutController:
     def evaluate_once(self) -> Decision | None:
         """One evaluation of the model's running rollout; None when there is none."""
         rollout = self.store.latest(self.config.model)
-        if rollout is None or rollout.status != "running":
+        if rollout is None or rollout.status != RolloutStatus.RUNNING:
             return None
         now_ms = int(self.clock() * 1000)
         champion = single(self.registry.aliases(rollout.model), "champion")
@@ -134,15 +135,17 @@ class RolloutController:
             self.store.transition(r, after, "advance", now_ms)
         elif d.action == "promote":
             self.registry.promote(r.model, r.candidate, reason=f"rollout: {d.reason}", actor=ACTOR)
-            if self.store.transition(r, replace(after, status="completed", reason=d.reason), "promote", now_ms):
+            completed = replace(after, status=RolloutStatus.COMPLETED, reason=d.reason)
+            if self.store.transition(r, completed, "promote", now_ms):
                 self._alert(r, "rollout:promoted", f"{r.model} v{r.candidate} promoted to champion: {d.reason}", now_ms)
         elif d.action == "rollback":
             end_canary(self.registry, r, d.reason, action="auto-rollback")
-            if self.store.transition(r, replace(after, status="rolled_back", reason=d.reason), "rollback", now_ms):
+            rolled_back = replace(after, status=RolloutStatus.ROLLED_BACK, reason=d.reason)
+            if self.store.transition(r, rolled_back, "rollback", now_ms):
                 self._alert(r, "rollout:rolled_back", f"{r.model} v{r.candidate} rolled back: {d.reason}", now_ms)
         elif d.action == "abort":
             end_canary(self.registry, r, d.reason, action="unset")
-            self.store.transition(r, replace(after, status="aborted", reason=d.reason), "abort", now_ms)
+            self.store.transition(r, replace(after, status=RolloutStatus.ABORTED, reason=d.reason), "abort", now_ms)
 
     def _alert(self, r: Rollout, metric: str, message: str, now_ms: int) -> None:
         evidence = {"rollout_id": str(r.rollout_id), "stage": f"{r.spec.stages[r.stage]:g}"}

@@ -13,6 +13,7 @@ from scorecast.errors import ScorecastError
 from scorers.aliases import single
 from scorers.registry import Registry
 from scorers.rollouts.spec import RolloutSpec
+from scorers.rollouts.status import RolloutStatus
 from scorers.rollouts.store import Rollout, RolloutStore, new_rollout
 
 ACTOR = "scorecast-rollout"
@@ -51,17 +52,17 @@ def require(store: RolloutStore, model: str) -> Rollout:
 
 def pause(store: RolloutStore, model: str, reason: str, now_ms: int) -> Rollout:
     r = require(store, model)
-    if r.status != "running":
+    if r.status != RolloutStatus.RUNNING:
         raise RolloutError(f"the rollout of {model} is {r.status}, not running")
-    return _change(store, r, replace(r, status="paused", reason=reason or "paused"), "pause", now_ms)
+    return _change(store, r, replace(r, status=RolloutStatus.PAUSED, reason=reason or "paused"), "pause", now_ms)
 
 
 def resume(store: RolloutStore, model: str, reason: str, now_ms: int) -> Rollout:
     """The stage's clock restarts: time spent paused (perhaps investigating) does not count toward it."""
     r = require(store, model)
-    if r.status != "paused":
+    if r.status != RolloutStatus.PAUSED:
         raise RolloutError(f"the rollout of {model} is {r.status}, not paused")
-    after = replace(r, status="running", stage_started_ms=now_ms, reason=reason or "resumed")
+    after = replace(r, status=RolloutStatus.RUNNING, stage_started_ms=now_ms, reason=reason or "resumed")
     return _change(store, r, after, "resume", now_ms)
 
 
@@ -70,7 +71,7 @@ def abort(registry: Registry, store: RolloutStore, model: str, reason: str, now_
     if not r.active:
         raise RolloutError(f"the rollout of {model} is already {r.status}")
     end_canary(registry, r, reason or "rollout aborted", action="unset")
-    return _change(store, r, replace(r, status="aborted", reason=reason or "aborted"), "abort", now_ms)
+    return _change(store, r, replace(r, status=RolloutStatus.ABORTED, reason=reason or "aborted"), "abort", now_ms)
 
 
 def end_canary(registry: Registry, rollout: Rollout, reason: str, action: str) -> None:

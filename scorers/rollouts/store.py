@@ -10,19 +10,39 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 from cassandra.util import uuid_from_time
 
 from scorers.rollouts.spec import RolloutSpec
+from scorers.rollouts.status import RolloutStatus, is_active
 
-ACTIVE = ("running", "paused")
-_COLUMNS = (
-    "model, rollout_id, candidate, baseline, strategy, status, stage, toUnixTimestamp(stage_started_at), fraction, "
-    "salt, spec, assignments, evidence, recommendation, reason, toUnixTimestamp(updated_at)"
-)
+
+class RolloutRow(NamedTuple):
+    """A ``rollouts`` row as ``RolloutStore`` selects it (``_COLUMNS``), timestamps as epoch milliseconds."""
+
+    model: str
+    rollout_id: uuid.UUID
+    candidate: int
+    baseline: int
+    strategy: str
+    status: str
+    stage: int
+    stage_started_at: int | None
+    fraction: float | None
+    salt: str | None
+    spec: str
+    assignments: dict[str, int] | None
+    evidence: str | None
+    recommendation: str | None
+    reason: str | None
+    updated_at: int | None
+
+
+_TIMESTAMPS = ("stage_started_at", "updated_at")
+_COLUMNS = ", ".join(f"toUnixTimestamp({c}) AS {c}" if c in _TIMESTAMPS else c for c in RolloutRow._fields)
 
 
 @dataclass(frozen=True)
@@ -31,7 +51,7 @@ class Rollout:
     rollout_id: uuid.UUID
     candidate: int
     baseline: int
-    status: str
+    status: RolloutStatus
     stage: int
     stage_started_ms: int
     spec: RolloutSpec
@@ -44,7 +64,7 @@ class Rollout:
 
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE
+        return is_active(self.status)
 
     @property
     def fraction(self) -> float:
@@ -55,24 +75,22 @@ class Rollout:
         return self.stage == len(self.spec.stages) - 1
 
     @classmethod
-    def from_row(cls, row: Any) -> Rollout:
-        (model, rollout_id, candidate, baseline, _strategy, status, stage, started, _fraction, salt, spec,
-         assignments, evidence, recommendation, reason, updated) = row  # fmt: skip
+    def from_row(cls, row: RolloutRow) -> Rollout:
         return cls(
-            model,
-            rollout_id,
-            candidate,
-            baseline,
-            status,
-            stage,
-            int(started or 0),
-            RolloutSpec.from_json(json.loads(spec)),
-            salt or "",
-            dict(assignments or {}),
-            json.loads(evidence) if evidence else {},
-            recommendation or "",
-            reason or "",
-            int(updated or 0),
+            row.model,
+            row.rollout_id,
+            row.candidate,
+            row.baseline,
+            RolloutStatus(row.status),
+            row.stage,
+            int(row.stage_started_at or 0),
+            RolloutSpec.from_json(json.loads(row.spec)),
+            row.salt or "",
+            dict(row.assignments or {}),
+            json.loads(row.evidence) if row.evidence else {},
+            row.recommendation or "",
+            row.reason or "",
+            int(row.updated_at or 0),
         )
 
 
@@ -114,7 +132,7 @@ class RolloutStore:
 
     def latest(self, model: str) -> Rollout | None:
         row = self.session.execute(self._latest, (model,)).one()
-        return Rollout.from_row(row) if row is not None else None
+        return Rollout.from_row(RolloutRow._make(row)) if row is not None else None
 
     def create(self, rollout: Rollout, now_ms: int) -> Rollout:
         r = rollout
@@ -160,7 +178,7 @@ def new_rollout(model: str, candidate: int, baseline: int, spec: RolloutSpec, sa
         uuid_from_time(now_ms / 1000),
         candidate,
         baseline,
-        "running",
+        RolloutStatus.RUNNING,
         0,
         now_ms,
         spec,

@@ -12,6 +12,7 @@ from scipy.special import expit, logit
 from scorers.rollouts.decide import decide
 from scorers.rollouts.evidence import RolloutEvidence
 from scorers.rollouts.spec import Guardrails, RolloutSpec
+from scorers.rollouts.status import RolloutStatus
 from scorers.rollouts.store import Rollout
 from shadow.results import JoinedColumns
 from streams.sequential import Verdict
@@ -30,7 +31,7 @@ def columns(s: Delayed, rows: np.ndarray) -> JoinedColumns:
 
 def ab_verdicts(s: Delayed, days: int = 7, every_hours: int = 1) -> list[Verdict]:
     """The controller's view every few hours: rows and labels that have arrived since the previous look."""
-    rollout = Rollout("fraud", uuid.uuid1(), 2, 1, "running", 0, int(s.event_times[0]), SPEC)
+    rollout = Rollout("fraud", uuid.uuid1(), 2, 1, RolloutStatus.RUNNING, 0, int(s.event_times[0]), SPEC)
     evidence = RolloutEvidence(SPEC, 1, 2, "")
     evidence.join.expect([("labels", 0)])
     verdicts = []

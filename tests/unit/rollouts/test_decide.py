@@ -13,6 +13,7 @@ from scorers.rollouts.decide import Decision, decide
 from scorers.rollouts.evidence import RolloutEvidence
 from scorers.rollouts.spec import Guardrails, RolloutSpec, RolloutSpecError
 from scorers.rollouts.split import TrafficSplit
+from scorers.rollouts.status import RolloutStatus
 from scorers.rollouts.store import Rollout
 from shadow.results import JoinedColumns
 
@@ -28,7 +29,7 @@ HORIZON_S = 60.0
 def rollout(stage: int = 0, started_ms: int = 0, **spec: Any) -> Rollout:
     config = RolloutSpec(**{"min_duration_s": 10.0, "min_samples": 500, "label_horizon_s": HORIZON_S,
                             "label_lateness_s": 0.0, **spec})  # fmt: skip
-    return Rollout("fraud", uuid.uuid1(), 2, 1, "running", stage, started_ms, config)
+    return Rollout("fraud", uuid.uuid1(), 2, 1, RolloutStatus.RUNNING, stage, started_ms, config)
 
 
 def rows(candidate: np.ndarray, latency: float = 50.0, keep: np.ndarray | None = None) -> JoinedColumns:

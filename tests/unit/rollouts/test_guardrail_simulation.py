@@ -14,6 +14,7 @@ from scipy.special import expit, logit
 from scorers.rollouts.decide import Decision, decide
 from scorers.rollouts.evidence import RolloutEvidence
 from scorers.rollouts.spec import Guardrails, RolloutSpec
+from scorers.rollouts.status import RolloutStatus
 from scorers.rollouts.store import Rollout
 from shadow.results import JoinedColumns
 from tests.unit.streams.delayed import HOUR_MS, delayed_stream
@@ -26,7 +27,7 @@ class Canary:
     """A rollout driven as the controller drives it: new rows and labels each tick, then a decision."""
 
     def __init__(self, spec: RolloutSpec, start_ms: int) -> None:
-        self.rollout = Rollout("fraud", uuid.uuid1(), 2, 1, "running", 0, start_ms, spec)
+        self.rollout = Rollout("fraud", uuid.uuid1(), 2, 1, RolloutStatus.RUNNING, 0, start_ms, spec)
         self.evidence = RolloutEvidence(spec, 1, 2, "")
         self.evidence.join.expect([("labels", 0)])
         self.actions: list[str] = []
@@ -45,8 +46,10 @@ class Canary:
         action = self.last.action
         if action == "advance":
             self.rollout = replace(r, stage=r.stage + 1, stage_started_ms=now)
-        elif action in ("promote", "rollback"):
-            self.rollout = replace(r, status=action)
+        elif action == "promote":
+            self.rollout = replace(r, status=RolloutStatus.COMPLETED)
+        elif action == "rollback":
+            self.rollout = replace(r, status=RolloutStatus.ROLLED_BACK)
         self.actions.append(action)
         return action
 
