@@ -62,7 +62,7 @@ def main(intervals: tuple[float, ...] = (1.0, 0.1), switches: int = 21) -> None:
             settings = settings.model_copy(update={"model_store": store})
             with Registry.open(settings) as registry:
                 for model in models[:2]:  # LightGBM champion, MLP challenger
-                    registry.register("fraud", model.onnx, description=model.kind)
+                    registry.register("fraud", model.onnx, description=model.kind, stream="transactions")
                 registry.promote("fraud", 1)
                 results = []
                 for interval in intervals:

@@ -133,7 +133,7 @@ class Registry:
         name: str,
         artifact: bytes,
         *,
-        stream: str = "transactions",
+        stream: str,
         description: str = "",
         metrics: dict[str, Any] | None = None,
         reference: ReferenceProfile | None = None,

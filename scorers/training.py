@@ -27,6 +27,7 @@ from scorers.registry import ModelVersion, Registry
 from scorers.runtime import OnnxModel
 
 MODEL_NAME = "fraud"
+STREAM = "transactions"  # the synthetic stream the examples are trained on
 TARGET_OPSET = 15
 INPUT_NAME = "features"
 
@@ -181,7 +182,7 @@ def train_examples(
 ) -> tuple[ExampleData, list[ExampleModel]]:
     """Train, export and evaluate the three example models (seconds, not minutes)."""
     data = example_data(seed, n_train, n_holdout)
-    spec = load_feature_spec("transactions")
+    spec = load_feature_spec(STREAM)
     models = []
     for kind, alias, description, train in TRAINERS:
         estimator, onnx_bytes = train(data, seed)
@@ -203,6 +204,7 @@ def register_examples(
             registry.register(
                 name,
                 model.onnx,
+                stream=STREAM,
                 description=model.description + suffix,
                 metrics={"kind": model.kind, **model.metrics},
                 reference=model.profile,

@@ -41,7 +41,7 @@ Clock = Callable[[], float]
 @dataclass(frozen=True)
 class ControllerConfig:
     model: str
-    stream: str = "transactions"
+    stream: str
     interval_s: float = 5.0
     read_labels: bool = True
     settle_s: float = 30.0  # joined rows written this late (event time) are still read

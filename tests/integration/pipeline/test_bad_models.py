@@ -85,7 +85,7 @@ def register_under_the_old_probe(registry: Registry, artifact: bytes, monkeypatc
 
     with monkeypatch.context() as patch:
         patch.setattr(OnnxModel, "load", one_probe)
-        registry.register("fraud", artifact)
+        registry.register("fraud", artifact, stream="transactions")
 
 
 def test_bad_versions_promoted_live_are_quarantined_and_every_event_scored_by_the_previous(
@@ -93,11 +93,13 @@ def test_bad_versions_promoted_live_are_quarantined_and_every_event_scored_by_th
 ) -> None:
     settings = pipeline_settings.model_copy(update={"model_poll_interval_s": 0.1})
     with Registry.open(settings) as registry:
-        registry.register("fraud", build.logistic(np.full((16, 1), 0.001, dtype=np.float32)))
+        registry.register("fraud", build.logistic(np.full((16, 1), 0.001, dtype=np.float32)), stream="transactions")
         with pytest.raises(ModelVerificationError, match="probe run failed on a batch of 1 row"):
-            registry.register("fraud", build.batch_size_trap(64))
+            registry.register("fraud", build.batch_size_trap(64), stream="transactions")
         register_under_the_old_probe(registry, build.batch_size_trap(64), monkeypatch)  # v2: right at 64 rows only
-        registry.register("fraud", build.amount_bucket_trap(limit=10_000.0))  # v3: passes every probe
+        registry.register(
+            "fraud", build.amount_bucket_trap(limit=10_000.0), stream="transactions"
+        )  # v3: passes every probe
         registry.promote("fraud", 1)
         before = produce(settings, 300, seed=1)
 
@@ -176,7 +178,9 @@ def test_a_record_that_breaks_every_version_is_dead_lettered_and_the_rest_scored
 ) -> None:
     settings = pipeline_settings
     with Registry.open(settings) as registry:
-        registry.register("fraud", build.amount_bucket_trap(limit=10_000.0))  # the only version: no fallback
+        registry.register(
+            "fraud", build.amount_bucket_trap(limit=10_000.0), stream="transactions"
+        )  # the only version: no fallback
         registry.promote("fraud", 1)
         good = produce(settings, 500, seed=4)
         bad = produce(settings, 3, seed=5, amount=25_000.0)
@@ -205,7 +209,7 @@ def test_worker_starting_on_a_tampered_champion_serves_the_previous_version(
     settings = pipeline_settings
     with Registry.open(settings) as registry:
         for scale in (0.001, 0.002, 0.003):
-            registry.register("fraud", build.logistic(np.full((16, 1), scale, dtype=np.float32)))
+            registry.register("fraud", build.logistic(np.full((16, 1), scale, dtype=np.float32)), stream="transactions")
         for version in (1, 2, 3):
             registry.promote("fraud", version)
         for version in (3, 2):  # the champion and the one before it both fail verification now

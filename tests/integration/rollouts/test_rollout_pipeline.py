@@ -31,11 +31,13 @@ def test_a_bad_canary_is_rolled_back_and_a_good_one_is_promoted_stage_by_stage(
     versions = {v.metrics["kind"]: v.version for v in registered}
     with Registry.open(settings) as registry:
         logistic = registry.artifact(registry.get("fraud", versions["logistic"]))
-        bad = registry.register("fraud", inverted(logistic), description="logistic, scores inverted").version
+        bad = registry.register(
+            "fraud", inverted(logistic), description="logistic, scores inverted", stream="transactions"
+        ).version
         # A good candidate: the champion's model retrained to the same result (the example MLP's scores are
         # distributed too differently from LightGBM's for the default PSI guardrail).
         champion = registry.artifact(registry.get("fraud", versions["lightgbm"]))
-        good = registry.register("fraud", champion, description="LightGBM, retrained").version
+        good = registry.register("fraud", champion, description="LightGBM, retrained", stream="transactions").version
         for version in (bad, good):
             registry.set_alias("fraud", "challenger", version)
     t0_ms = int(time.time() * 1000)
@@ -62,7 +64,7 @@ def test_a_bad_canary_is_rolled_back_and_a_good_one_is_promoted_stage_by_stage(
         # No labels are read here (read_labels=False), so the operator waives the wait for label evidence
         # explicitly; without it the canary would hold before its last stage (tests/unit/rollouts).
         spec = RolloutSpec(min_duration_s=STAGE_S, min_samples=200, guardrails=rails, without_labels=True)
-        config = ControllerConfig(model="fraud", read_labels=False)
+        config = ControllerConfig(model="fraud", stream="transactions", read_labels=False)
         with rollout_controller(settings, config, alerter, clock) as controller:
             # 1. the inverted model: rolled back at the first evaluation that has min_events joined events
             start(registry, store, "fraud", bad, spec, "", t0_ms)

@@ -31,7 +31,7 @@ def test_watcher_follows_promote_and_rollback(
     model_settings: Settings, registry: Registry, caplog: pytest.LogCaptureFixture
 ) -> None:
     for scale in (0.01, -0.01, 0.02, 0.03):
-        registry.register("fraud", build.logistic(np.full((16, 1), scale, dtype=np.float32)))
+        registry.register("fraud", build.logistic(np.full((16, 1), scale, dtype=np.float32)), stream="transactions")
     registry.promote("fraud", 1)
     settings = model_settings.model_copy(update={"model_poll_interval_s": 0.05})
     with follow(registry, settings, "fraud", ("champion", "challenger"), stream="transactions") as watcher:

@@ -20,6 +20,8 @@ from scorers.registry import Registry
 from scorers.runtime import probe_batch
 from tests.unit.scorers import onnx_builders as build
 
+STREAM = "transactions"  # the stream whose feature spec the test models take
+
 
 def model(scale: float) -> bytes:
     return build.logistic(np.full((16, 1), scale, dtype=np.float32))
@@ -36,7 +38,9 @@ def state(registry: Registry, name: str, store: Path) -> dict[str, Any]:
 def test_register_list_alias_promote_rollback_history(registry: Registry, spec: FeatureSpec) -> None:
     x = probe_batch(spec, rows=500)
     profile = reference_profile(spec, x, np.linspace(0, 1, 500))
-    first = registry.register("fraud", model(0.01), description="v1", metrics={"auc": 0.81}, reference=profile)
+    first = registry.register(
+        "fraud", model(0.01), description="v1", metrics={"auc": 0.81}, reference=profile, stream=STREAM
+    )
     assert (first.model, first.version, first.description, first.metrics) == ("fraud", 1, "v1", {"auc": 0.81})
     assert first.sha256 == hashlib.sha256(model(0.01)).hexdigest()
     assert file_path(first.artifact_uri).read_bytes() == model(0.01)
@@ -45,7 +49,7 @@ def test_register_list_alias_promote_rollback_history(registry: Registry, spec: 
     assert first.reference_profile == profile
     assert first.created_by == getpass.getuser()
     for scale in (0.02, 0.03):
-        registry.register("fraud", model(scale))
+        registry.register("fraud", model(scale), stream=STREAM)
     assert [v.version for v in registry.versions("fraud")] == [3, 2, 1]
     assert registry.models() == ["fraud"]
     assert registry.resolve("fraud").version == 3
@@ -82,7 +86,7 @@ def test_register_list_alias_promote_rollback_history(registry: Registry, spec: 
 def test_alias_flips_never_lose_to_tombstones(registry: Registry) -> None:
     # A delete and an insert of the same row in one batch, over and over: the insert must always win.
     for scale in (0.01, 0.02):
-        registry.register("fraud", model(scale))
+        registry.register("fraud", model(scale), stream=STREAM)
     for i in range(20):
         target = 1 + i % 2
         registry.promote("fraud", target)
@@ -94,20 +98,24 @@ def test_alias_flips_never_lose_to_tombstones(registry: Registry) -> None:
 
 def test_concurrent_registrations_get_distinct_versions(registry: Registry) -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
-        versions = list(pool.map(lambda i: registry.register("fraud", model(0.001 * (i + 1))).version, range(6)))
+        versions = list(
+            pool.map(lambda i: registry.register("fraud", model(0.001 * (i + 1)), stream=STREAM).version, range(6))
+        )
     assert sorted(versions) == [1, 2, 3, 4, 5, 6]
 
 
 def test_refusals_change_nothing(registry: Registry, model_settings: Any, tmp_path: Path) -> None:
-    registry.register("fraud", model(0.01))
+    registry.register("fraud", model(0.01), stream=STREAM)
     registry.promote("fraud", 1)
     store = Path(model_settings.model_store)
     before = state(registry, "fraud", store)
     refusals: list[tuple[Any, type[ScorecastError], str]] = [
-        (lambda: registry.register("fraud", b"\x08\x07corrupt onnx"), ModelVerificationError, "not a loadable"),
-        (lambda: registry.register("fraud", build.logistic(width=15)), ModelVerificationError, "needs tensor"),
-        (lambda: registry.register("fraud", model(0.02), expected_sha256="ab" * 32), ModelVerificationError,
-         "checksum mismatch"),
+        (lambda: registry.register("fraud", b"\x08\x07corrupt onnx", stream=STREAM), ModelVerificationError,
+         "not a loadable"),
+        (lambda: registry.register("fraud", build.logistic(width=15), stream=STREAM), ModelVerificationError,
+         "needs tensor"),
+        (lambda: registry.register("fraud", model(0.02), expected_sha256="ab" * 32, stream=STREAM),
+         ModelVerificationError, "checksum mismatch"),
         (lambda: registry.register("fraud", model(0.02), stream="nope"), RegistryError, "no events schema"),
         (lambda: registry.promote("fraud", 9), RegistryError, "unknown version fraud@9"),
         (lambda: registry.set_alias("fraud", "champoin", 1), RegistryError, "unknown alias"),

@@ -33,7 +33,10 @@ def model_settings(settings: Settings, tmp_path: Path) -> Settings:
 def register(settings: Settings, profile: ReferenceProfile | None, versions: int = 1) -> list[int]:
     """Register ``versions`` (tiny valid ONNX models) with ``profile``; the first is champion, the rest challengers."""
     with Registry.open(settings) as registry:
-        numbers = [registry.register(MODEL, logistic(), reference=profile).version for _ in range(versions)]
+        numbers = [
+            registry.register(MODEL, logistic(), reference=profile, stream="transactions").version
+            for _ in range(versions)
+        ]
         registry.promote(MODEL, numbers[0])
         for challenger in numbers[1:]:
             registry.set_alias(MODEL, "challenger", challenger)
