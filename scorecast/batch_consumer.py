@@ -157,8 +157,10 @@ class BatchConsumer:
         error = message.error()
         if error is None:
             return True
-        if error.fatal():
-            self._fatal = error
+        if error.fatal() or error.code() == KafkaError._FATAL:
+            # consume() hands over a fenced static member's error as code _FATAL without the fatal flag (the
+            # flag is set only on what error_cb gets, which a fenced consumer did not call): measured idling.
+            self._fatal = error if error.fatal() else KafkaError(error.code(), error.str(), fatal=True)
             self._raise_if_fatal()
         if error.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error: %s", error)
