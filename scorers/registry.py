@@ -24,6 +24,7 @@ from cassandra.util import datetime_from_uuid1, uuid_from_time
 
 from schemas.features import FeatureSpec, load_feature_spec
 from scorecast.io.cassandra import cassandra_session
+from scorecast.io.cql import select_aliases
 from scorecast.settings import Settings
 from scorers.aliases import (
     AliasChange,
@@ -103,7 +104,7 @@ class Registry:
             f"INSERT INTO model_versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
         )
         self._claim.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
-        self._aliases = p("SELECT alias, version, writetime(updated_at) AS written FROM model_aliases WHERE model = ?")
+        self._aliases = p(select_aliases(session.keyspace, "alias, version, writetime(updated_at) AS written"))
         self._delete_slice = p("DELETE FROM model_aliases USING TIMESTAMP ? WHERE model = ? AND alias = ?")
         self._delete_row = p(
             "DELETE FROM model_aliases USING TIMESTAMP ? WHERE model = ? AND alias = ? AND version = ?"

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from lookup_api.connection import Row
+from lookup_api.connection import RolloutRow, Row
 from lookup_api.errors import ApiError, not_found
 from lookup_api.ttl_cache import MISSING, AsyncTTLCache
 from lookup_api.validation import Selector
@@ -94,10 +94,10 @@ def build_catalog(
     held = {alias: tuple(sorted(versions)) for alias, versions in aliases.items()}
     rollout = None
     if rollout_rows:
-        status, candidate, baseline, fraction, salt = rollout_rows[0]
+        r = RolloutRow._make(rollout_rows[0])
         # Served only while the registry agrees: a rollback removes the canary alias before the row changes.
-        if is_active(status) and held.get("canary") == (candidate,) and held.get("champion") == (baseline,):
-            rollout = RolloutSplit(baseline, candidate, TrafficSplit(fraction or 0.0, salt or ""))
+        if is_active(r.status) and held.get("canary") == (r.candidate,) and held.get("champion") == (r.baseline,):
+            rollout = RolloutSplit(r.baseline, r.candidate, TrafficSplit(r.fraction or 0.0, r.salt or ""))
     return ModelCatalog(model=model, versions=frozenset(row[0] for row in version_rows), aliases=held, rollout=rollout)
 
 

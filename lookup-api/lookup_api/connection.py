@@ -8,11 +8,11 @@ fail a decode, whatever the client.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from lookup_api.keys import KEY_COLUMNS_MS
 from lookup_api.timestamps import column as ms
-from scorecast.io.cql import select_latest_prediction
+from scorecast.io.cql import select_aliases, select_latest_prediction, select_latest_rollout
 
 Row = tuple[Any, ...]
 
@@ -27,6 +27,16 @@ API_KEY_IDS = "api_key_ids"
 PING = "ping"
 
 
+class RolloutRow(NamedTuple):
+    """The newest rollout of a model as ``ROLLOUT`` selects it: what the lookup API needs to split traffic."""
+
+    status: str
+    candidate: int
+    baseline: int
+    fraction: float | None
+    salt: str | None
+
+
 def statements(keyspace: str) -> dict[str, str]:
     """Every statement the API runs, by name, tables qualified with ``keyspace``: Cassandra 5 warns on every
     prepare that leans on a session keyspace. Each reads one partition except the registry listings and the
@@ -36,9 +46,9 @@ def statements(keyspace: str) -> dict[str, str]:
         LATEST: select_latest_prediction(
             ks, f"event_id, {ms('event_time')}, score, outputs, {ms('scored_at')}, trace_id"
         ),
-        ALIASES: f"SELECT alias, version FROM {ks}.model_aliases WHERE model = ?",
+        ALIASES: select_aliases(ks, "alias, version"),
         VERSIONS: f"SELECT version FROM {ks}.model_versions WHERE model = ?",
-        ROLLOUT: f"SELECT status, candidate, baseline, fraction, salt FROM {ks}.rollouts WHERE model = ? LIMIT 1",
+        ROLLOUT: select_latest_rollout(ks, ", ".join(RolloutRow._fields)),
         ALL_VERSIONS: f"SELECT model, version, {ms('created_at')}, description FROM {ks}.model_versions",
         ALL_ALIASES: f"SELECT model, alias, version FROM {ks}.model_aliases",
         API_KEY: f"SELECT {KEY_COLUMNS_MS} FROM {ks}.api_keys WHERE key_id = ?",

@@ -1,8 +1,10 @@
-"""The predictions table's CQL (schemas/cql), written once for every package that reads or writes it.
+"""CQL read or written by more than one package (schemas/cql), built in one place.
 
 The scorer's sink, the shadow joiner, the lookup API and the demo all address one row or one partition of
-``predictions``; their statements are built here so a change of key or column is made in one place. Tables
-are qualified with the keyspace: Cassandra 5 warns on every prepare that leans on a session keyspace.
+``predictions``; the registry and the lookup API both read a model's aliases, the rollout store and the lookup
+API its newest rollout. Each statement is built here so a change of key or column is made once. Tables are
+qualified with the keyspace (Cassandra 5 warns on every prepare that leans on a session keyspace); the
+registry's and rollout store's reads pass their session's keyspace, None on a session without one.
 """
 
 from __future__ import annotations
@@ -36,3 +38,17 @@ def select_event_predictions(keyspace: str, columns: str) -> str:
 def select_prediction_partitions(keyspace: str) -> str:
     """Every (model, version, entity_id) that holds predictions: a full scan, for demos and small tables."""
     return f"SELECT DISTINCT model, version, entity_id FROM {keyspace}.predictions"
+
+
+def _table(keyspace: str | None, name: str) -> str:
+    return f"{keyspace}.{name}" if keyspace else name
+
+
+def select_aliases(keyspace: str | None, columns: str) -> str:
+    """``columns`` of every alias row of one model (bound: model): one partition."""
+    return f"SELECT {columns} FROM {_table(keyspace, 'model_aliases')} WHERE model = ?"
+
+
+def select_latest_rollout(keyspace: str | None, columns: str) -> str:
+    """``columns`` of a model's newest rollout (bound: model): rollouts cluster newest first."""
+    return f"SELECT {columns} FROM {_table(keyspace, 'rollouts')} WHERE model = ? LIMIT 1"

@@ -16,6 +16,7 @@ from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 from cassandra.util import uuid_from_time
 
+from scorecast.io.cql import select_latest_rollout
 from scorers.rollouts.spec import RolloutSpec
 from scorers.rollouts.status import RolloutStatus, is_active
 
@@ -108,7 +109,7 @@ class RolloutStore:
     def __init__(self, session: Session) -> None:
         self.session = session
         p = session.prepare
-        self._latest = p(f"SELECT {_COLUMNS} FROM rollouts WHERE model = ? LIMIT 1")
+        self._latest = p(select_latest_rollout(session.keyspace, _COLUMNS))
         self._insert = p(
             "INSERT INTO rollouts (model, rollout_id, candidate, baseline, strategy, status, stage, stage_started_at, "
             "fraction, salt, spec, assignments, evidence, recommendation, reason, updated_at) "
