@@ -200,27 +200,26 @@ class BatchConsumer:
         if not offsets:
             return
         self._commit_sent_at = time.monotonic()
-        try:
-            acknowledged = self._consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as error:  # kept pending: sent again with the next commit
-            log.debug("commit refused (%s); sent again with the next one", error)
-            return
-        self._offsets.committed([tp for tp in acknowledged or [] if tp.error is None])
-        if self._on_lag is not None:
+        if self._commit_now(offsets, None) and self._on_lag is not None:
             for tp in offsets:
                 _, high = self._consumer.get_watermark_offsets(tp, cached=True)
                 if high >= 0:
                     self._on_lag(tp.partition, high - tp.offset)
 
-    def _commit_now(self, offsets: list[TopicPartition], why: str) -> None:
+    def _commit_now(self, offsets: list[TopicPartition], why: str | None) -> bool:
+        """Commit synchronously; a refusal keeps the offsets pending (``why`` names a last chance, logged)."""
         if not offsets:
-            return
+            return True
         try:
             acknowledged = self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as error:
-            log.warning("commit while %s refused (%s); the next owner redoes the uncommitted messages", why, error)
-            return
+            if why is None:
+                log.debug("commit refused (%s); sent again with the next one", error)
+            else:
+                log.warning("commit while %s refused (%s); the next owner redoes the uncommitted messages", why, error)
+            return False
         self._offsets.committed([tp for tp in acknowledged or [] if tp.error is None])
+        return True
 
     def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         if error is not None:

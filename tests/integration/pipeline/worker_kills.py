@@ -18,6 +18,7 @@ from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.worker import WorkerConfig
 from tests.integration.pipeline.conftest import SpawnWorker
+from tests.integration.pipeline.test_delivery_guarantees import committed
 
 STREAM = "transactions"
 
@@ -87,20 +88,9 @@ def kill_workers_under_backlog(
 
 def _wait_for_progress(settings: Settings, group: str, target: int, timeout_s: float = 300) -> None:
     deadline = time.monotonic() + timeout_s
-    while _committed(settings, group) < target:
+    while committed(settings, group) < target:
         assert time.monotonic() < deadline, f"group {group} never committed {target} events"
         time.sleep(0.1)
-
-
-def _committed(settings: Settings, group: str) -> int:
-    topic = settings.topic(STREAM, "events")
-    consumer = Consumer({**settings.kafka_config(), "group.id": group})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-        return sum(max(tp.offset, 0) for tp in offsets)
-    finally:
-        consumer.close()
 
 
 def _published(settings: Settings) -> int:
