@@ -65,8 +65,10 @@ class BatchOutputs:
                 "compression.type": "lz4",
                 "queue.buffering.max.kbytes": 65536,
             },
-            # Every failure must be matched to its record (a permanent one is dead-lettered), for the worker's life.
+            # Every failure of a flush must be matched to its record (a permanent one is dead-lettered); only the
+            # current flush's are kept, so a long outage does not grow the worker.
             max_kept_failures=_KEPT_FAILURES,
+            keep_failures=False,
         )
         self._dead_letters = DeadLetterSink(settings, stream, consumer_name, self._producer)
         self._metrics = metrics
@@ -170,4 +172,4 @@ def _traced_rows(scored: ScoredBatch, messages: Sequence[Message]) -> list[str |
     return [ids[position] for position in scored.positions.tolist()]
 
 
-_KEPT_FAILURES = 10_000_000
+_KEPT_FAILURES = 1_000_000  # per flush: far above a batch's records (batch_max * versions + dead letters)

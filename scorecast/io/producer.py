@@ -109,12 +109,17 @@ class KafkaProducer:
         max_kept_failures: int = 1_000,
         max_queue_wait_s: float = 60.0,
         unreachable_after_s: float | None = None,
+        keep_failures: bool = True,
     ) -> None:
         """``config``: librdkafka settings over ``settings.kafka_config()``. ``client``: a Producer (or a test
         double) to use as it is; ``new_client``: how to make one from the config (a double's class in tests,
         so it gets the error callback). ``max_queue_wait_s``: how long ``produce`` waits for room in a full local queue.
         ``unreachable_after_s``: stop waiting once every broker has been down this long (None: never, a
-        running worker keeps its messages queued until brokers return or ``flush`` times out)."""
+        running worker keeps its messages queued until brokers return or ``flush`` times out).
+        ``keep_failures``: keep every failure in ``report.failures`` for the producer's life (an SDK run reads them
+        at the end); False keeps only the current flush window's, so a long-running worker neither grows with
+        every outage nor runs out of room to match the next window's failures to their records."""
+        self.keep_failures = keep_failures
         self.report = DeliveryReport()
         self.max_kept_failures = max_kept_failures
         self.max_queue_wait_s = max_queue_wait_s
@@ -186,10 +191,12 @@ class KafkaProducer:
             self.report.failed += remaining
             # one entry for all of them, kept even past max_kept_failures: it explains the count
             self.report.failures.append(DeliveryFailure(None, str(error), error))
+        failures = self.report.failures[self._window.kept :]
+        if not self.keep_failures:
+            self.report.failures = []
         window, self._window = self._window, _Window(self.report.sent, self.report.failed, len(self.report.failures))
         failed = self.report.failed - window.failed
         if failed and raise_on_failure:
-            failures = self.report.failures[window.kept :]
             raise DeliveryError(self.report, failures, failed, self.report.sent - window.sent, sorted(window.topics))
         return self.report
 

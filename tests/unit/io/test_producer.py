@@ -97,6 +97,22 @@ def test_failures_beyond_the_bound_are_counted_not_kept() -> None:
     assert (report.failed, len(report.failures)) == (5, 2)
 
 
+def test_a_long_running_producer_keeps_only_the_current_windows_failures() -> None:
+    # A worker's producer lives through many outages: failures of flushed windows must neither pile up nor use
+    # up the bound, or a later window's permanent failure could no longer be matched to its record.
+    producer = wrapper(
+        ProducerDouble(fail_with=KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)), max_kept_failures=2, keep_failures=False
+    )
+    for window in range(3):
+        for _ in range(2):
+            producer.produce("t", b"v", tag=window)
+        with pytest.raises(DeliveryError) as caught:
+            producer.flush(1.0)
+        assert [f.tag for f in caught.value.permanent] == [window, window]
+        assert len(producer.report.failures) == 0
+    assert producer.report.failed == 6
+
+
 def test_probe_of_an_unreachable_cluster_names_the_setting() -> None:
     producer = wrapper(ProducerDouble(reachable=False))
     with pytest.raises(ServiceUnavailableError, match="SCORECAST_KAFKA_BOOTSTRAP"):
