@@ -1,4 +1,4 @@
-"""One way to open a Cassandra session: token-aware, local-DC routing, credentials from settings."""
+"""One way to open a Cassandra session: token-aware, local-DC routing, credentials and TLS from settings."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 
+from scorecast.security import cassandra_ssl_context
 from scorecast.settings import Settings
 
 
@@ -27,6 +28,7 @@ def connect(settings: Settings, keyspace: str | None = None) -> Session:
         settings.cassandra_hosts,
         port=settings.cassandra_port,
         auth_provider=auth,
+        ssl_context=cassandra_ssl_context(settings),
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         protocol_version=5,
         # Without it, Nagle's algorithm holds a request's last segment until the previous one is acknowledged,

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.rules import DEFAULT_MAX_CLOCK_SKEW_S
+from scorecast.security import check_security, kafka_tls_config
 
 
 class Settings(BaseSettings):
@@ -24,7 +25,7 @@ class Settings(BaseSettings):
     kafka_username: str | None = None
     kafka_password: SecretStr | None = None
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: str = "PLAIN"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
     # Confluent-compatible Schema Registry; unset uses the schema ids committed in schemas/avro/registry.json.
     schema_registry_url: str | None = None
     topic_prefix: str = ""
@@ -56,6 +57,21 @@ class Settings(BaseSettings):
     keyspace_replication: int = Field(default=1, ge=1)
     predictions_ttl_s: int = Field(default=0, ge=0, description="default TTL of prediction rows; 0 keeps them")
 
+    # TLS and authentication (README "TLS and authentication"), beside the credentials above. Certificates and
+    # keys are PEM files that must exist when settings are read; passwords are SecretStr (repr, str and logs
+    # show stars). Kafka's TLS applies when SCORECAST_KAFKA_SECURITY_PROTOCOL is SSL or SASL_SSL.
+    kafka_ssl_ca_file: FilePath | None = None  # unset: the system's CAs
+    kafka_ssl_cert_file: FilePath | None = None  # a client certificate (mutual TLS), with its key
+    kafka_ssl_key_file: FilePath | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_verify_hostname: bool = True  # the broker's certificate must name the host it is reached at
+    cassandra_ssl: bool = False
+    cassandra_ssl_ca_file: FilePath | None = None  # unset: the system's CAs
+    cassandra_ssl_cert_file: FilePath | None = None  # client_encryption_options.require_client_auth
+    cassandra_ssl_key_file: FilePath | None = None
+    cassandra_ssl_key_password: SecretStr | None = None
+    cassandra_ssl_verify_hostname: bool = True  # a node's certificate must name its address (IP SANs)
+
     # Where services come from: processes this tool starts from Maven Central jars, containers (needs a
     # Docker engine), or clusters that already run elsewhere (only the endpoints above are used).
     infra_backend: Literal["local", "testcontainers", "external"] = "local"
@@ -75,6 +91,12 @@ class Settings(BaseSettings):
 
     # Event rules (schemas.rules): how far past now an event_time may lie before it is refused.
     max_clock_skew_s: float = Field(default=DEFAULT_MAX_CLOCK_SKEW_S, ge=0)
+
+    @model_validator(mode="after")
+    def _security_is_consistent(self) -> Settings:
+        """Refuse settings that would silently connect with less security than configured (a CA file while
+        Kafka speaks PLAINTEXT) or not at all (SASL without a user, a client certificate without its key)."""
+        return check_security(self)
 
     @field_validator("cassandra_hosts", mode="before")
     @classmethod
@@ -110,11 +132,13 @@ class Settings(BaseSettings):
             "security.protocol": self.kafka_security_protocol,
             **client_hooks(),
         }
-        if self.kafka_username is not None:
+        if self.kafka_security_protocol.startswith("SASL_"):
             config["sasl.mechanism"] = self.kafka_sasl_mechanism
             config["sasl.username"] = self.kafka_username
             if self.kafka_password is not None:
                 config["sasl.password"] = self.kafka_password.get_secret_value()
+        if self.kafka_security_protocol.endswith("SSL"):
+            config.update(kafka_tls_config(self))
         return config
 
 
