@@ -98,6 +98,16 @@ class Settings(BaseSettings):
         Kafka speaks PLAINTEXT) or not at all (SASL without a user, a client certificate without its key)."""
         return check_security(self)
 
+    @field_validator(
+        "kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file",
+        "cassandra_ssl_ca_file", "cassandra_ssl_cert_file", "cassandra_ssl_key_file",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_file_is_unset(cls, value: object) -> object:
+        # A deployment template sets every variable, the unused ones to "" (not a file: it means none)
+        return None if value == "" else value
+
     @field_validator("cassandra_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:

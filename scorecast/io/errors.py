@@ -71,10 +71,16 @@ def kafka_error(error: KafkaError | KafkaException, what: str = "Kafka", *, serv
     text = error.str()
     if code in _PERMANENT_KAFKA_CODES:
         return PermanentError(f"{what}: {text}")
+    if code in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
+        return ConfigError(f"{what}: {text}; check SCORECAST_KAFKA_USERNAME and SCORECAST_KAFKA_PASSWORD")
     if code in _CONFIG_KAFKA_CODES:
         return ConfigError(f"{what}: {text}")
     if code in _UNREACHABLE_KAFKA_CODES:
         return ServiceUnavailableError(service, "SCORECAST_KAFKA_BOOTSTRAP", text)
+    if code == KafkaError._SSL:  # a TLS handshake failed (untrusted or misnamed certificate): retried, like refused
+        return ServiceUnavailableError(
+            service, "SCORECAST_KAFKA_SSL_CA_FILE and SCORECAST_KAFKA_SECURITY_PROTOCOL", text
+        )
     if error.fatal():
         return ConfigError(f"{what}: {text}")
     return RetryableError(f"{what}: {text}")
@@ -86,7 +92,7 @@ def cassandra_error(error: BaseException, what: str = "Cassandra", *, service: s
     if isinstance(error, ScorecastError):
         return error
     if isinstance(error, NoHostAvailable | UnresolvableContactPoints):
-        return ServiceUnavailableError(service, CASSANDRA_SETTINGS, _unreachable_detail(error))
+        return _no_host_error(error, service)
     if isinstance(error, Unavailable | ReadTimeout | WriteTimeout | OperationTimedOut | CoordinationFailure):
         return RetryableError(f"{what}: {type(error).__name__}: {_first_line(error)}")
     if isinstance(error, AuthenticationFailed | Unauthorized):
@@ -152,6 +158,21 @@ def acsylla_error(error: BaseException, what: str = "Cassandra", *, service: str
     if classes & _ACSYLLA_PERMANENT or "CassException" not in classes:
         return PermanentError(f"{what}: {type(error).__name__}: {_first_line(error)}")
     return RetryableError(f"{what}: {type(error).__name__}: {_first_line(error)}")
+
+
+def _no_host_error(error: NoHostAvailable | UnresolvableContactPoints, service: str) -> ScorecastError:
+    """No host answered. Refused credentials are a configuration error (every host gives the same answer, so
+    retrying cannot help); anything else names the endpoints (a failed TLS handshake shows in the detail)."""
+    detail = _unreachable_detail(error)
+    causes = (
+        list(error.errors.values()) if isinstance(error, NoHostAvailable) and isinstance(error.errors, dict) else []
+    )
+    if causes and all(isinstance(cause, AuthenticationFailed) for cause in causes):
+        return ConfigError(
+            f"{service} refused the credentials ({detail}); check SCORECAST_CASSANDRA_USERNAME and "
+            "SCORECAST_CASSANDRA_PASSWORD"
+        )
+    return ServiceUnavailableError(service, CASSANDRA_SETTINGS, detail)
 
 
 def _unreachable_detail(error: NoHostAvailable | UnresolvableContactPoints) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from scorecast.errors import ServiceUnavailableError
+from scorecast.errors import ConfigError, ServiceUnavailableError
 from scorecast.io.errors import kafka_error
 from scorecast.io.librdkafka import log_client_error
 from scorecast.settings import Settings
@@ -41,7 +41,8 @@ class BrokerState:
     def __call__(self, error: KafkaError) -> None:
         log_client_error(error)
         code = error.code()
-        if code in (KafkaError._TRANSPORT, KafkaError._RESOLVE):
+        # What explains "all brokers down": refused, not resolved, or a TLS handshake or SASL login that failed
+        if code in (KafkaError._TRANSPORT, KafkaError._RESOLVE, KafkaError._SSL, KafkaError._AUTHENTICATION):
             self._cause = error
         elif code == KafkaError._ALL_BROKERS_DOWN:
             self._down = error
@@ -68,7 +69,10 @@ def require_kafka(settings: Settings, timeout_s: float = 5.0, *, wait: bool = Fa
     ``wait`` (a worker starting beside a cluster that may still be starting) only after ``timeout_s``."""
     state = BrokerState()
     config: dict[str, Any] = {**settings.kafka_config(), "error_cb": state}
-    admin = AdminClient(config)
+    try:
+        admin = AdminClient(config)
+    except KafkaException as error:  # librdkafka refused its configuration: a CA or key file it cannot load
+        raise ConfigError(f"{kafka_where(settings)}: {error.args[0].str()}; check SCORECAST_KAFKA_SSL_*") from None
     probe_metadata(admin, state.down_error, timeout_s, kafka_where(settings), wait=wait)
 
 

@@ -172,3 +172,12 @@ def test_security_settings_round_trip_through_a_child_processs_variables(
     for name, value in secure.environment().items():
         monkeypatch.setenv(name, value)
     assert Settings() == secure
+
+
+def test_an_empty_file_variable_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a deployment template sets every variable, the unused ones to ""
+    for name in ("KAFKA_SSL_CA_FILE", "KAFKA_SSL_CERT_FILE", "KAFKA_SSL_KEY_FILE", "CASSANDRA_SSL_CA_FILE"):
+        monkeypatch.setenv(f"SCORECAST_{name}", "")
+    settings = Settings()
+    assert settings.kafka_ssl_ca_file is None
+    assert settings.cassandra_ssl_ca_file is None
