@@ -27,9 +27,9 @@ from infra.init import initialise
 from schemas.codec import AvroCodec
 from schemas.features import encode, load_feature_spec
 from schemas.registry import open_store
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.cassandra import connect
 from scorecast.io.cql import insert_prediction
-from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.registry import Registry
 from scorers.runtime import OnnxModel

@@ -27,8 +27,8 @@ from benchmarks.common import Measurement, measure, ratio
 from infra.init import initialise
 from schemas.batch import EventBatchDecoder
 from schemas.registry import open_store
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.cassandra import connect
-from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.hot_reload import ModelLoader
 from scorers.registry import Registry

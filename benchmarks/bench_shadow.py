@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.bench_pipeline import isolated, worker_env
 from benchmarks.common import Measurement, measure
-from scorecast.produce_cli import produce_synthetic
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.training import ExampleModel, train_examples
 from scorers.worker import WorkerConfig

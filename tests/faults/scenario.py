@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from schemas.codec import AvroCodec
 from schemas.registry import open_store
-from scorecast.produce_cli import ProduceResult, produce_synthetic
+from scorecast.app.produce_cli import ProduceResult, produce_synthetic
 from scorecast.settings import Settings
 from tests.faults.cluster import ROOT
 

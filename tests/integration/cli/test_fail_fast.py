@@ -95,7 +95,7 @@ def test_an_unreachable_service_is_one_line_and_a_non_zero_exit(row: Row, tmp_pa
     extra, expected = KINDS[row.kind]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
     env |= UNREACHABLE | extra | {"SCORECAST_INFRA_DIR": str(tmp_path / "infra")}
-    command = [sys.executable, "-c", "from scorecast.cli import main; main()", *row.args]
+    command = [sys.executable, "-c", "from scorecast.app.cli import main; main()", *row.args]
     started = time.monotonic()
     try:
         done = subprocess.run(

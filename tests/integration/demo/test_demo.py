@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from scorecast.app.demo import run_demo
 from scorecast.cassandra import connect
-from scorecast.demo import run_demo
 from scorecast.settings import Settings
 
 

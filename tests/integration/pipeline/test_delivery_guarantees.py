@@ -14,8 +14,8 @@ from confluent_kafka.admin import AdminClient
 from schemas.codec import AvroCodec
 from schemas.registry import open_store
 from schemas.synthetic import TransactionGenerator
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.cassandra import connect
-from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.registry import ModelVersion
 from scorers.worker import WorkerConfig

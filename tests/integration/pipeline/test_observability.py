@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from schemas.synthetic import TransactionGenerator
-from scorecast.produce_cli import produce_synthetic
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.producer import EventProducer
 from scorecast.settings import Settings
 from scorecast.telemetry import ScorecastTracerProvider, configure, extract_context, tracing_exported

@@ -6,8 +6,8 @@ import uuid
 
 from confluent_kafka import Consumer
 
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.cassandra import connect
-from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.registry import ModelVersion
 from tests.integration.pipeline.conftest import RunWorker

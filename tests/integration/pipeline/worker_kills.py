@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.cassandra import connect
-from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.worker import WorkerConfig
 from tests.integration.pipeline.conftest import SpawnWorker

@@ -15,7 +15,7 @@ from schemas.batch import EventBatchDecoder
 from schemas.codec import AvroCodec
 from schemas.registry import LocalSchemaStore
 from schemas.synthetic import TransactionGenerator
-from scorecast.cli import app
+from scorecast.app.cli import app
 from scorecast.settings import Settings
 from tests.integration.producer.reading import read_topic
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from scorecast.produce_cli import produce_synthetic
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.registry import ModelVersion
 from scorers.replay.runner import ReplayOutcome, ReplayRequest, run_replay

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from scorecast.cli import main
+from scorecast.app.cli import main
 from scorecast.settings import Settings
 from scorers.registry import ModelVersion
 from scorers.replay.checkpoint import Checkpoint, Manifest

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.cassandra import connect
-from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.artifacts import open_store
 from scorers.registry import ModelVersion, Registry

@@ -24,7 +24,7 @@ def scorecast(settings: Settings, *args: str) -> subprocess.CompletedProcess[str
         "SCORECAST_MODEL_STORE": settings.model_store,
         "COLUMNS": "200",
     }
-    command = [sys.executable, "-c", "from scorecast.cli import main; main()", *args]
+    command = [sys.executable, "-c", "from scorecast.app.cli import main; main()", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 

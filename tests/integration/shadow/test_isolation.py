@@ -9,7 +9,7 @@ import numpy as np
 from schemas.batch import EventBatchDecoder
 from schemas.codec import AvroCodec
 from schemas.registry import open_store
-from scorecast.produce_cli import produce_synthetic
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.hot_reload import ModelLoader
 from scorers.registry import ModelVersion, Registry

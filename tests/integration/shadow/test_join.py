@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scorecast.produce_cli import produce_synthetic
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.registry import ModelVersion
 from tests.integration.shadow.conftest import Spawn, finish, join_all, query

@@ -16,7 +16,7 @@ from sklearn.metrics import brier_score_loss, log_loss, precision_score, recall_
 
 from schemas.codec import AvroCodec
 from schemas.registry import open_store
-from scorecast.produce_cli import produce_synthetic
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.registry import ModelVersion
 from shadow.render import overview, side_by_side

@@ -5,7 +5,7 @@ from __future__ import annotations
 from opentelemetry import trace
 
 from schemas.dead_letters import header_pairs
-from scorecast.produce_cli import produce_synthetic
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorecast.telemetry import configure
 from shadow.sampling import EntitySampler

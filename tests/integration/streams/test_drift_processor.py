@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from schemas.synthetic import SPEC, DriftConfig, TransactionGenerator, ground_truth_probability
+from scorecast.app.cli import app
 from scorecast.cassandra import connect
-from scorecast.cli import app
 from scorecast.settings import Settings
 from scorers.profile import ReferenceProfile, reference_profile
 from streams.config import StreamsConfig

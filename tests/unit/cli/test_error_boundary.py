@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from scorecast.cli import _fail, settings_error
+from scorecast.app.cli import _fail, settings_error
 from scorecast.errors import ServiceUnavailableError
 from scorecast.settings import Settings
 

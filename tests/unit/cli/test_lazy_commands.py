@@ -8,7 +8,7 @@ import sys
 
 from typer.testing import CliRunner
 
-from scorecast.cli import app
+from scorecast.app.cli import app
 
 COMMANDS = (
     *("infra", "models", "api", "api-keys", "schemas", "produce", "replay", "worker"),
@@ -16,7 +16,7 @@ COMMANDS = (
 )
 WORKERS = ("score", "drift", "promotion", "shadow-tee", "challengers", "shadow-join", "rollout")
 CLI_MODULES = {
-    *("infra.cli", "scorers.cli", "lookup_api.cli", "schemas.cli", "scorecast.produce_cli", "scorers.replay.cli"),
+    *("infra.cli", "scorers.cli", "lookup_api.cli", "schemas.cli", "scorecast.app.produce_cli", "scorers.replay.cli"),
     *("scorers.worker_cli", "streams.cli", "shadow.worker_cli", "shadow.cli", "scorers.rollouts.cli"),
 }
 
@@ -30,7 +30,7 @@ def test_a_worker_imports_its_own_module_only() -> None:
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from scorecast.cli import app\n"
+        "from scorecast.app.cli import app\n"
         "result = CliRunner().invoke(app, ['worker', 'score', '--help'])\n"
         "assert result.exit_code == 0 and '--batch-max' in result.output, result.output\n"
         "print(*sys.modules)\n"
@@ -53,7 +53,7 @@ def test_help_lists_every_command_with_its_help() -> None:
 def test_an_error_in_a_lazily_loaded_command_ends_as_one_line() -> None:
     result = python(
         "import sys; sys.argv = ['scorecast', 'produce', '--stream', 'transactions']\n"
-        "from scorecast.cli import main; main()"
+        "from scorecast.app.cli import main; main()"
     )
     assert result.returncode == 1
     assert result.stderr == "error: give exactly one of --file and --synthetic\n"

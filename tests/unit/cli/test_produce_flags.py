@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from scorecast.cli import app
+from scorecast.app.cli import app
 from scorecast.errors import ConfigError
 
 

@@ -12,7 +12,7 @@ import typer.main
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with uvicorn[standard]
 
 from lookup_api.config import ApiSettings
-from scorecast.cli import app
+from scorecast.app.cli import app
 from scorecast.settings import Settings
 from scorers.worker import WorkerConfig
 from shadow.join import JoinConfig

@@ -28,9 +28,9 @@ from lookup_api.app import create_app
 from lookup_api.config import ApiSettings
 from lookup_api.keys import KeyAdmin
 from schemas.synthetic import DriftConfig
+from scorecast.app.produce_cli import produce_synthetic
 from scorecast.io.cassandra import open_cassandra
 from scorecast.io.cql import select_latest_prediction, select_prediction_partitions
-from scorecast.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.artifacts import open_store
 from scorers.registry import Registry

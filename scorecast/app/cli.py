@@ -4,7 +4,7 @@
 setting to check), invalid settings, or a driver error that escaped translation is printed as one line
 on stderr, exit 1; anything else is a bug and keeps its traceback.
 
-Every command is named below as "module:attribute" and imported only when it runs (scorecast.lazy_cli): a
+Every command is named below as "module:attribute" and imported only when it runs (scorecast.app.lazy_cli): a
 worker process imports its own module, not every area's (scipy, rich, ...), which took seconds and ~60 MB.
 """
 
@@ -18,22 +18,22 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from scorecast.app.lazy_cli import lazy_group
 from scorecast.errors import ConfigError, ScorecastError
-from scorecast.lazy_cli import lazy_group
 from scorecast.settings import Settings
 
+# Each sets up logging (scorecast.process.configure_logging) and stops on SIGTERM/SIGINT (stop_on_signals).
+WORKER_COMMANDS = {
+    "score": "scorers.worker_cli:score",
+    "drift": "streams.cli:drift",
+    "promotion": "streams.cli:promotion",
+    "shadow-tee": "shadow.worker_cli:tee",
+    "challengers": "shadow.worker_cli:challengers",
+    "shadow-join": "shadow.worker_cli:join",
+    "rollout": "scorers.rollouts.cli:worker",
+}
 worker_app = typer.Typer(
-    cls=lazy_group(
-        {
-            "score": "scorers.worker_cli:score",
-            "drift": "streams.cli:drift",
-            "promotion": "streams.cli:promotion",
-            "shadow-tee": "shadow.worker_cli:tee",
-            "challengers": "shadow.worker_cli:challengers",
-            "shadow-join": "shadow.worker_cli:join",
-            "rollout": "scorers.rollouts.cli:worker",
-        }
-    ),
+    cls=lazy_group(WORKER_COMMANDS),
     help="Long-running stream workers (stop them with SIGTERM or Ctrl-C).",
 )
 # --help lists these in this order, then init and demo (below: they import what they need in their bodies).
@@ -45,9 +45,9 @@ app = typer.Typer(
             "api": "lookup_api.cli:serve",
             "api-keys": "lookup_api.cli:keys_app",
             "schemas": "schemas.cli:app",
-            "produce": "scorecast.produce_cli:produce",
+            "produce": "scorecast.app.produce_cli:produce",
             "replay": "scorers.replay.cli:replay",
-            "worker": "scorecast.cli:worker_app",
+            "worker": "scorecast.app.cli:worker_app",
             "signals": "streams.cli:app",
             "shadow": "shadow.cli:app",
             "rollout": "scorers.rollouts.cli:app",
@@ -93,7 +93,7 @@ def demo(
     events: Annotated[int, typer.Option(help="synthetic transactions to produce and score")] = 20_000,
 ) -> None:
     """Run the whole pipeline on local Kafka and Cassandra: services, models, events, scoring, lookups."""
-    from scorecast.demo import run_demo
+    from scorecast.app.demo import run_demo
 
     run_demo(Settings(), events=events)
 
