@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +14,9 @@ from rich.console import Console
 
 from scorecast.io.cassandra import cassandra_session
 from scorecast.io.kafka import wait_for_kafka
+from scorecast.process import configure_logging, stop_on_signals
 from scorecast.settings import Settings
+from scorecast.telemetry import configure
 from scorers.artifacts import open_store
 from scorers.registry import Registry
 from scorers.rollouts import lifecycle
@@ -134,17 +134,17 @@ def worker(
     until_done: Annotated[bool, typer.Option(help="exit once no rollout of the model is running")] = False,
 ) -> None:
     """The rollout controller: evaluates guardrails every INTERVAL seconds, advances or rolls back."""
+    configure_logging()  # its decisions are INFO lines: without it only warnings reached the log
+    configure(f"scorecast-rollout-{model}")
     settings = Settings()
     wait_for_kafka(settings)  # labels and dead letters come from Kafka: started with no broker, exit, don't spin
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGINT too ends the loop between evaluations, never inside one's conditional writes
+    stop = stop_on_signals()
     alerter = Alerter(WebhookSender(webhook) if webhook else None)
     config = ControllerConfig(model=model, stream=stream, interval_s=interval)
     try:
         with rollout_controller(settings, config, alerter) as controller:
             controller.run(stop, until_done=until_done)
-    except KeyboardInterrupt:
-        pass
     finally:
         alerter.close()
 

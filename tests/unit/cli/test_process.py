@@ -1,12 +1,23 @@
-"""Process set-up shared by every worker: the log level comes from SCORECAST_LOG_LEVEL."""
+"""Process set-up shared by every worker: the log level comes from SCORECAST_LOG_LEVEL, and every worker
+command sets up logging and its stop on SIGTERM/SIGINT through scorecast.process."""
 
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
 import logging
+import textwrap
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from scorecast import process
+from scorecast.app.cli import WORKER_COMMANDS
 from scorecast.process import log_level
+
+PROJECT = ("scorecast", "schemas", "scorers", "streams", "shadow", "infra", "lookup_api")
 
 
 @pytest.mark.parametrize(
@@ -27,3 +38,28 @@ def test_the_log_level_comes_from_the_environment(
     else:
         monkeypatch.setenv("SCORECAST_LOG_LEVEL", value)
     assert log_level() == expected
+
+
+def reachable(function: Callable[..., Any]) -> set[Callable[..., Any]]:
+    """``function`` and every project function it calls by name, transitively (read from their source)."""
+    seen: set[Callable[..., Any]] = set()
+    todo = [function]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(current)))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                called = current.__globals__.get(node.func.id)
+                if inspect.isfunction(called) and called.__module__.split(".")[0] in PROJECT:
+                    todo.append(called)
+    return seen
+
+
+@pytest.mark.parametrize("command", sorted(WORKER_COMMANDS))
+def test_every_worker_sets_up_logging_and_stops_on_signals(command: str) -> None:
+    module, _, name = WORKER_COMMANDS[command].partition(":")
+    called = reachable(getattr(importlib.import_module(module), name))
+    assert process.configure_logging in called, f"worker {command} leaves logging unconfigured"
+    assert process.stop_on_signals in called, f"worker {command} handles signals its own way"
