@@ -119,7 +119,7 @@ def _environment(services: Settings, endpoints: dict[str, str]) -> dict[str, str
 def _run(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-c", "from scorecast.cli import main; main()", "infra", *args],
+        [sys.executable, "-c", "from scorecast.app.cli import main; main()", "infra", *args],
         env={**env, "SCORECAST_INFRA_DIR": str(cwd / "infra")},
         cwd=cwd,
         capture_output=True,

@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 from pydantic import SecretStr, ValidationError
 
 from lookup_api.acsylla_connection import tls_options
-from scorecast.cli import settings_error
+from scorecast.app.cli import settings_error
 from scorecast.security import cassandra_ssl_context
 from scorecast.settings import Settings
 from tests.certificates import TestAuthority
