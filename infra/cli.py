@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from infra.external import NOT_MANAGED, probe_external
-from infra.local import LocalCluster
+from infra.local import MAX_NODES, LocalCluster
 from scorecast.settings import Settings
 
 app = typer.Typer(help="Run real Kafka and Cassandra on this machine (jars from Maven Central, no Docker).")
@@ -17,18 +17,32 @@ console = Console()
 
 
 @app.command()
-def up() -> None:
-    """Start Kafka and Cassandra if they are not running, and wait until both answer (external: only check
-    that they answer)."""
+def up(
+    nodes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_NODES,
+            help="Kafka brokers and Cassandra nodes, node i on 127.0.0.i: 3 gives replication factor 3 "
+            "with 2 in-sync replicas (Kafka) and QUORUM (Cassandra); default: as many as last time (1 at first)",
+        ),
+    ] = None,
+) -> None:
+    """Start Kafka and Cassandra if they are not running, and wait until every node answers (external: only
+    check that they answer)."""
     settings = Settings()
     if settings.infra_backend == "external":
         print(f"{NOT_MANAGED}: nothing to start")
         _probe(settings)
-    cluster = LocalCluster(settings)
+    cluster = LocalCluster(settings, nodes=nodes)
     with console.status("starting Kafka and Cassandra (the first run downloads the jars)..."):
         statuses = cluster.up()
     for status in statuses:
-        console.print(f"[green]✓[/] {status.name:<10} {status.endpoint}  pid {status.pid}")
+        console.print(f"[green]✓[/] {status.name:<12} {status.endpoint}  pid {status.pid}")
+    if cluster.nodes > 1:
+        console.print("clients of this cluster need:")
+        for name, value in cluster.client_settings().items():
+            print(f"export {name}={value}")
 
 
 @app.command()
@@ -40,14 +54,14 @@ def status() -> None:
     down = False
     for s in LocalCluster(settings).status():
         state = "[green]ready[/]" if s.ready else ("[yellow]starting[/]" if s.pid else "[red]stopped[/]")
-        console.print(f"{s.name:<10} {state:<20} {s.endpoint}  pid {s.pid or '-'}")
+        console.print(f"{s.name:<12} {state:<20} {s.endpoint}  pid {s.pid or '-'}")
         down = down or not s.ready
     raise typer.Exit(1 if down else 0)
 
 
 @app.command()
 def logs(
-    service: Annotated[str, typer.Argument(help="kafka or cassandra")] = "kafka",
+    service: Annotated[str, typer.Argument(help="kafka or cassandra (or kafka-2, cassandra-3, ...)")] = "kafka",
     lines: Annotated[int, typer.Option("--lines", "-n")] = 50,
 ) -> None:
     """Print the last lines of a service's log."""

@@ -1,4 +1,8 @@
-"""Run real Kafka and Cassandra as local JVM processes: start, wait until ready, report, stop, purge."""
+"""Run real Kafka and Cassandra as local JVM processes: start, wait until ready, report, stop, purge.
+
+One node of each by default; ``nodes=N`` (``scorecast infra up --nodes N``) runs N Kafka brokers (each also a
+KRaft controller voter) and N Cassandra nodes, node i on 127.0.0.i.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,21 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from infra import jars
 from infra.errors import InfraError
-from infra.services import Cassandra, Kafka, Service, ServiceLayout
+from infra.services import LOOPBACK, Cassandra, Kafka, Service, ServiceLayout, kafka_cluster_id
 from scorecast.settings import Settings
+
+MAX_NODES = 9
+# Per-node heaps of a multi-node cluster where the settings do not choose them: 3 x (384 + 768) MB leaves a
+# small machine room for the workers.
+CLUSTER_KAFKA_HEAP_MB = 384
+CLUSTER_CASSANDRA_HEAP_MB = 768
 
 _JAVA_CANDIDATES = ("/usr/lib/jvm/java-17-openjdk-amd64/bin/java", "/usr/lib/jvm/java-17-openjdk/bin/java")
 
@@ -53,30 +64,109 @@ def _java_major(java: str) -> int | None:
 
 def check_ports(services: list[Service]) -> None:
     """Refuse, in one line, a port that two settings share or that something on this machine already holds."""
-    owners: dict[int, str] = {}
+    owners: dict[tuple[str, int], str] = {}
     for service in services:
-        for setting, port in service.ports.items():
-            if port in owners:
-                raise InfraError(f"port {port} is set twice ({owners[port]} and {setting}): nothing was started")
-            owners[port] = setting
-    for port, setting in owners.items():
-        if _port_in_use(port):
+        for setting, host, port in service.addresses:
+            if (host, port) in owners:
+                raise InfraError(
+                    f"port {_where(host, port)} is set twice ({owners[host, port]} and {setting}): nothing was started"
+                )
+            owners[host, port] = setting
+    for (host, port), setting in owners.items():
+        if _port_in_use(host, port):
             raise InfraError(
-                f"port {port} ({setting}) is already in use on this machine: nothing was started; "
+                f"port {_where(host, port)} ({setting}) is already in use on this machine: nothing was started; "
                 f"stop what holds it or set {setting} to a free port"
             )
 
 
-def _port_in_use(port: int) -> bool:
+def _where(host: str, port: int) -> str:
+    return str(port) if host == LOOPBACK else f"{host}:{port}"
+
+
+def _port_in_use(host: str, port: int) -> bool:
     # Bind the way the JVMs will (SO_REUSEADDR, so connections in TIME_WAIT do not count): a listener on
-    # 127.0.0.1 or on 0.0.0.0 makes it fail, like it would make the service fail.
+    # the address or on 0.0.0.0 makes it fail, like it would make the service fail.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return True
     return False
+
+
+def node_host(node: int) -> str:
+    """Node i of a local cluster listens on 127.0.0.i."""
+    return f"127.0.0.{node}"
+
+
+def cluster_services(settings: Settings, nodes: int, home: Path) -> tuple[Service, ...]:
+    """The services of a local cluster: Kafka then Cassandra, one node of each or ``nodes`` of each."""
+    kafka_port = int(settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)[-1])
+    if nodes == 1:
+        return (
+            Kafka(port=kafka_port, controller_port=settings.kafka_controller_port, heap_mb=settings.kafka_heap_mb),
+            Cassandra(
+                port=settings.cassandra_port,
+                storage_port=settings.cassandra_storage_port,
+                jmx_port=settings.cassandra_jmx_port,
+                commitlog_sync=settings.cassandra_commitlog_sync,
+                commitlog_sync_ms=settings.cassandra_commitlog_sync_ms,
+                heap_mb=settings.cassandra_heap_mb,
+            ),
+        )
+    if not 1 <= nodes <= MAX_NODES:
+        raise InfraError(f"a local cluster has 1 to {MAX_NODES} nodes, not {nodes}")
+    chosen = settings.model_fields_set
+    kafka_heap = settings.kafka_heap_mb if "kafka_heap_mb" in chosen else CLUSTER_KAFKA_HEAP_MB
+    cassandra_heap = settings.cassandra_heap_mb if "cassandra_heap_mb" in chosen else CLUSTER_CASSANDRA_HEAP_MB
+    numbers = range(1, nodes + 1)
+    voters = ",".join(f"{i}@{node_host(i)}:{settings.kafka_controller_port}" for i in numbers)
+    replication = min(3, nodes)
+    # The same id for every broker, and for the cluster in this folder whenever a node is formatted again.
+    cluster_id = kafka_cluster_id(uuid.uuid5(uuid.NAMESPACE_URL, f"scorecast-kafka:{home}"))
+    brokers = [
+        Kafka(
+            port=kafka_port,
+            controller_port=settings.kafka_controller_port,
+            heap_mb=kafka_heap,
+            name=f"kafka-{i}",
+            start_timeout_s=240.0,  # N JVMs start at once on a small machine, and a quorum must form
+            host=node_host(i),
+            node_id=i,
+            voters=voters,
+            replication=replication,
+            min_insync=replication - 1,  # acks=all then survives one broker down
+            cluster_id=cluster_id,
+        )
+        for i in numbers
+    ]
+    ring = [
+        Cassandra(
+            port=settings.cassandra_port,
+            storage_port=settings.cassandra_storage_port,
+            # JMX binds the loopback address on every node, so each node needs its own port.
+            jmx_port=settings.cassandra_jmx_port + i - 1,
+            commitlog_sync=settings.cassandra_commitlog_sync,
+            commitlog_sync_ms=settings.cassandra_commitlog_sync_ms,
+            heap_mb=cassandra_heap,
+            name=f"cassandra-{i}",
+            start_timeout_s=300.0,
+            host=node_host(i),
+            seed=node_host(1),
+            initial_token=_token(i, nodes),
+            # Nodes join one at a time: concurrent joins of a new ring race for its token metadata.
+            after=(f"cassandra-{i - 1}",) if i > 1 else (),
+        )
+        for i in numbers
+    ]
+    return (*brokers, *ring)
+
+
+def _token(node: int, nodes: int) -> int:
+    """Evenly spaced Murmur3 tokens, one per node."""
+    return -(2**63) + (node - 1) * (2**64 // nodes)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -89,43 +179,69 @@ def _tail(path: Path, lines: int = 15) -> str:
 class LocalCluster:
     """Kafka and Cassandra as processes of this machine, with state under ``settings.infra_dir``."""
 
-    def __init__(self, settings: Settings, jars_dir: Path | None = None) -> None:
+    def __init__(self, settings: Settings, jars_dir: Path | None = None, nodes: int | None = None) -> None:
+        """``nodes`` None: as many as `up` last started in this folder (one if none)."""
         self.home = settings.infra_dir.resolve()
-        kafka_port = int(settings.kafka_bootstrap.rsplit(":", 1)[-1])
-        self.services: tuple[Service, ...] = (
-            Kafka(port=kafka_port, controller_port=settings.kafka_controller_port, heap_mb=settings.kafka_heap_mb),
-            Cassandra(
-                port=settings.cassandra_port,
-                storage_port=settings.cassandra_storage_port,
-                jmx_port=settings.cassandra_jmx_port,
-                commitlog_sync=settings.cassandra_commitlog_sync,
-                commitlog_sync_ms=settings.cassandra_commitlog_sync_ms,
-                heap_mb=settings.cassandra_heap_mb,
-            ),
-        )
+        self.nodes = nodes or self.recorded_nodes() or 1
+        self.services = cluster_services(settings, self.nodes, self.home)
         self.jars_dir = (jars_dir or self.home / "jars").resolve()
+
+    @property
+    def _nodes_file(self) -> Path:
+        return self.home / "conf" / "nodes"
+
+    def recorded_nodes(self) -> int | None:
+        """How many nodes `up` last started in this folder."""
+        with contextlib.suppress(OSError, ValueError):
+            return int(self._nodes_file.read_text())
+        return None
+
+    def client_settings(self) -> dict[str, str]:
+        """The SCORECAST_* settings a client of this cluster needs (every node as a contact point, and the
+        replication the cluster was made for)."""
+        kafka = [s for s in self.services if isinstance(s, Kafka)]
+        cassandra = [s for s in self.services if isinstance(s, Cassandra)]
+        return {
+            "SCORECAST_KAFKA_BOOTSTRAP": ",".join(s.endpoint for s in kafka),
+            "SCORECAST_CASSANDRA_HOSTS": ",".join(s.host for s in cassandra),
+            "SCORECAST_TOPIC_REPLICATION": str(kafka[0].replication),
+            "SCORECAST_KEYSPACE_REPLICATION": str(min(3, len(cassandra))),
+        }
 
     def layout(self, service: Service) -> ServiceLayout:
         return ServiceLayout(self.home, service.name)
 
     def service(self, name: str) -> Service:
+        """A service by name; on a cluster, ``kafka`` and ``cassandra`` name node 1."""
         for service in self.services:
-            if service.name == name:
+            if service.name in (name, f"{name}-1"):
                 return service
-        raise InfraError(f"unknown service {name!r}: expected one of kafka, cassandra")
+        raise InfraError(f"unknown service {name!r}: expected one of {', '.join(s.name for s in self.services)}")
 
     def up(self) -> list[ServiceStatus]:
         """Start what is not running yet (idempotent) and wait until every service answers."""
+        recorded = self.recorded_nodes() or 1
+        if recorded != self.nodes and (self.home / "data").exists():
+            raise InfraError(
+                f"{self.home} holds a {recorded}-node cluster, not {self.nodes}: nothing was started; "
+                "`scorecast infra down --purge` it first or set SCORECAST_INFRA_DIR to another folder"
+            )
         java = find_java17()
         to_start = [service for service in self.services if self.pid(service) is None]
         check_ports(to_start)  # before anything is spawned: a clash never leaves a half-started cluster
-        started: list[tuple[Service, subprocess.Popen[bytes]]] = []
+        if self.nodes > 1:
+            self._nodes_file.parent.mkdir(parents=True, exist_ok=True)
+            self._nodes_file.write_text(str(self.nodes))
+        started: dict[str, tuple[Service, subprocess.Popen[bytes]]] = {}
         for service in to_start:
-            classpath = jars.resolve(service.name, self.jars_dir)
+            for name in service.after:
+                if name in started:
+                    self._wait_ready(*started.pop(name))
+            classpath = jars.resolve(_artifact(service), self.jars_dir)
             layout = self.layout(service)
             service.prepare(layout, java, classpath)
-            started.append((service, self._spawn(service, layout, java, classpath)))
-        for service, process in started:
+            started[service.name] = (service, self._spawn(service, layout, java, classpath))
+        for service, process in started.values():
             self._wait_ready(service, process)
         return self.status()
 
@@ -191,7 +307,11 @@ class LocalCluster:
 
     def stop(self, service: Service, timeout_s: float = 45.0) -> None:
         """SIGTERM every JVM of ours for ``service`` (also orphans without a pid file), SIGKILL stragglers."""
-        pids = list(self._our_pids(service))
+        self._stop_together([service], timeout_s)
+
+    def _stop_together(self, services: list[Service], timeout_s: float = 45.0) -> None:
+        # Together: the last of N brokers stopped alone would wait out its controlled shutdown without a quorum.
+        pids = [pid for service in services for pid in self._our_pids(service)]
         for pid in pids:
             _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
@@ -200,14 +320,15 @@ class LocalCluster:
             time.sleep(0.2)
         for pid in pids:
             _signal(pid, signal.SIGKILL)
-        self.layout(service).pid_file.unlink(missing_ok=True)
+        for service in services:
+            self.layout(service).pid_file.unlink(missing_ok=True)
 
     def down(self, purge: bool = False) -> None:
         # Cassandra first: it flushes on shutdown, and nothing of ours depends on it to stop.
-        for service in reversed(self.services):
-            self.stop(service)
+        for artifact in ("cassandra", "kafka"):
+            self._stop_together([s for s in self.services if _artifact(s) == artifact])
         if purge:
-            for sub in ("data", "logs", "conf", "run", "tmp"):
+            for sub in ("data", "logs", "conf", "run", "tmp"):  # conf holds the recorded node count
                 shutil.rmtree(self.home / sub, ignore_errors=True)
 
     def log_path(self, name: str) -> Path:
@@ -215,6 +336,11 @@ class LocalCluster:
         layout = self.layout(service)
         log = service.main_log(layout)
         return log if log.exists() else layout.console_log
+
+
+def _artifact(service: Service) -> str:
+    """Which server a service runs (its jars): kafka-2 runs kafka."""
+    return service.name.split("-")[0]
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

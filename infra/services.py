@@ -1,4 +1,9 @@
-"""How to configure, start and probe each local service: Kafka (KRaft) and Cassandra, as plain JVM processes."""
+"""How to configure, start and probe each local service: Kafka (KRaft) and Cassandra, as plain JVM processes.
+
+A service is one node: the single-node default (``kafka``, ``cassandra`` on 127.0.0.1), or node i of an N-node
+cluster (``kafka-i``, ``cassandra-i`` on 127.0.0.i; Linux routes all of 127/8 to loopback, so each node binds
+its own address and the same port numbers). ``cluster_nodes`` builds either.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from infra.jars import INFRA_ROOT
+
+LOOPBACK = "127.0.0.1"
 
 # JDK 17 module flags of Cassandra 5.0 (conf/jvm17-server.options).
 _CASSANDRA_EXPORTS = [
@@ -56,9 +63,22 @@ class ServiceLayout:
         return self.home / "run" / f"{self.name}.pid"
 
 
+class Address(NamedTuple):
+    """One socket a service binds, and the setting that chooses its port."""
+
+    setting: str
+    host: str
+    port: int
+
+
 class Service(Protocol):
     @property
     def name(self) -> str: ...
+
+    @property
+    def addresses(self) -> list[Address]:
+        """Every socket the service binds."""
+        ...
 
     @property
     def ports(self) -> dict[str, int]:
@@ -67,6 +87,11 @@ class Service(Protocol):
 
     @property
     def start_timeout_s(self) -> float: ...
+
+    @property
+    def after(self) -> tuple[str, ...]:
+        """Services that must answer before this one starts (a Cassandra node joins a ring one at a time)."""
+        ...
 
     @property
     def endpoint(self) -> str: ...
@@ -100,35 +125,56 @@ class Kafka:
     heap_mb: int = 512
     name: str = "kafka"
     start_timeout_s: float = 90.0
+    host: str = LOOPBACK
+    node_id: int = 1
+    voters: str = ""  # controller.quorum.voters; empty: this node alone
+    replication: int = 1  # default and internal topics' replication factor
+    min_insync: int = 1
+    cluster_id: str | None = None  # every node of a cluster is formatted with the same one; None: a new one
+    after: tuple[str, ...] = ()
+
+    @property
+    def addresses(self) -> list[Address]:
+        return [
+            Address("SCORECAST_KAFKA_BOOTSTRAP", self.host, self.port),
+            Address("SCORECAST_KAFKA_CONTROLLER_PORT", self.host, self.controller_port),
+        ]
 
     @property
     def ports(self) -> dict[str, int]:
-        return {"SCORECAST_KAFKA_BOOTSTRAP": self.port, "SCORECAST_KAFKA_CONTROLLER_PORT": self.controller_port}
+        return {a.setting: a.port for a in self.addresses}
 
     @property
     def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def main_log(self, layout: ServiceLayout) -> Path:
         return layout.log_dir / "server.log"
 
     def write_config(self, layout: ServiceLayout) -> Path:
         properties = layout.conf_dir / "server.properties"
-        _render(
-            INFRA_ROOT / "kafka" / "server.properties",
-            properties,
-            port=self.port,
-            controller_port=self.controller_port,
-            data_dir=layout.data_dir.resolve(),
-        )
+        _render(INFRA_ROOT / "kafka" / "server.properties", properties, **self.config_values(layout))
         return properties
+
+    def config_values(self, layout: ServiceLayout) -> dict[str, object]:
+        """What fills server.properties' placeholders."""
+        return {
+            "node_id": self.node_id,
+            "host": self.host,
+            "port": self.port,
+            "controller_port": self.controller_port,
+            "voters": self.voters or f"{self.node_id}@{self.host}:{self.controller_port}",
+            "replication": self.replication,
+            "min_insync": self.min_insync,
+            "data_dir": layout.data_dir.resolve(),
+        }
 
     def prepare(self, layout: ServiceLayout, java: str, classpath: Path) -> None:
         properties = self.write_config(layout)
         if (layout.data_dir / "meta.properties").exists():
             return
         layout.data_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = self.cluster_id or kafka_cluster_id(uuid.uuid4())
         format_cmd = [
             java, "-cp", f"{classpath}/*", *self._log_flags(layout), "kafka.tools.StorageTool", "format",
             "-t", cluster_id, "-c", str(properties), "--ignore-formatted",
@@ -154,14 +200,20 @@ class Kafka:
         ]  # fmt: skip
 
     def ready(self) -> bool:
+        """The broker answers and the cluster lists it (registered with the controllers, not fenced)."""
         from confluent_kafka.admin import AdminClient
 
         admin = AdminClient({"bootstrap.servers": self.endpoint, "log_level": 0})
         try:
-            admin.list_topics(timeout=2)
+            metadata = admin.list_topics(timeout=2)
         except Exception:
             return False
-        return True
+        return self.node_id in metadata.brokers
+
+
+def kafka_cluster_id(seed: uuid.UUID) -> str:
+    """A KRaft cluster id: 22 characters, URL-safe base64 of 16 bytes."""
+    return base64.urlsafe_b64encode(seed.bytes).decode().rstrip("=")
 
 
 @dataclass(frozen=True)
@@ -174,18 +226,27 @@ class Cassandra:
     heap_mb: int = 1024
     name: str = "cassandra"
     start_timeout_s: float = 180.0
+    host: str = LOOPBACK
+    seed: str = LOOPBACK  # the node the others contact to join the ring
+    initial_token: int = 0
+    after: tuple[str, ...] = ()
+
+    @property
+    def addresses(self) -> list[Address]:
+        return [
+            Address("SCORECAST_CASSANDRA_PORT", self.host, self.port),
+            Address("SCORECAST_CASSANDRA_STORAGE_PORT", self.host, self.storage_port),
+            # -Dcassandra.jmx.local.port binds the loopback address whatever the node's own address is.
+            Address("SCORECAST_CASSANDRA_JMX_PORT", LOOPBACK, self.jmx_port),
+        ]
 
     @property
     def ports(self) -> dict[str, int]:
-        return {
-            "SCORECAST_CASSANDRA_PORT": self.port,
-            "SCORECAST_CASSANDRA_STORAGE_PORT": self.storage_port,
-            "SCORECAST_CASSANDRA_JMX_PORT": self.jmx_port,
-        }
+        return {a.setting: a.port for a in self.addresses}
 
     @property
     def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def main_log(self, layout: ServiceLayout) -> Path:
         return layout.log_dir / "system.log"
@@ -199,15 +260,23 @@ class Cassandra:
 
     def write_config(self, layout: ServiceLayout) -> Path:
         config = layout.conf_dir / "cassandra.yaml"
-        _render(
-            INFRA_ROOT / "cassandra" / "cassandra.yaml",
-            config,
-            port=self.port,
-            storage_port=self.storage_port,
-            data_dir=layout.data_dir.resolve(),
-            commitlog_sync=self._commitlog_sync(),
-        )
+        _render(INFRA_ROOT / "cassandra" / "cassandra.yaml", config, **self.config_values(layout))
         return config
+
+    def config_values(self, layout: ServiceLayout) -> dict[str, object]:
+        """What fills cassandra.yaml's placeholders."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "storage_port": self.storage_port,
+            "seeds": f"{self.seed}:{self.storage_port}",
+            "initial_token": self.initial_token,
+            # The seed starts a ring; every other node of a new cluster joins it with its own token.
+            "auto_bootstrap": "true" if self.host == self.seed else "false",
+            "memtable_heap_mb": self.heap_mb // 4,
+            "data_dir": layout.data_dir.resolve(),
+            "commitlog_sync": self._commitlog_sync(),
+        }
 
     def _commitlog_sync(self) -> str:
         window = {"periodic": "commitlog_sync_period", "group": "commitlog_sync_group_window"}.get(self.commitlog_sync)
@@ -234,16 +303,25 @@ class Cassandra:
             "-Dcassandra-foreground=yes", "-Dcassandra.skip_wait_for_gossip_to_settle=0",
             # No -Dcassandra.unsafesystem: it skips flushing schema changes, so after a kill -9 the commit log
             # replay found no table for the rows it held and dropped them, the keyspace and the registry.
-            "-Dcassandra.initial_token=0",
+            f"-Dcassandra.initial_token={self.initial_token}",
             f"-Dcassandra.jmx.local.port={self.jmx_port}",
             "-cp", f"{classpath}/*", "org.apache.cassandra.service.CassandraDaemon",
         ]  # fmt: skip
 
     def ready(self) -> bool:
-        from cassandra.cluster import Cluster, NoHostAvailable
+        """This node (no other of its cluster) answers CQL."""
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+        from cassandra.policies import WhiteListRoundRobinPolicy
 
         logging.getLogger("cassandra").setLevel(logging.CRITICAL)
-        cluster = Cluster(["127.0.0.1"], port=self.port, connect_timeout=2, control_connection_timeout=2)
+        only_this = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([self.host]))
+        cluster = Cluster(
+            [self.host],
+            port=self.port,
+            connect_timeout=2,
+            control_connection_timeout=2,
+            execution_profiles={EXEC_PROFILE_DEFAULT: only_this},
+        )
         try:
             session = cluster.connect()
             session.execute("SELECT release_version FROM system.local")

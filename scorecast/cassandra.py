@@ -17,7 +17,7 @@ def connect(settings: Settings, keyspace: str | None = None) -> Session:
     """A session on ``keyspace`` (none if None). Close it with ``session.cluster.shutdown()``."""
     profile = ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc)),
-        consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+        consistency_level=ConsistencyLevel.name_to_value[settings.cassandra_consistency],
         request_timeout=10.0,
     )
     auth = None

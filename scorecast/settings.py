@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     )
     keyspace: str = "scorecast"
     keyspace_replication: int = Field(default=1, ge=1)
+    # Consistency of every statement the workers, the API and the CLI run (cassandra-driver and acsylla alike).
+    # A quorum of replicas answers each read and write: with replication factor 3, one node may be down and a
+    # read still sees every acknowledged write. ONE-class levels trade that for latency.
+    cassandra_consistency: Literal["ONE", "LOCAL_ONE", "TWO", "THREE", "QUORUM", "LOCAL_QUORUM", "ALL"] = "LOCAL_QUORUM"
     predictions_ttl_s: int = Field(default=0, ge=0, description="default TTL of prediction rows; 0 keeps them")
 
     # TLS and authentication (README "TLS and authentication"), beside the credentials above. Certificates and

@@ -296,8 +296,8 @@ class Registry:
         t = write_timestamp(now_us, (w for r in rows.values() for _, w in r))
         updated_at = datetime.now(UTC)
         # Logged: the alias rows and their history are all-or-nothing; the alias rows share one partition,
-        # so readers never see a half-applied change.
-        batch = BatchStatement(consistency_level=ConsistencyLevel.LOCAL_QUORUM)
+        # so readers never see a half-applied change. At the session's consistency (settings).
+        batch = BatchStatement()
         for alias in plan.delete_slices:
             batch.add(self._delete_slice, (t, name, alias))
         for alias, version in plan.delete_rows:

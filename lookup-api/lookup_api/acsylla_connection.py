@@ -44,7 +44,7 @@ class AcsyllaConnection:
             port=settings.cassandra_port,
             username=settings.cassandra_username,
             password=password if settings.cassandra_username is not None else None,
-            consistency=acsylla.Consistency.LOCAL_QUORUM,  # as scorecast.cassandra.connect
+            consistency=getattr(acsylla.Consistency, settings.cassandra_consistency),  # as scorecast.cassandra
             load_balance_dc_aware=settings.cassandra_local_dc,
             token_aware_routing=True,
             request_timeout=api.request_timeout_s,
