@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -109,11 +110,18 @@ def test_the_single_node_default_keeps_its_names_and_addresses(tmp_path: Path) -
 
 
 def test_nodes_on_different_addresses_share_port_numbers_but_a_taken_address_is_refused(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(4)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        kafka, controller, storage, jmx = (sock.getsockname()[1] for sock in socks)
+    ports = {"kafka_controller_port": controller, "cassandra_storage_port": storage, "cassandra_jmx_port": jmx}
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.2", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        cluster = LocalCluster(settings(tmp_path, cassandra_port=port), nodes=3)
+        chosen = settings(tmp_path, kafka_bootstrap=f"127.0.0.1:{kafka}", cassandra_port=port, **ports)
+        cluster = LocalCluster(chosen, nodes=3)
         taken_message = rf"port 127\.0\.0\.2:{port} \(SCORECAST_CASSANDRA_PORT\) is already in use"
         with pytest.raises(InfraError, match=taken_message):
             check_ports(list(cluster.services))
