@@ -8,7 +8,15 @@ from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from schemas.features import FeatureSpec
 from scorers.registry import ModelVersion
 from scorers.replay.findings import find
-from scorers.replay.metrics import calibration, feature_drift, metrics, over_time, slice_edges, slice_of
+from scorers.replay.metrics import (
+    calibration,
+    feature_drift,
+    grouped_metrics,
+    metrics,
+    over_time,
+    slice_edges,
+    slice_of,
+)
 from scorers.replay.ranges import PartitionRange, ReplayRange
 from scorers.replay.results import Backtest
 
@@ -72,3 +80,29 @@ def test_findings_gather_every_version(backtest: Backtest, versions: list[ModelV
     assert findings.calibration[("fraud", 2)] is not None
     assert len(findings.over_time[("fraud", 1)]) == 6
     assert findings.rejects == {"bad-header": 2}
+
+
+def test_every_slice_matches_scikit_learn_with_tied_scores() -> None:
+    rng = np.random.default_rng(5)
+    n, groups = 5_000, 7
+    scores = (np.round(rng.random(n) * 40) / 40).astype(np.float32)  # many tied scores
+    labels = (rng.random(n) < scores * 0.5).astype(np.int8)
+    known = rng.random(n) < 0.8
+    group = rng.integers(0, groups, n)
+    group[group == 3] = 4  # an empty group
+    found = grouped_metrics(scores, labels, known, group, groups)
+    for i in range(groups):
+        rows = group == i
+        m = found[i]
+        y, p = labels[rows & known], scores[rows & known].astype(np.float64)
+        assert (m.events, m.labelled, m.positives) == (int(rows.sum()), len(y), int(y.sum()))
+        if len(y) == 0:
+            assert (m.auc, m.log_loss, m.brier) == (None, None, None)
+            continue
+        assert m.auc is not None
+        assert m.log_loss is not None
+        assert m.brier is not None
+        assert abs(m.auc - roc_auc_score(y, p)) < 1e-12
+        assert abs(m.log_loss - log_loss(y, np.clip(p, 1e-6, 1 - 1e-6))) < 1e-12
+        assert abs(m.brier - brier_score_loss(y, p)) < 1e-12
+        assert abs(m.mean_score - scores[rows].mean()) < 1e-6
