@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     model_store: str = ""
     onnx_device: Literal["auto", "cpu", "cuda"] = "auto"
     onnx_intra_op_threads: int = Field(default=1, ge=1)
+    # GPU placement (docs/performance.md, "GPU"): which CUDA device a worker uses, the devices replay children
+    # take in turn (empty: all on onnx_device_id), the memory each session's arena may take, and what a session
+    # asked to run on "cuda" does when some of its nodes would still run on the CPU.
+    onnx_device_id: int = Field(default=0, ge=0)
+    onnx_replay_device_ids: Annotated[list[int], NoDecode] = []
+    onnx_gpu_mem_limit_mb: int = Field(default=1024, ge=64, description="CUDA arena limit per loaded version")
+    onnx_cpu_nodes: Literal["refuse", "warn"] = "refuse"
     model_poll_interval_s: float = Field(default=1.0, gt=0, description="how often workers re-read model aliases")
 
     # Where a worker serves /metrics (--metrics-port). Loopback by default; 0.0.0.0 in a pod, so Prometheus and
@@ -111,6 +118,13 @@ class Settings(BaseSettings):
     def _empty_file_is_unset(cls, value: object) -> object:
         # A deployment template sets every variable, the unused ones to "" (not a file: it means none)
         return None if value == "" else value
+
+    @field_validator("onnx_replay_device_ids", mode="before")
+    @classmethod
+    def _split_device_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(d) for d in value.split(",") if d.strip()]
+        return value
 
     @field_validator("cassandra_hosts", mode="before")
     @classmethod

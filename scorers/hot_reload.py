@@ -30,8 +30,9 @@ from scorecast.errors import ScorecastError
 from scorecast.settings import Settings
 from scorers.aliases import SINGLE_VALUED, AliasChange, fallback_versions
 from scorers.errors import ModelVerificationError, RegistryError
+from scorers.metrics import placement_loaded
 from scorers.registry import ModelVersion
-from scorers.runtime import PROBE_SIZES, OnnxModel
+from scorers.runtime import PROBE_SIZES, GpuOptions, OnnxModel
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,11 @@ class ModelLoader:
                 expected_sha256=meta.sha256,
                 device=self._settings.onnx_device,
                 intra_op_threads=self._settings.onnx_intra_op_threads,
+                gpu=GpuOptions.from_settings(self._settings),
                 probe_sizes=self._probe_sizes,
             )
+            log.info("%s@%d loaded (%s form): %s", name, version, model.form, model.placement.describe())
+            placement_loaded(name, version, model.provider, model.placement)
             loaded = LoadedModel(name, version, meta.sha256, model)
             self._cache[key] = loaded
             while len(self._cache) > self._keep:

@@ -14,6 +14,7 @@ from scorecast.errors import ConfigError, PermanentError, RetryableError, Scorec
 from scorecast.telemetry import LATENCY_BUCKETS_S, get_meter
 
 if TYPE_CHECKING:
+    from scorers.placement import Placement
     from scorers.scoring import ScoredBatch
 
 # Events per micro-batch: up to the largest batch_max a deployment would set.
@@ -77,6 +78,19 @@ _quarantined = meter.create_counter(
     unit="1",
     description="versions a worker took out of service: failed on a live batch (at=run) or not loadable at start",
 )
+
+_placement = meter.create_gauge(
+    "scorecast_model_node_share",
+    unit="1",
+    description="share of a loaded version's nodes that ran on each execution provider (profiled at load)",
+)
+
+
+def placement_loaded(model: str, version: int, provider: str, placement: Placement) -> None:
+    """Where a loaded version's nodes run: one series per provider, the serving one labelled ``serving``."""
+    for name in sorted(set(placement.nodes) | {provider}):
+        labels = {"model": model, "version": str(version), "provider": name, "serving": str(name == provider).lower()}
+        _placement.set(placement.share(name), labels)
 
 
 def error_kind(error: BaseException) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 
 from schemas.batch import DecodedBatch, DecodeFailure, EventBatchDecoder
 from scorers.prediction_sink import PredictionRows
+from scorers.runtime import DeviceBatch
 
 
 class Model(Protocol):
@@ -60,9 +61,10 @@ class ScoringCore:
             return ScoredBatch(events, rejects=rejects)
         outputs = []
         keep = np.ones(len(events), dtype=bool)
+        features = DeviceBatch.of(events.features)  # on a GPU: one device copy for every version
         for model in models:
             started = time.perf_counter()
-            scores = model.predict_unchecked(events.features)
+            scores = model.predict_unchecked(features)
             outputs.append((model, scores, time.perf_counter() - started))
             keep &= np.isfinite(scores)
         if not keep.all():

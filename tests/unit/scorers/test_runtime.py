@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import onnxruntime as ort
@@ -14,18 +16,22 @@ from onnx import TensorProto
 from sklearn.linear_model import LogisticRegression
 
 from schemas.features import FeatureSpec
+from scorecast.settings import Settings
 from scorers import runtime
 from scorers.errors import ModelVerificationError, RuntimeUnavailableError, ScoringError
 from scorers.runtime import (
     CPU,
     CUDA,
     BoundRunner,
+    DeviceBatch,
+    GpuOptions,
     OnnxModel,
     PlainRunner,
     choose_providers,
     probe_batch,
     probe_sizes,
 )
+from scorers.signature import read_signature
 from tests.unit.scorers import onnx_builders as build
 from tests.unit.scorers.conftest import convert
 
@@ -134,12 +140,26 @@ def test_non_float_input_is_refused(spec: FeatureSpec) -> None:
 
 
 def test_provider_choice() -> None:
-    assert choose_providers([CUDA, CPU], "auto", 1) == [(CUDA, {"device_id": 1}), CPU]
-    assert choose_providers([CUDA, CPU], "cuda") == [(CUDA, {"device_id": 0}), CPU]
+    options = {
+        "device_id": "1",
+        "gpu_mem_limit": str(512 * 1024 * 1024),
+        "arena_extend_strategy": "kSameAsRequested",
+        "cudnn_conv_algo_search": "HEURISTIC",
+        "do_copy_in_default_stream": "1",
+        "use_tf32": "0",
+    }
+    assert choose_providers([CUDA, CPU], "auto", GpuOptions(1, 512)) == [(CUDA, options), CPU]
+    assert choose_providers([CUDA, CPU], "cuda")[0][1]["device_id"] == "0"
     assert choose_providers([CUDA, CPU], "cpu") == [CPU]
     assert choose_providers([CPU], "auto") == [CPU]
     with pytest.raises(RuntimeUnavailableError, match=r"scorecast\[gpu\]"):
         choose_providers([CPU], "cuda")
+
+
+def test_gpu_options_come_from_settings() -> None:
+    settings = Settings(onnx_device_id=3, onnx_gpu_mem_limit_mb=256, onnx_cpu_nodes="warn")
+    assert GpuOptions.from_settings(settings) == GpuOptions(3, 256, "warn")
+    assert Settings(onnx_replay_device_ids=cast("Any", "0,1, 2")).onnx_replay_device_ids == [0, 1, 2]
 
 
 def test_missing_onnxruntime_names_the_extras(monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec) -> None:
@@ -153,6 +173,7 @@ class _GpuBuildWithoutGpu:
 
     def __init__(self, report_cuda_active: bool) -> None:
         self.report_cuda_active = report_cuda_active
+        self.asked: list[list[Any]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(ort, name)
@@ -161,31 +182,117 @@ class _GpuBuildWithoutGpu:
         return [CUDA, CPU]
 
     def InferenceSession(self, data: bytes, sess_options: Any, providers: list[Any]) -> Any:  # noqa: N802
-        assert providers[0] == (CUDA, {"device_id": 0})
+        self.asked.append(providers)
         session = ort.InferenceSession(data, sess_options=sess_options, providers=[CPU])
-        if self.report_cuda_active:
+        if self.report_cuda_active and providers[0] != CPU:
             session.get_providers = lambda: [CUDA, CPU]
         return session
 
 
+@pytest.fixture
+def cuda_libraries_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "cuda_problem", lambda ort: None)
+
+
+@pytest.mark.usefixtures("cuda_libraries_load")
 def test_gpu_build_without_gpu_falls_back_to_cpu(monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec) -> None:
-    monkeypatch.setattr(runtime, "onnxruntime", lambda: _GpuBuildWithoutGpu(report_cuda_active=False))
-    assert OnnxModel.load(build.logistic(), spec, device="auto").provider == CPU
+    fake = _GpuBuildWithoutGpu(report_cuda_active=False)
+    monkeypatch.setattr(runtime, "onnxruntime", lambda: fake)
+    model = OnnxModel.load(build.logistic(), spec, device="auto")
+    assert (model.provider, model.form) == (CPU, "onnx")
+    assert fake.asked[0][0][0] == CUDA  # tried CUDA (the tensor form), then serves the registered graph on CPU
+    assert fake.asked[-1] == [CPU]
     with pytest.raises(RuntimeUnavailableError, match="could not start"):
         OnnxModel.load(build.logistic(), spec, device="cuda")
 
 
+def test_missing_cuda_libraries_are_one_reason_not_a_session_attempt(
+    monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec
+) -> None:
+    # Before: a session was asked for CUDA anyway, and ORT printed its raw lines on every load.
+    fake = _GpuBuildWithoutGpu(report_cuda_active=False)
+    monkeypatch.setattr(runtime, "onnxruntime", lambda: fake)
+    monkeypatch.setattr(runtime, "cuda_problem", lambda ort: "libcublasLt.so.12: cannot open shared object file")
+    assert OnnxModel.load(build.logistic(), spec, device="auto").provider == CPU
+    assert fake.asked == [[CPU]]
+    with pytest.raises(RuntimeUnavailableError, match=r"cannot load: libcublasLt\.so\.12"):
+        OnnxModel.load(build.logistic(), spec, device="cuda")
+
+
+@pytest.mark.usefixtures("cuda_libraries_load")
 def test_cuda_path_runs_through_iobinding(monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec) -> None:
     # The CUDA session path end to end (provider list, IOBinding runner, probe), with tensors bound on CPU.
     reference = OnnxModel.load(build.logistic(), spec, device="cpu")
     assert isinstance(reference._runner, PlainRunner)
     monkeypatch.setattr(runtime, "onnxruntime", lambda: _GpuBuildWithoutGpu(report_cuda_active=True))
     monkeypatch.setitem(runtime.BINDING_DEVICE, CUDA, "cpu")
-    model = OnnxModel.load(build.logistic(), spec, device="cuda")
+    model = OnnxModel.load(build.logistic(), spec, device="cuda", gpu=GpuOptions(cpu_nodes="warn"))
     assert model.provider == CUDA
     assert isinstance(model._runner, BoundRunner)
     x = probe_batch(spec, rows=100, seed=9)
     np.testing.assert_array_equal(model.predict(x), reference.predict(x))
+
+
+def test_placement_is_profiled_at_load(spec: FeatureSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    model = OnnxModel.load(build.logistic(), spec, device="cpu")
+    assert model.placement.nodes == {CPU: model.placement.total}
+    assert model.placement.total >= 2
+    assert model.placement.share(CPU) == 1.0
+    assert list(tmp_path.iterdir()) == []  # the profile was read and deleted
+    with pytest.raises(ModelVerificationError):
+        OnnxModel.load(build.logistic(weights=np.full((16, 1), np.nan)), spec)
+    assert list(tmp_path.iterdir()) == []  # also when the probe refused the model
+
+
+@pytest.mark.usefixtures("cuda_libraries_load")
+def test_cuda_session_with_nodes_on_the_cpu_is_refused_or_logged(
+    monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The double's "CUDA" session really runs on the CPU, so the profile puts every node there.
+    monkeypatch.setattr(runtime, "onnxruntime", lambda: _GpuBuildWithoutGpu(report_cuda_active=True))
+    monkeypatch.setitem(runtime.BINDING_DEVICE, CUDA, "cpu")
+    with pytest.raises(RuntimeUnavailableError, match=r"nodes run on the CPU in a CUDA session .*ONNX_CPU_NODES"):
+        OnnxModel.load(build.logistic(), spec, device="cuda")
+    with caplog.at_level(logging.WARNING, logger="scorers.runtime"):
+        assert OnnxModel.load(build.logistic(), spec, device="cuda", gpu=GpuOptions(cpu_nodes="warn")).provider == CUDA
+        assert OnnxModel.load(build.logistic(), spec, device="auto").provider == CUDA
+    assert sum("nodes run on the CPU in a CUDA session" in r.message for r in caplog.records) == 2
+
+
+class _CountingOrt:
+    """onnxruntime with a count of host-to-device copies (OrtValue.ortvalue_from_numpy calls)."""
+
+    def __init__(self) -> None:
+        self.copies = 0
+        outer = self
+
+        class OrtValue:
+            @staticmethod
+            def ortvalue_from_numpy(array: np.ndarray, device: str, device_id: int) -> Any:
+                outer.copies += 1
+                return ort.OrtValue.ortvalue_from_numpy(array, device, device_id)
+
+        self.OrtValue = OrtValue
+
+
+def test_one_device_copy_of_a_batch_serves_every_version(spec: FeatureSpec) -> None:
+    sessions = [ort.InferenceSession(build.logistic(), providers=[CPU]) for _ in range(3)]
+    counting = _CountingOrt()
+    models = []
+    for session in sessions:
+        output = read_signature(session.get_inputs(), session.get_outputs(), spec)
+        runner = BoundRunner(cast("Any", counting), session, output, "cpu")
+        models.append(OnnxModel(spec, output, "sha", CUDA, runner))
+    x = probe_batch(spec, rows=50, seed=2)
+    expected = models[0].predict(x)
+    assert counting.copies == 1  # a plain array: one copy per call
+    batch = DeviceBatch.of(x)
+    for model in models:
+        np.testing.assert_array_equal(model.predict_unchecked(batch), expected)
+    assert counting.copies == 2  # one copy for the three versions
+    np.testing.assert_array_equal(models[0].predict_unchecked(batch[:20]), expected[:20])
+    assert counting.copies == 3  # a slice is other rows: a copy of its own
 
 
 def test_session_threads_and_spinning(monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec) -> None:
