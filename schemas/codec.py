@@ -8,6 +8,7 @@ Timestamps are int epoch milliseconds both ways (a datetime is accepted when enc
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.validation import validate
 
 from schemas.errors import RecordValidationError, WireFormatError
-from schemas.registry import SchemaStore, expanded
+from schemas.registry import SchemaStore, expanded, schema_fingerprint
 from schemas.validation import RecordValidator
 
 MAGIC = 0
@@ -50,17 +51,28 @@ class AvroCodec:
     def __init__(self, store: SchemaStore, topic: str, name: str, finite: frozenset[str] = frozenset()) -> None:
         """``finite``: numeric fields that must not be NaN or infinite (features, typically)."""
         self.store = store
+        self.topic = topic
         self.name = name
         self.raw_schema = store.current(name)
-        self.schema_id = store.writer_id(topic, name)
         self.schema = parse_schema(self.raw_schema)
         self.reader_schema = parse_schema(plain(self.raw_schema))
+        self._reader_fingerprint = schema_fingerprint(self.raw_schema)
         self.field_names = frozenset(f["name"] for f in self.raw_schema["fields"])
         self.valid = RecordValidator(self.raw_schema, finite)
-        self._header = HEADER.pack(MAGIC, self.schema_id)
         self._buffer = io.BytesIO()
-        self._writers: dict[int, Any] = {self.schema_id: self.reader_schema}
+        self._writers: dict[int, Any] = {}
+        self._same_as_reader: set[int] = set()  # writer ids whose schema is the current one: no resolution
         self._field_schemas: dict[str, dict[str, Any]] = {}
+
+    @functools.cached_property
+    def schema_id(self) -> int:
+        """The id the current schema is written under; asked of the store at the first encode only, so a codec
+        that only decodes never registers (nor looks up) a writer schema."""
+        return self.store.writer_id(self.topic, self.name)
+
+    @functools.cached_property
+    def _header(self) -> bytes:
+        return HEADER.pack(MAGIC, self.schema_id)
 
     # -- encoding -------------------------------------------------------------------------------------------
 
@@ -108,7 +120,10 @@ class AvroCodec:
     def writer_schema(self, schema_id: int) -> Any:
         """The parsed (plain) writer schema of an id; raises UnknownSchemaIdError."""
         if schema_id not in self._writers:
-            self._writers[schema_id] = parse_schema(plain(self.store.by_id(schema_id)))
+            writer = self.store.by_id(schema_id)
+            if schema_fingerprint(writer) == self._reader_fingerprint:
+                self._same_as_reader.add(schema_id)
+            self._writers[schema_id] = parse_schema(plain(writer))
         return self._writers[schema_id]
 
     def decode(self, value: bytes, unicode_errors: str = "strict") -> dict[str, Any]:
@@ -117,7 +132,7 @@ class AvroCodec:
         caller that reports which field it is (schemas.rules)."""
         schema_id = schema_id_of(value)
         writer = self.writer_schema(schema_id)
-        reader = None if schema_id == self.schema_id else self.reader_schema
+        reader = None if schema_id in self._same_as_reader else self.reader_schema
         body = io.BytesIO(value)
         body.seek(HEADER.size)
         try:

@@ -10,22 +10,24 @@ from its latest registered version. With ``SCORECAST_SCHEMA_REGISTRY_URL`` set, 
 from __future__ import annotations
 
 import json
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from fastavro.schema import expand_schema, fingerprint, parse_schema, to_parsing_canonical_form
 
 from schemas.errors import SchemaError, UnknownSchemaIdError
 from schemas.features import AVRO_DIR
-from scorecast.errors import ServiceUnavailableError
+from schemas.registry_client import RegistryClient
+from scorecast.errors import ConfigError, RetryableError
 
 if TYPE_CHECKING:
     from scorecast.settings import Settings
 
+log = logging.getLogger(__name__)
+SubjectStrategy = Literal["TopicNameStrategy", "RecordNameStrategy", "TopicRecordNameStrategy"]
 REGISTRY_FILE = AVRO_DIR / "registry.json"
 # Topic kind -> schema name (a file <name>.avsc); "{stream}" is filled in. Shadow topics carry events.
 KIND_SCHEMAS = {
@@ -46,9 +48,20 @@ def schema_name(stream: str, kind: str) -> str:
     return KIND_SCHEMAS[kind].format(stream=stream)
 
 
-def subject(topic: str) -> str:
-    """Confluent TopicNameStrategy subject of a topic's values."""
-    return f"{topic}-value"
+def record_name(schema: dict[str, Any]) -> str:
+    """The full name of a record schema (namespace.name), as RecordNameStrategy names its subject."""
+    name = str(schema["name"])
+    namespace = schema.get("namespace")
+    return f"{namespace}.{name}" if namespace and "." not in name else name
+
+
+def subject(topic: str, schema: dict[str, Any], strategy: SubjectStrategy = "TopicNameStrategy") -> str:
+    """The subject a topic's values of ``schema`` are registered under, by Confluent's naming strategies."""
+    if strategy == "TopicNameStrategy":
+        return f"{topic}-value"
+    if strategy == "RecordNameStrategy":
+        return record_name(schema)
+    return f"{topic}-{record_name(schema)}"
 
 
 def load_schema_file(name: str, avro_dir: Path = AVRO_DIR) -> dict[str, Any]:
@@ -115,7 +128,9 @@ class LocalSchemaStore:
         latest = self.latest(name)
         current = self.current(name)
         if latest is None or latest.fingerprint != schema_fingerprint(current):
-            raise SchemaError(f"schema {name!r} changed since it was registered: run `scorecast schemas register`")
+            raise UnregisteredSchemaError(
+                f"schema {name!r} changed since it was registered: run `scorecast schemas register`"
+            )
         return latest.id
 
     def by_id(self, schema_id: int) -> dict[str, Any]:
@@ -135,68 +150,101 @@ class LocalSchemaStore:
 
 
 class RegistrySchemaStore:
-    """A Confluent Schema Registry (or a compatible one) through confluent-kafka's client; answers are cached."""
+    """A Confluent-compatible Schema Registry; ids and schemas it answered are cached for the process.
 
-    def __init__(self, url: str, avro_dir: Path = AVRO_DIR) -> None:
-        # Its import pulls in authlib, which forces its own deprecation warnings on ("always"): record them
-        # instead of printing two lines to every user of a registry.
-        with warnings.catch_warnings(record=True):
-            from confluent_kafka.schema_registry import SchemaRegistryClient
+    Only ``writer_id`` may register, and only when ``auto_register`` is on: a producer registers its current
+    schema under its own topic's subject. Decoding needs ``by_id`` alone, so a consumer never creates a
+    subject version; its reader schema is the local current file. While the registry is unreachable, a
+    lookup by id is retried for up to ``outage_s`` (a running worker meeting a new writer id), then raised.
+    """
 
+    def __init__(
+        self,
+        client: RegistryClient,
+        *,
+        strategy: SubjectStrategy = "TopicNameStrategy",
+        auto_register: bool = True,
+        outage_s: float = 0.0,
+        avro_dir: Path = AVRO_DIR,
+    ) -> None:
+        self.client = client
+        self.url = client.url
+        self.strategy = strategy
+        self.auto_register = auto_register
+        self.outage_s = outage_s
         self.avro_dir = avro_dir
-        self.url = url
-        # Bounded: a registry that is down is reported within seconds instead of after the client's retries.
-        self.client = SchemaRegistryClient(
-            {"url": url, "timeout": 5, "max.retries": 1, "retries.wait.ms": 200, "retries.max.wait.ms": 1000}
-        )
         self._ids: dict[tuple[str, str], int] = {}
         self._schemas: dict[int, dict[str, Any]] = {}
 
     def current(self, name: str) -> dict[str, Any]:
         return load_schema_file(name, self.avro_dir)
 
-    def writer_id(self, topic: str, name: str) -> int:
-        from confluent_kafka.schema_registry import Schema
+    def subject(self, topic: str, name: str) -> str:
+        return subject(topic, self.current(name), self.strategy)
 
+    def text(self, name: str) -> str:
+        """The current schema as the JSON text sent to the registry."""
+        return json.dumps(self.current(name))
+
+    def writer_id(self, topic: str, name: str) -> int:
         key = (topic, name)
         if key not in self._ids:
-            text = json.dumps(self.current(name))
-            # Registering an identical schema again returns its existing id; the registry enforces its
-            # compatibility level on a changed one.
-            with self._reachable():
-                self._ids[key] = self.client.register_schema(subject(topic), Schema(text, "AVRO"))
+            subject_name = self.subject(topic, name)
+            text = self.text(name)
+            if self.auto_register:
+                # An identical schema gets its existing id back; a changed one meets the subject's
+                # compatibility level.
+                self._ids[key] = self.client.register(subject_name, text)
+            else:
+                found = self.client.lookup(subject_name, text)
+                if found is None:
+                    raise UnregisteredSchemaError(
+                        f"schema {name!r} is not registered under subject {subject_name} at {self.url}: run "
+                        "`scorecast schemas register`, or set SCORECAST_SCHEMA_REGISTRY_AUTO_REGISTER=true"
+                    )
+                self._ids[key] = found
         return self._ids[key]
 
     def by_id(self, schema_id: int) -> dict[str, Any]:
         if schema_id not in self._schemas:
-            from confluent_kafka.schema_registry.error import SchemaRegistryError
-
-            try:
-                with self._reachable():
-                    registered = self.client.get_schema(schema_id)
-            except SchemaRegistryError as error:
-                if error.http_status_code == 404:
-                    raise UnknownSchemaIdError(schema_id) from error
-                raise SchemaError(f"schema registry: {error}") from error
-            self._schemas[schema_id] = json.loads(str(registered.schema_str))
+            self._schemas[schema_id] = json.loads(self._fetch(schema_id))
         return self._schemas[schema_id]
 
-    @contextmanager
-    def _reachable(self) -> Iterator[None]:
-        """A registry that cannot be reached is ServiceUnavailableError, not an httpx traceback."""
-        import httpx
+    def _fetch(self, schema_id: int) -> str:
+        deadline = time.monotonic() + self.outage_s
+        backoff = 0.2
+        while True:
+            try:
+                text = self.client.schema(schema_id)
+            except RetryableError as error:
+                if time.monotonic() + backoff > deadline:
+                    raise
+                log.warning("schema id %d: %s; retrying in %.1fs", schema_id, error, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if backoff > 0.2:
+                log.info("schema registry at %s answers again", self.url)
+            return text
 
-        try:
-            yield
-        except httpx.TransportError as error:
-            detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ServiceUnavailableError(
-                f"schema registry at {self.url}", "SCORECAST_SCHEMA_REGISTRY_URL", detail
-            ) from None
+    def close(self) -> None:
+        self.client.close()
+
+
+class UnregisteredSchemaError(SchemaError, ConfigError):
+    """Auto-registration is off and the producer's schema is not a version of its subject."""
 
 
 def open_store(settings: Settings) -> SchemaStore:
-    """The registry named by the settings, else the ids committed in the repository."""
-    if settings.schema_registry_url:
-        return RegistrySchemaStore(settings.schema_registry_url)
-    return LocalSchemaStore()
+    """The registry named by the settings (reached once here, so a process fails at start with one line when
+    it cannot be), else the ids committed in the repository."""
+    if not settings.schema_registry_url:
+        return LocalSchemaStore()
+    client = RegistryClient.from_settings(settings)
+    client.level()  # the global compatibility level: any answer proves the registry and the credentials
+    return RegistrySchemaStore(
+        client,
+        strategy=settings.schema_registry_subject_strategy,
+        auto_register=settings.schema_registry_auto_register,
+        outage_s=settings.schema_registry_outage_s,
+    )

@@ -26,14 +26,34 @@ class Settings(BaseSettings):
     kafka_password: SecretStr | None = None
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    # Confluent-compatible Schema Registry; unset uses the schema ids committed in schemas/avro/registry.json.
-    schema_registry_url: str | None = None
     topic_prefix: str = ""
     kafka_start_timeout_s: float = Field(
         default=15.0, gt=0, description="how long a starting worker waits for a broker before it exits"
     )
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication: int = Field(default=1, ge=1)
+
+    # Schema registry (Confluent REST API; Apicurio's /apis/ccompat/v7 too). Unset: the schema ids committed in
+    # schemas/avro/registry.json. Only producers register (SDK, CLI, and workers under their own output
+    # subjects, when auto-register is on); consumers resolve writer schemas by id and never register.
+    schema_registry_url: str | None = None
+    schema_registry_subject_strategy: Literal["TopicNameStrategy", "RecordNameStrategy", "TopicRecordNameStrategy"] = (
+        "TopicNameStrategy"
+    )
+    schema_registry_auto_register: bool = Field(
+        default=True, description="producers register their schema; off: it must be registered already"
+    )
+    schema_registry_username: str | None = None  # basic auth
+    schema_registry_password: SecretStr | None = None
+    schema_registry_token: SecretStr | None = None  # bearer token (instead of basic auth)
+    schema_registry_ca_file: Path | None = None  # CA bundle for an https registry; unset: the system's
+    schema_registry_timeout_s: float = Field(default=5.0, gt=0, description="one request to the registry")
+    schema_registry_outage_s: float = Field(
+        default=120.0, ge=0, description="how long a running consumer waits out an unreachable registry"
+    )
+    schema_registry_port: int = Field(
+        default=8081, ge=1, le=65535, description="a local registry (infra up --registry)"
+    )
 
     # Cassandra
     cassandra_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1"]
