@@ -20,10 +20,10 @@ from fastavro.schema import expand_schema, fingerprint, parse_schema, to_parsing
 
 from schemas.errors import SchemaError, UnknownSchemaIdError
 from schemas.features import AVRO_DIR
-from schemas.registry_client import RegistryClient
 from scorecast.errors import ConfigError, RetryableError
 
 if TYPE_CHECKING:
+    from schemas.registry_client import RegistryClient
     from scorecast.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -240,6 +240,8 @@ def open_store(settings: Settings) -> SchemaStore:
     it cannot be), else the ids committed in the repository."""
     if not settings.schema_registry_url:
         return LocalSchemaStore()
+    from schemas.registry_client import RegistryClient  # httpx only for processes that use a registry
+
     client = RegistryClient.from_settings(settings)
     client.level()  # the global compatibility level: any answer proves the registry and the credentials
     return RegistrySchemaStore(

@@ -51,9 +51,6 @@ class Settings(BaseSettings):
     schema_registry_outage_s: float = Field(
         default=120.0, ge=0, description="how long a running consumer waits out an unreachable registry"
     )
-    schema_registry_port: int = Field(
-        default=8081, ge=1, le=65535, description="a local registry (infra up --registry)"
-    )
 
     # Cassandra
     cassandra_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1"]
