@@ -8,6 +8,7 @@ ServiceUnavailableError, refused credentials → ConfigError, an incompatible sc
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -67,7 +68,7 @@ class RegistryClient:
         *,
         auth: httpx.Auth | None = None,
         headers: dict[str, str] | None = None,
-        verify: str | bool = True,
+        verify: ssl.SSLContext | bool = True,
         timeout_s: float = 5.0,
     ) -> None:
         self.url = url.rstrip("/")
@@ -101,7 +102,7 @@ class RegistryClient:
             settings.schema_registry_url,
             auth=auth,
             headers=headers,
-            verify=str(ca) if ca is not None else True,
+            verify=ssl.create_default_context(cafile=str(ca)) if ca is not None else True,
             timeout_s=settings.schema_registry_timeout_s,
         )
 

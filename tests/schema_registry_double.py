@@ -10,7 +10,7 @@ double stands in, on loopback, with the behaviour the tests rely on:
 - compatibility levels (``GET /config``, ``GET/PUT /config/<s>``) enforced on registration (409), and the
   check endpoint (``POST /compatibility/subjects/<s>/versions/latest?verbose=true``), judged with
   ``schemas.compat`` (transitive levels against every version, others against the latest);
-- optional basic auth or bearer token (401 otherwise); Confluent's error codes.
+- optional basic auth or bearer token (401 otherwise), optional https; Confluent's error codes.
 It counts requests by method and path head, so a test can tell that nobody registered.
 """
 
@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -177,9 +179,13 @@ class SchemaRegistryDouble:
 
 @contextmanager
 def schema_registry_double(
-    username: str | None = None, password: str | None = None, token: str | None = None
+    username: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[SchemaRegistryDouble]:
-    """A double on a free loopback port, for the duration of the block; with credentials it requires them."""
+    """A double on a free loopback port, for the duration of the block; with credentials it requires them, and
+    with ``tls`` (certificate, key) it serves https."""
     credentials = None
     if username is not None:
         credentials = "Basic " + base64.b64encode(f"{username}:{password or ''}".encode()).decode()
@@ -188,10 +194,15 @@ def schema_registry_double(
     state = RegistryState()
     handler = type("Handler", (_Handler,), {"state": state, "credentials": credentials})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield SchemaRegistryDouble(f"http://127.0.0.1:{server.server_address[1]}", state)
+        scheme = "https" if tls is not None else "http"
+        yield SchemaRegistryDouble(f"{scheme}://127.0.0.1:{server.server_address[1]}", state)
     finally:
         server.shutdown()
         server.server_close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -17,7 +18,8 @@ from typer.testing import CliRunner, Result
 from schemas.cli import app
 from schemas.errors import IncompatibleSchemaError
 from schemas.registry import KIND_SCHEMAS, load_schema_file
-from scorecast.errors import ConfigError
+from scorecast.errors import ConfigError, ServiceUnavailableError
+from tests.certificates import TestAuthority
 from tests.schema_registry_double import SchemaRegistryDouble, schema_registry_double
 
 RECORD_NAMES = {
@@ -152,5 +154,18 @@ def test_credentials_are_sent_and_their_absence_is_one_clear_error(monkeypatch: 
     with schema_registry_double(token="t0ken") as double:
         monkeypatch.setenv("SCORECAST_SCHEMA_REGISTRY_URL", double.url)
         monkeypatch.setenv("SCORECAST_SCHEMA_REGISTRY_TOKEN", "t0ken")
+        assert _run("register", "labels").exit_code == 0
+        assert "transactions.labels-value" in double.state.subjects
+
+
+def test_an_https_registry_is_trusted_through_the_ca_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    authority = TestAuthority(tmp_path)
+    issued = authority.issue("registry")
+    with schema_registry_double(tls=(issued.cert, issued.key)) as double:
+        monkeypatch.setenv("SCORECAST_SCHEMA_REGISTRY_URL", double.url)
+        untrusted = _run("register", "labels")
+        assert isinstance(untrusted.exception, ServiceUnavailableError)
+        assert "CERTIFICATE_VERIFY_FAILED" in str(untrusted.exception)
+        monkeypatch.setenv("SCORECAST_SCHEMA_REGISTRY_CA_FILE", str(authority.ca_file))
         assert _run("register", "labels").exit_code == 0
         assert "transactions.labels-value" in double.state.subjects
