@@ -7,7 +7,7 @@ ORT     ?= cpu
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(strip $(ORT))
 
-.PHONY: demo test faults faults-short bench lint observability-check deploy-check up down clean
+.PHONY: demo test faults faults-short bench bench-gpu lint observability-check deploy-check up down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ faults-short: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# CPU vs CUDA for the example models (docs/performance.md, "GPU"): export needs the train extra, run only
+# numpy, onnxruntime(-gpu) and the files. `make ORT=gpu bench-gpu` on a GPU machine; CPU columns elsewhere.
+GPU_MODELS ?= reports/gpu-models
+bench-gpu: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_gpu export $(GPU_MODELS)
+	$(BIN)/python -m benchmarks.bench_gpu run $(GPU_MODELS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,12 +11,13 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from schemas.features import load_feature_spec
+from scorecast.errors import ScorecastError
 from scorecast.settings import Settings
 from scorers.aliases import AliasPlan
 from scorers.errors import RegistryError
 from scorers.profile import ReferenceProfile, load_reference
 from scorers.registry import ModelVersion, Registry
-from scorers.runtime import OnnxModel
+from scorers.runtime import GpuOptions, OnnxModel
 
 app = typer.Typer(help="Model registry: versions, aliases (champion, canary, challenger), rollback.")
 alias_app = typer.Typer(help="Point an alias at a version, or remove it.")
@@ -117,13 +118,30 @@ def _aliases_by_version(aliases: dict[str, tuple[int, ...]]) -> dict[int, list[s
 def show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS")]) -> None:
     """One version's metadata (the newest when no version is given)."""
     name, _, at = ref.partition("@")
-    with Registry.open(Settings()) as registry:
+    settings = Settings()
+    with Registry.open(settings) as registry:
         version = registry.resolve(name, at or None)
         aliases = _aliases_by_version(registry.aliases(name)).get(version.version, [])
-    _print_version(version, aliases)
+        placement = _placement(settings, version, registry.artifact(version))
+    _print_version(version, aliases, placement)
 
 
-def _print_version(v: ModelVersion, aliases: list[str]) -> None:
+def _placement(settings: Settings, version: ModelVersion, artifact: bytes) -> str:
+    """Where the version's nodes run when this machine loads it as a worker would (SCORECAST_ONNX_DEVICE...)."""
+    try:
+        model = OnnxModel.load(
+            artifact,
+            version.feature_spec,
+            expected_sha256=version.sha256,
+            device=settings.onnx_device,
+            gpu=GpuOptions.from_settings(settings),
+        )
+    except ScorecastError as error:
+        return f"not loadable here ({settings.onnx_device}): {error}"
+    return f"{model.form} form: {model.placement.describe()}"
+
+
+def _print_version(v: ModelVersion, aliases: list[str], placement: str | None = None) -> None:
     table = Table(show_header=False)
     rows = {
         "model": f"{v.model}@{v.version}",
@@ -147,6 +165,8 @@ def _print_version(v: ModelVersion, aliases: list[str]) -> None:
         score = f"; score median {profile.score.quantiles['0.5']:.4g}" if profile.score else ""
         rows["reference"] = f"{profile.n_rows} rows, {len(profile.numeric)} numeric + {len(profile.categorical)} "
         rows["reference"] += f"categorical features{score}"
+    if placement is not None:
+        rows["placement"] = placement
     for key, value in rows.items():
         table.add_row(key, value)
     console.print(table)

@@ -74,6 +74,12 @@ class GpuOptions:
         return cls(settings.onnx_device_id, settings.onnx_gpu_mem_limit_mb, settings.onnx_cpu_nodes)
 
 
+def replay_child_settings(settings: Settings, index: int) -> Settings:
+    """Replay child ``index``'s settings: the next GPU of onnx_replay_device_ids in turn (unchanged when empty)."""
+    ids = settings.onnx_replay_device_ids
+    return settings.model_copy(update={"onnx_device_id": ids[index % len(ids)]}) if ids else settings
+
+
 def choose_providers(available: list[str], device: Device, gpu: GpuOptions = GpuOptions()) -> list[Any]:
     """Execution providers for a session: CUDA first where allowed and present, CPU always as the fallback."""
     if device != "cpu" and CUDA in available:

@@ -25,6 +25,7 @@ from scorers.replay.errors import ReplayError
 from scorers.replay.progress import Advance
 from scorers.replay.ranges import PartitionRange
 from scorers.replay.scan import ScanJob, scan
+from scorers.runtime import replay_child_settings
 
 
 def shares(ranges: tuple[PartitionRange, ...], workers: int) -> list[tuple[PartitionRange, ...]]:
@@ -48,7 +49,10 @@ def shares(ranges: tuple[PartitionRange, ...], workers: int) -> list[tuple[Parti
 
 def scan_all(job: ScanJob, workers: int, advance: Advance, stop: threading.Event) -> None:
     """Scan ``job.ranges`` in this process (one worker) or in ``workers`` child processes; raises the first failure."""
-    jobs = [dataclasses.replace(job, ranges=share) for share in shares(job.ranges, workers)]
+    jobs = [
+        dataclasses.replace(job, ranges=share, settings=replay_child_settings(job.settings, i))
+        for i, share in enumerate(shares(job.ranges, workers))
+    ]
     if len(jobs) == 1:
         scan(jobs[0], advance, stop)
         return

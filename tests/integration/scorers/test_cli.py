@@ -63,6 +63,8 @@ def test_train_example_then_promote_rollback_history(model_settings: Settings, r
     assert "challenger" in listing.stdout
     shown = scorecast(model_settings, "models", "show", "fraud@champion")
     assert champion.sha256 in shown.stdout
+    assert "placement" in shown.stdout  # where its nodes run on this machine: all on the CPU here
+    assert "CPUExecutionProvider" in shown.stdout
 
     assert scorecast(model_settings, "models", "promote", "fraud", "2", "--reason", "mlp wins").returncode == 0
     assert registry.aliases("fraud") == {"champion": (2,), "challenger": (3,)}

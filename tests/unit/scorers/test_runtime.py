@@ -30,6 +30,7 @@ from scorers.runtime import (
     choose_providers,
     probe_batch,
     probe_sizes,
+    replay_child_settings,
 )
 from scorers.signature import read_signature
 from tests.unit.scorers import onnx_builders as build
@@ -160,6 +161,15 @@ def test_gpu_options_come_from_settings() -> None:
     settings = Settings(onnx_device_id=3, onnx_gpu_mem_limit_mb=256, onnx_cpu_nodes="warn")
     assert GpuOptions.from_settings(settings) == GpuOptions(3, 256, "warn")
     assert Settings(onnx_replay_device_ids=cast("Any", "0,1, 2")).onnx_replay_device_ids == [0, 1, 2]
+
+
+def test_replay_children_take_the_listed_gpus_in_turn() -> None:
+    spread = Settings(onnx_device_id=5, onnx_replay_device_ids=[0, 1])
+    assert [replay_child_settings(spread, i).onnx_device_id for i in range(5)] == [0, 1, 0, 1, 0]
+    single = Settings(onnx_device_id=5)
+    assert [replay_child_settings(single, i).onnx_device_id for i in range(3)] == [5, 5, 5]
+    child = replay_child_settings(spread, 1)
+    assert Settings.model_validate(child.model_dump()) == child  # survives the trip to a child process
 
 
 def test_missing_onnxruntime_names_the_extras(monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec) -> None:
