@@ -32,12 +32,25 @@ log = logging.getLogger(__name__)
 ML = "ai.onnx.ml"
 OPSET = 15  # ReduceSum with an axes input (13), LessOrEqual (12)
 FLOAT_OUTPUTS = (TensorProto.FLOAT, TensorProto.DOUBLE)
+# Ops whose meaning did not change from opset 9 to 15: a graph of only these may be raised to OPSET. Any other op
+# of an older graph (Clip, Softmax, Upsample...) could change meaning with the opset, so no tensor form then.
+STABLE_SINCE_9 = frozenset(
+    {"Identity", "Cast", "Add", "Sub", "Mul", "Div", "MatMul", "Gemm", "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Abs"}
+    | {"Neg", "Sqrt", "Concat", "Reshape", "Transpose", "ArgMax", "Flatten", "Squeeze", "Unsqueeze"}
+)
 
 
 def device_form(data: bytes) -> bytes | None:
     """The standard-op form of an ONNX model, or None when some ai.onnx.ml node cannot be rewritten."""
     model = onnx.load_from_string(data)
+    if not any(n.domain == ML for n in model.graph.node):
+        return None  # standard ops already: served as registered
+    version = max([o.version for o in model.opset_import if o.domain in ("", "ai.onnx")], default=1)
     try:
+        if version < OPSET:
+            older = sorted({n.op_type for n in model.graph.node if n.domain in ("", "ai.onnx")} - STABLE_SINCE_9)
+            if older:
+                raise NoTensorFormError(f"opset {version} graph with {', '.join(older)}, which opset {OPSET} changed")
         _rewrite(model)
     except NoTensorFormError as error:
         log.info("no tensor form: %s", error)
@@ -47,9 +60,8 @@ def device_form(data: bytes) -> bytes | None:
         log.info("no tensor form: %s has no standard-op rewrite", ", ".join(left))
         return None
     imports = [o for o in model.opset_import if o.domain not in ("", "ai.onnx", ML)]
-    version = max([o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] + [OPSET])
     del model.opset_import[:]
-    model.opset_import.extend([helper.make_opsetid("", version), *imports])
+    model.opset_import.extend([helper.make_opsetid("", max(version, OPSET)), *imports])
     onnx.checker.check_model(model)
     tensor: bytes = model.SerializeToString()
     return tensor

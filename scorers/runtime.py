@@ -231,7 +231,11 @@ def _device_form(data: bytes) -> bytes | None:
     except ImportError:  # the onnx package is missing: the gpu extra installs it
         log.warning("onnx is not installed: models keep their ai.onnx.ml nodes, which run on the CPU")
         return None
-    return device_form(data)
+    try:
+        return device_form(data)
+    except Exception as error:  # a graph the rewrite cannot read is served as registered, never refused for it
+        log.warning("no tensor form (%s: %s): serving the registered graph", type(error).__name__, error)
+        return None
 
 
 def _tensor_form_differs(ort: ModuleType, data: bytes, model: OnnxModel, batch: np.ndarray) -> float | None:

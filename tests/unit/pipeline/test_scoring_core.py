@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
+import onnxruntime as ort
 
 from schemas.batch import EventBatchDecoder
 from schemas.codec import AvroCodec
+from schemas.features import load_feature_spec
 from schemas.registry import LocalSchemaStore
 from schemas.synthetic import TransactionGenerator
+from scorers.hot_reload import LoadedModel
+from scorers.runtime import BoundRunner, OnnxModel
 from scorers.scoring import ScoringCore
+from scorers.signature import read_signature
+from tests.unit.scorers import onnx_builders as build
 
 STREAM = "transactions"
 
@@ -74,3 +81,37 @@ def test_no_models_scores_nothing_but_still_reports_rejects() -> None:
     scored = ScoringCore(EventBatchDecoder(LocalSchemaStore(), STREAM)).score(values, [], "champion")
     assert scored.results == []
     assert [r.position for r in scored.rejects] == [0]
+
+
+class _CopyCountingOrt:
+    """onnxruntime whose OrtValue.ortvalue_from_numpy (the host-to-device copy) is counted."""
+
+    def __init__(self) -> None:
+        self.copies = 0
+        outer = self
+
+        class OrtValue:
+            @staticmethod
+            def ortvalue_from_numpy(array: np.ndarray, device: str, device_id: int) -> Any:
+                outer.copies += 1
+                return ort.OrtValue.ortvalue_from_numpy(array, device, device_id)
+
+        self.OrtValue = OrtValue
+
+
+def test_a_batch_is_copied_to_the_device_once_for_every_version() -> None:
+    # Bound (GPU-style) sessions with their tensors on the CPU: the same code path as CUDA, counting copies.
+    spec = load_feature_spec(STREAM)
+    counting = _CopyCountingOrt()
+    versions = []
+    for version in (1, 2, 3):
+        session = ort.InferenceSession(build.logistic(), providers=["CPUExecutionProvider"])
+        output = read_signature(session.get_inputs(), session.get_outputs(), spec)
+        runner = BoundRunner(cast("Any", counting), session, output, "cpu")
+        model = OnnxModel(spec, output, "sha", "CUDAExecutionProvider", runner)
+        versions.append(LoadedModel("fraud", version, "sha", model))
+    values, _ = _values(100)
+    scored = ScoringCore(EventBatchDecoder(LocalSchemaStore(), STREAM)).score(values, versions, "champion")
+    assert [r.rows.version for r in scored.results] == [1, 2, 3]
+    assert counting.copies == 1  # was one per version
+    np.testing.assert_array_equal(scored.results[0].rows.scores, scored.results[2].rows.scores)

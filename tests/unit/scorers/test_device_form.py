@@ -100,3 +100,30 @@ def test_an_ml_op_without_a_rewrite_leaves_the_model_as_it_is() -> None:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15), helper.make_opsetid("ai.onnx.ml", 1)])
     assert device_form(model.SerializeToString()) is None
+
+
+def test_standard_op_models_and_opset_changes_are_left_as_they_are() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16])
+    out = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["n", 1])
+    plain = helper.make_graph(
+        [helper.make_node("ReduceMean", ["x"], ["m"], axes=[1]), helper.make_node("Sigmoid", ["m"], ["probabilities"])],
+        "plain",
+        [x],
+        [out],
+    )
+    assert (
+        device_form(helper.make_model(plain, opset_imports=[helper.make_opsetid("", 15)]).SerializeToString()) is None
+    )
+    # Clip took min/max as attributes at opset 6 and as inputs from 11: raising this graph's opset would break it.
+    clipped = helper.make_graph(
+        [
+            helper.make_node("Scaler", ["x"], ["s"], domain="ai.onnx.ml", offset=[0.0], scale=[1.0]),
+            helper.make_node("Clip", ["s"], ["c"], min=0.0, max=1.0),
+            helper.make_node("ReduceMean", ["c"], ["probabilities"], axes=[1]),
+        ],
+        "clipped",
+        [x],
+        [out],
+    )
+    old = helper.make_model(clipped, opset_imports=[helper.make_opsetid("", 9), helper.make_opsetid("ai.onnx.ml", 1)])
+    assert device_form(old.SerializeToString()) is None

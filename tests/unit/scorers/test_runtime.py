@@ -205,10 +205,12 @@ def cuda_libraries_load(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("cuda_libraries_load")
-def test_gpu_build_without_gpu_falls_back_to_cpu(monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec) -> None:
+def test_gpu_build_without_gpu_falls_back_to_cpu(
+    monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec, sklearn_logistic: tuple[LogisticRegression, np.ndarray]
+) -> None:
     fake = _GpuBuildWithoutGpu(report_cuda_active=False)
     monkeypatch.setattr(runtime, "onnxruntime", lambda: fake)
-    model = OnnxModel.load(build.logistic(), spec, device="auto")
+    model = OnnxModel.load(convert(sklearn_logistic[0]), spec, device="auto")
     assert (model.provider, model.form) == (CPU, "onnx")
     assert fake.asked[0][0][0] == CUDA  # tried CUDA (the tensor form), then serves the registered graph on CPU
     assert fake.asked[-1] == [CPU]
@@ -241,6 +243,34 @@ def test_cuda_path_runs_through_iobinding(monkeypatch: pytest.MonkeyPatch, spec:
     assert isinstance(model._runner, BoundRunner)
     x = probe_batch(spec, rows=100, seed=9)
     np.testing.assert_array_equal(model.predict(x), reference.predict(x))
+
+
+@pytest.mark.usefixtures("cuda_libraries_load")
+def test_cuda_serves_the_tensor_form_held_to_the_registered_graph(
+    monkeypatch: pytest.MonkeyPatch,
+    spec: FeatureSpec,
+    sklearn_logistic: tuple[LogisticRegression, np.ndarray],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    estimator, x = sklearn_logistic
+    registered = convert(estimator)
+    reference = OnnxModel.load(registered, spec, device="cpu")
+    monkeypatch.setattr(runtime, "onnxruntime", lambda: _GpuBuildWithoutGpu(report_cuda_active=True))
+    monkeypatch.setitem(runtime.BINDING_DEVICE, CUDA, "cpu")
+    model = OnnxModel.load(registered, spec, device="cuda", gpu=GpuOptions(cpu_nodes="warn"))
+    assert (model.provider, model.form, reference.form) == (CUDA, "tensor", "onnx")
+    assert model.sha256 == reference.sha256  # the registered artifact's checksum, verified before the rewrite
+    np.testing.assert_allclose(model.predict(x), reference.predict(x), atol=1e-5, rtol=0)
+
+    # A rewrite that scored differently (here: another model's tensor form) is not served.
+    other = LogisticRegression().fit(x, (x[:, 1] > 0).astype(int))
+    wrong = runtime._device_form(convert(other))
+    monkeypatch.setattr(runtime, "_device_form", lambda data: wrong)
+    with caplog.at_level(logging.ERROR, logger="scorers.runtime"):
+        fallback = OnnxModel.load(registered, spec, device="cuda", gpu=GpuOptions(cpu_nodes="warn"))
+    assert (fallback.provider, fallback.form) == (CUDA, "onnx")
+    assert "tensor form differs from the model" in caplog.text
+    np.testing.assert_array_equal(fallback.predict(x), reference.predict(x))
 
 
 def test_placement_is_profiled_at_load(spec: FeatureSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
