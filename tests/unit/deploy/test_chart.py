@@ -189,10 +189,20 @@ def test_pods_run_non_root_with_resource_requests() -> None:
 
 
 def test_credentials_are_in_the_secret_only() -> None:
-    values = {"credentials": {"kafkaPassword": "kafka-s3cret", "cassandraPassword": "cass-s3cret"}}
+    values = {
+        "credentials": {
+            "kafkaPassword": "kafka-s3cret",
+            "cassandraPassword": "cass-s3cret",
+            "schemaRegistryPassword": "registry-s3cret",
+        }
+    }
     manifests = _render("kafka.securityProtocol=SASL_SSL", "kafka.saslMechanism=SCRAM-SHA-512", values=values)
     secrets = of_kind(manifests, "Secret")
-    assert set(secrets["prod-scorecast-credentials"]["data"]) == {"kafka-password", "cassandra-password"}
+    assert set(secrets["prod-scorecast-credentials"]["data"]) == {
+        "kafka-password",
+        "cassandra-password",
+        "schema-registry-password",
+    }
     plain = yaml.safe_dump_all([m for m in manifests if m["kind"] != "Secret"])
     assert "s3cret" not in plain
     auth = of_kind(manifests, "TriggerAuthentication")["prod-scorecast-kafka"]["spec"]["secretTargetRef"]
@@ -203,6 +213,7 @@ def test_credentials_are_in_the_secret_only() -> None:
     api = of_kind(existing, "Deployment")["prod-scorecast-api"]["spec"]["template"]["spec"]["containers"][0]
     refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in api["env"] if "secretKeyRef" in e.get("valueFrom", {})}
     assert refs == {"vault-synced"}
+    assert {"SCORECAST_SCHEMA_REGISTRY_PASSWORD", "SCORECAST_SCHEMA_REGISTRY_TOKEN"} <= {e["name"] for e in api["env"]}
 
 
 def test_a_gpu_scorer_gets_the_gpu_image_and_a_gpu() -> None:

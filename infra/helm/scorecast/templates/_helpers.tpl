@@ -63,7 +63,7 @@ SCORECAST_SCHEMA_REGISTRY_URL: {{ . | quote }}
 {{/* Credentials by key, as the Secret holds them (only those set). */}}
 {{- define "scorecast.credentialsData" -}}
 {{- $c := .Values.credentials -}}
-{{- range $key, $value := dict "kafka-username" $c.kafkaUsername "kafka-password" $c.kafkaPassword "cassandra-username" $c.cassandraUsername "cassandra-password" $c.cassandraPassword "alert-webhook-url" $c.alertWebhookUrl }}
+{{- range $key, $value := dict "kafka-username" $c.kafkaUsername "kafka-password" $c.kafkaPassword "cassandra-username" $c.cassandraUsername "cassandra-password" $c.cassandraPassword "alert-webhook-url" $c.alertWebhookUrl "schema-registry-username" $c.schemaRegistryUsername "schema-registry-password" $c.schemaRegistryPassword "schema-registry-token" $c.schemaRegistryToken }}
 {{- if $value }}
 {{ $key }}: {{ $value | b64enc | quote }}
 {{- end }}
@@ -98,7 +98,7 @@ env:
 
 {{/* The credential variables, each from a key of .secret (optional: unset keys leave them unset). */}}
 {{- define "scorecast.credentialsEnv" -}}
-{{- range $variable, $key := dict "SCORECAST_KAFKA_USERNAME" "kafka-username" "SCORECAST_KAFKA_PASSWORD" "kafka-password" "SCORECAST_CASSANDRA_USERNAME" "cassandra-username" "SCORECAST_CASSANDRA_PASSWORD" "cassandra-password" "SCORECAST_ALERT_WEBHOOK_URL" "alert-webhook-url" }}
+{{- range $variable, $key := dict "SCORECAST_KAFKA_USERNAME" "kafka-username" "SCORECAST_KAFKA_PASSWORD" "kafka-password" "SCORECAST_CASSANDRA_USERNAME" "cassandra-username" "SCORECAST_CASSANDRA_PASSWORD" "cassandra-password" "SCORECAST_ALERT_WEBHOOK_URL" "alert-webhook-url" "SCORECAST_SCHEMA_REGISTRY_USERNAME" "schema-registry-username" "SCORECAST_SCHEMA_REGISTRY_PASSWORD" "schema-registry-password" "SCORECAST_SCHEMA_REGISTRY_TOKEN" "schema-registry-token" }}
 - name: {{ $variable }}
   valueFrom:
     secretKeyRef:
