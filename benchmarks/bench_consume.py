@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, Producer
 
 from benchmarks.common import Measurement, measure
 from infra.topics import ensure_topics
-from scorecast.batch_consumer import take_batch
+from scorecast.io.read_policy import take_batch
 from scorecast.settings import Settings
 
 MESSAGE = os.urandom(180)  # about one Avro-encoded transaction event

@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from scorecast.errors import ConfigError, PermanentError
-from scorecast.io.errors import kafka_error
-from scorecast.io.librdkafka import log_client_error
+from scorecast.io.reader import KafkaReader
 from scorecast.offsets import DeliveredOffsets
 from scorecast.settings import Settings
 
@@ -85,9 +84,8 @@ class BatchConsumer:
         self._on_rejected = on_rejected or _log_rejected
         self._offsets = DeliveredOffsets()
         self._retry_log = RetryLog("delivery")
-        self._fatal: KafkaError | None = None
         self._commit_sent_at = 0.0
-        self._consumer = Consumer(
+        consumer = Consumer(
             {
                 **settings.kafka_config(),
                 "group.id": settings.group_id(config.group),
@@ -104,27 +102,28 @@ class BatchConsumer:
                 **({"group.instance.id": config.instance_id} if config.instance_id else {}),
             }
         )
+        # The live, group-subscribed mode of the one reader: its policy sorts out ends and errors, and ends the
+        # consumer on a fatal error (a static member fenced by its own rejoin after a broker restart), so the
+        # process exits and is restarted instead of idling for ever.
+        self._reader = KafkaReader(consumer, "Kafka consumer", batch_max=config.batch_max, wait_s=config.batch_wait_s)
+        self._consumer = consumer
 
     def run(self, handle: Handler, stop: threading.Event, idle_exit_s: float | None = None) -> ConsumerStats:
         """Consume until ``stop`` is set, or until partitions were held and nothing came for ``idle_exit_s``."""
-        self._consumer.subscribe(
-            list(self.config.topics), on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
-        )
-        last_message = time.monotonic()
+        reader = self._reader
+        reader.subscribe(self.config.topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost)
+        reader.still()
         try:
             while not stop.is_set():
-                batch = take_batch(self._consumer, self.config.batch_max, self.config.batch_wait_s)
-                self._raise_if_fatal()
-                messages = [m for m in batch if self._usable(m)]
+                messages = reader.take().records  # a fatal error raises: what was delivered is committed below
                 if not messages:
                     if time.monotonic() - self._commit_sent_at >= self.config.commit_retry_s:
                         self._commit()  # what a refused commit left pending, while no batch brings it along
                     if not self._consumer.assignment():
-                        last_message = time.monotonic()  # idle counts only while partitions are held
-                    elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
+                        reader.still()  # idle counts only while partitions are held
+                    elif idle_exit_s is not None and reader.quiet_for() > idle_exit_s:
                         break
                     continue
-                last_message = time.monotonic()
                 self._settle(handle, messages, handle(messages), stop)
                 self._offsets.delivered(messages)
                 self._commit()
@@ -153,30 +152,8 @@ class BatchConsumer:
             for part in (messages[:half], messages[half:]):
                 self._settle(handle, part, handle(part), stop)
 
-    def _usable(self, message: Message) -> bool:
-        error = message.error()
-        if error is None:
-            return True
-        if error.fatal() or error.code() == KafkaError._FATAL:
-            # consume() hands over a fenced static member's error as code _FATAL without the fatal flag (the
-            # flag is set only on what error_cb gets, which a fenced consumer did not call): measured idling.
-            self._fatal = error if error.fatal() else KafkaError(error.code(), error.str(), fatal=True)
-            self._raise_if_fatal()
-        if error.code() != KafkaError._PARTITION_EOF:
-            log.warning("consumer error: %s", error)
-        return False
-
     def _on_client_error(self, error: KafkaError) -> None:
-        log_client_error(error)
-        if error.fatal():
-            self._fatal = error
-
-    def _raise_if_fatal(self) -> None:
-        # A fatal consumer (e.g. a static member fenced by its own rejoin after a broker restart) never
-        # consumes again: end the consumer with the error, so the process exits and is restarted, instead of
-        # idling for ever. What was delivered is committed on the way out when the group still takes it.
-        if self._fatal is not None:
-            raise kafka_error(self._fatal, "Kafka consumer")
+        self._reader.errors.client_error(error)  # called inside consume(), once the reader exists
 
     def _deliver(self, deliver: Deliver, stop: threading.Event) -> None:
         backoff = 0.1
@@ -276,15 +253,6 @@ class RetryLog:
     @property
     def failing(self) -> bool:
         return self._failing_since is not None
-
-
-def take_batch(consumer: Consumer, most: int, wait_s: float) -> list[Message]:
-    """Up to ``most`` messages: what is queued, at once; only an empty queue waits up to ``wait_s``.
-
-    ``consume(n, timeout)`` returns early only once ``n`` messages are there, so calling it alone would add the
-    whole timeout to every batch short of ``n``: under load, to every batch's latency.
-    """
-    return consumer.consume(most, 0) or consumer.consume(most, wait_s)
 
 
 def _log_rejected(message: Message, error: PermanentError) -> None:

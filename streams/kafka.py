@@ -1,30 +1,25 @@
 """Consumer plumbing shared by the stream processors: one consumer assigned every partition, explicit commits.
 
 A processor's statistics are global per model (a window pools every partition), so one processor instance
-reads all partitions of its topics with ``assign`` instead of joining a group rebalance; its consumer group id
-only names where offsets are committed. Run one instance per (stream, model) processor.
+reads all partitions of its topics through the I/O layer's reader in its assign-all mode
+(``scorecast.io.reader``) instead of joining a group rebalance; its consumer group id only names where offsets
+are committed. Run one instance per (stream, model) processor.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
-from scorecast.errors import ScorecastError
+from scorecast.io.reader import KafkaReader
 from scorecast.settings import Settings
 
-log = logging.getLogger(__name__)
 TP = tuple[str, int]
-
-
-class KafkaTopicError(ScorecastError):
-    """A topic a processor needs is missing."""
 
 
 def consumer(settings: Settings, group: str) -> Consumer:
@@ -42,35 +37,14 @@ def consumer(settings: Settings, group: str) -> Consumer:
     )
 
 
+def reader(client: Consumer) -> KafkaReader:
+    """The one reader's assign-all mode over a processor's consumer."""
+    return KafkaReader(client, "stream processor consumer", batch_max=5_000, wait_s=0.2)
+
+
 def assign_all(client: Consumer, topics: Iterable[str], timeout_s: float = 10.0) -> list[TP]:
     """Assign every partition of ``topics`` at the group's committed offsets (the beginning if none)."""
-    metadata = client.list_topics(timeout=timeout_s)
-    partitions = []
-    for topic in topics:
-        found = metadata.topics.get(topic)
-        if found is None or found.error is not None:
-            raise KafkaTopicError(f"topic {topic} does not exist (run `scorecast init`)")
-        partitions += [TopicPartition(topic, p) for p in sorted(found.partitions)]
-    committed = client.committed(partitions, timeout=timeout_s)
-    for tp in committed:
-        if tp.offset < 0:
-            tp.offset = OFFSET_BEGINNING
-    client.assign(committed)
-    return [(tp.topic, tp.partition) for tp in committed]
-
-
-def split(messages: list[Message]) -> tuple[list[Message], list[TP]]:
-    """(records, partitions that reached their end); other consumer errors are logged."""
-    records, ends = [], []
-    for message in messages:
-        error = message.error()
-        if error is None:
-            records.append(message)
-        elif error.code() == KafkaError._PARTITION_EOF:
-            ends.append((message.topic() or "", message.partition() or 0))
-        else:
-            log.warning("consumer error: %s", error)
-    return records, ends
+    return reader(client).assign_all(topics, timeout_s)
 
 
 class Alignment:
@@ -152,15 +126,16 @@ def drive(
     idle_exit_s: float | None,
     checkpoint_s: float,
 ) -> None:
-    """The processors' loop: consume, process, checkpoint every ``checkpoint_s`` and once more at the end."""
-    last_message = last_checkpoint = time.monotonic()
+    """The processors' loop: take a batch through the reader, process it, checkpoint every ``checkpoint_s`` and
+    once more at the end. A fatal consumer error raises without that last checkpoint (a batch may be half
+    processed); the restarted processor resumes from the previous one."""
+    source = reader(client)
+    last_checkpoint = time.monotonic()
     while not stop.is_set():
-        messages, ends = split(client.consume(5_000, 0.2))
-        if messages or ends:
-            process(messages, ends, stop)
-        if messages:
-            last_message = time.monotonic()
-        elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
+        batch = source.take()
+        if batch.records or batch.ends:
+            process(batch.records, [(e.topic, e.partition) for e in batch.ends], stop)
+        if not batch.records and idle_exit_s is not None and source.quiet_for() > idle_exit_s:
             break
         if time.monotonic() - last_checkpoint >= checkpoint_s:
             checkpoint()

@@ -1,36 +1,42 @@
-"""Reading exactly a range of a topic: each partition from a start offset to an end offset, then stop.
+"""The one Kafka reader: a consumer read in one of three modes, every batch sorted by one policy (read_policy).
 
-One policy for every bounded read (replay scans, label fetches):
+- ``subscribe(topics, ...)`` — live, group-subscribed: the group assigns partitions, the caller commits
+  (``scorecast.batch_consumer.BatchConsumer``: scorers, shadow tee, shadow joiner);
+- ``assign_all(topics)`` — live, every partition of the topics at the group's committed offsets (the beginning
+  where none), no rebalances: one instance reads them all (the stream processors, whose statistics pool every
+  partition);
+- ``range(topic, spans)`` — bounded: each partition from a start to an end offset, then stop (replay scans, label
+  fetches, the rollout controller's label feed and dead-letter counts). A partition is finished at its record
+  ``end - 1`` or at an end-of-partition at or past ``end`` (control records and compaction leave offsets with no
+  record, so waiting for ``end - 1`` alone could wait for ever); records prefetched past the end are dropped
+  and a finished partition is paused; no record and no end for ``stall_s`` while a partition is unfinished
+  raises ``RetryableError`` (a broker that stopped answering is never an endless loop, nor a silent early
+  stop). A range read never commits; its consumer must have ``enable.partition.eof`` on
+  (``RANGE_CONSUMER_CONFIG``).
 
-- a partition is finished when a record at ``end - 1`` arrives, or when librdkafka reports end-of-partition
-  at or past ``end`` — control records (transaction markers) and compaction leave offsets with no record, so
-  waiting for the record at ``end - 1`` alone could wait forever;
-- records prefetched past a partition's end are dropped, and a finished partition is paused;
-- no record and no end for ``stall_s`` while a partition is unfinished raises ``RetryableError`` (a broker
-  that stopped answering is never an endless loop, nor a silent early stop);
-- a consumer error is translated by ``kafka_error``.
-
-The consumer must be assigned nothing yet and have ``enable.partition.eof`` on (``range_consumer_config``
-gives the settings); the reader assigns the ranges itself and never commits.
+The live modes call ``take`` in their own loop, because what happens between batches (deliver and commit,
+checkpoint) is theirs; ``quiet_for`` is how long nothing came.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
-from scorecast.batch_consumer import take_batch
-from scorecast.errors import RetryableError
-from scorecast.io.errors import kafka_error
+from scorecast.errors import ConfigError, RetryableError
+from scorecast.io.read_policy import WAIT_S, End, Progress, ReadErrors, Sorted, take_batch
+
+__all__ = ["RANGE_CONSUMER_CONFIG", "STALL_S", "KafkaReader", "RangeBatch", "Span", "read_range", "take_batch"]
 
 STALL_S = 60.0
-WAIT_S = 0.05  # an empty queue waits this long for a batch before the loop looks again (take_batch)
+TP = tuple[str, int]
+OnPartitions = Callable[[Consumer, list[TopicPartition]], None]
 
-# What a reader's consumer needs on top of Settings.kafka_config() and a group.id.
+# What a range reader's consumer needs on top of Settings.kafka_config() and a group.id.
 RANGE_CONSUMER_CONFIG: dict[str, Any] = {
     "enable.auto.commit": False,
     "enable.auto.offset.store": False,
@@ -56,6 +62,115 @@ class RangeBatch:
     advanced: dict[int, int]  # partition -> next offset to read after this batch (its end once finished)
 
 
+class KafkaReader:
+    def __init__(
+        self,
+        consumer: Consumer,
+        what: str,
+        *,
+        bounded: bool = False,
+        batch_max: int = 2000,
+        wait_s: float = WAIT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.consumer = consumer
+        self.what = what
+        self.batch_max = batch_max
+        self.wait_s = wait_s
+        self.errors = ReadErrors(what, bounded=bounded)
+        self._clock = clock
+        self._progress = Progress(clock)
+        self._paused: list[TopicPartition] = []  # what a range read paused, resumed by the next one
+
+    # --- mode 1: live, group-subscribed -------------------------------------------------------------------
+    def subscribe(
+        self, topics: Sequence[str], *, on_assign: OnPartitions, on_revoke: OnPartitions, on_lost: OnPartitions
+    ) -> None:
+        self.consumer.subscribe(list(topics), on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
+
+    # --- mode 2: live, every partition --------------------------------------------------------------------
+    def assign_all(self, topics: Iterable[str], timeout_s: float = 10.0) -> list[TP]:
+        """Assign every partition of ``topics`` at the group's committed offsets (the beginning if none)."""
+        metadata = self.consumer.list_topics(timeout=timeout_s)
+        partitions = []
+        for topic in topics:
+            found = metadata.topics.get(topic)
+            if found is None or found.error is not None:
+                raise ConfigError(f"topic {topic} does not exist (run `scorecast init`)")
+            partitions += [TopicPartition(topic, p) for p in sorted(found.partitions)]
+        committed = self.consumer.committed(partitions, timeout=timeout_s)
+        for tp in committed:
+            if tp.offset < 0:
+                tp.offset = OFFSET_BEGINNING
+        self.consumer.assign(committed)
+        return [(tp.topic, tp.partition) for tp in committed]
+
+    # --- the live modes' batch ----------------------------------------------------------------------------
+    def take(self) -> Sorted:
+        """One batch of records and ends, sorted by the policy (a fatal error raises)."""
+        self.errors.raise_if_fatal()
+        batch = self.errors.sort(take_batch(self.consumer, self.batch_max, self.wait_s))
+        if batch.records or batch.ends:
+            self._progress.made()
+        return batch
+
+    def quiet_for(self) -> float:
+        """Seconds since the last record or end."""
+        return self._progress.quiet_for()
+
+    def still(self) -> None:
+        """Nothing is expected now (no partition held): quiet time starts over."""
+        self._progress.made()
+
+    # --- mode 3: bounded ----------------------------------------------------------------------------------
+    def range(self, topic: str, spans: Sequence[Span], *, stall_s: float = STALL_S) -> Iterator[RangeBatch]:
+        """Batches of ``topic``'s records within ``spans`` until every span is read to its end."""
+        ends = {s.partition: s.end for s in spans if s.end > s.start}
+        if self._paused:  # a previous range's finished partitions: the consumer may be assigned them again
+            self.consumer.resume(self._paused)
+            self._paused = []
+        if not ends:
+            return
+        self.consumer.assign([TopicPartition(topic, s.partition, s.start) for s in spans if s.partition in ends])
+        self._progress.made()
+        while ends:
+            batch = self.errors.sort(take_batch(self.consumer, self.batch_max, self.wait_s))
+            finished = [e.partition for e in batch.ends if _past(e, ends)]
+            kept: list[Message] = []
+            partitions: list[int] = []
+            offsets: list[int] = []
+            advanced: dict[int, int] = {}
+            for m in batch.records:
+                partition, offset = m.partition() or 0, m.offset() or 0
+                end = ends.get(partition)
+                if end is None or offset >= end:  # prefetched past a finished partition's end
+                    continue
+                kept.append(m)
+                partitions.append(partition)
+                offsets.append(offset)
+                advanced[partition] = offset + 1
+                if offset + 1 >= end:
+                    finished.append(partition)
+            if not kept and not finished:
+                if self._progress.quiet_for() > stall_s:
+                    raise RetryableError(f"reading {topic} stalled: no record for {stall_s:g}s before the range's end")
+                continue
+            self._progress.made()
+            for partition in finished:
+                if partition in ends:
+                    advanced[partition] = ends.pop(partition)
+                    paused = TopicPartition(topic, partition)
+                    self.consumer.pause([paused])
+                    self._paused.append(paused)
+            yield RangeBatch(kept, partitions, offsets, advanced)
+
+
+def _past(end: End, ends: dict[int, int]) -> bool:
+    """The range's end reached across markers or compacted offsets (an end before it is not the end)."""
+    last = ends.get(end.partition)
+    return last is not None and end.offset >= last
+
+
 def read_range(
     consumer: Consumer,
     topic: str,
@@ -66,43 +181,6 @@ def read_range(
     stall_s: float = STALL_S,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[RangeBatch]:
-    """Batches of ``topic``'s records within ``spans`` until every span is read to its end."""
-    ends = {s.partition: s.end for s in spans if s.end > s.start}
-    if not ends:
-        return
-    consumer.assign([TopicPartition(topic, s.partition, s.start) for s in spans if s.partition in ends])
-    last_progress = clock()
-    while ends:
-        kept: list[Message] = []
-        partitions: list[int] = []
-        offsets: list[int] = []
-        advanced: dict[int, int] = {}
-        finished: list[int] = []
-        for m in take_batch(consumer, batch, wait_s):
-            partition, offset = m.partition() or 0, m.offset() or 0
-            end = ends.get(partition)
-            error = m.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    raise kafka_error(error, f"reading {topic}")
-                if end is not None and offset >= end:  # the end, reached across markers or compacted offsets
-                    finished.append(partition)
-                continue
-            if end is None or offset >= end:  # prefetched past a finished partition's end
-                continue
-            kept.append(m)
-            partitions.append(partition)
-            offsets.append(offset)
-            advanced[partition] = offset + 1
-            if offset + 1 >= end:
-                finished.append(partition)
-        if not kept and not finished:
-            if clock() - last_progress > stall_s:
-                raise RetryableError(f"reading {topic} stalled: no record for {stall_s:g}s before the range's end")
-            continue
-        last_progress = clock()
-        for partition in finished:
-            if partition in ends:
-                advanced[partition] = ends.pop(partition)
-                consumer.pause([TopicPartition(topic, partition)])
-        yield RangeBatch(kept, partitions, offsets, advanced)
+    """A one-off range read on a fresh consumer (assigned nothing yet)."""
+    reader = KafkaReader(consumer, f"reading {topic}", bounded=True, batch_max=batch, wait_s=wait_s, clock=clock)
+    return reader.range(topic, spans, stall_s=stall_s)

@@ -89,12 +89,14 @@ class ProducerDouble:
 
 class ConsumerDouble:
     """Stands in for confluent-kafka's Consumer in a bounded read: ``consume`` hands out the scripted batches
-    in order (an empty list is a wait with nothing queued), then nothing; assignments and pauses are kept."""
+    in order (an empty list is a wait with nothing queued), then nothing; assignments, pauses and resumes are
+    kept."""
 
     def __init__(self, batches: list[list[Message]]) -> None:
         self.batches = list(batches)
         self.assigned: list[tuple[int, int]] = []
         self.paused: list[int] = []
+        self.resumed: list[int] = []
         self.consumes = 0
 
     def assign(self, partitions: list[TopicPartition]) -> None:
@@ -110,6 +112,9 @@ class ConsumerDouble:
 
     def pause(self, partitions: list[TopicPartition]) -> None:
         self.paused += [tp.partition for tp in partitions]
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.resumed += [tp.partition for tp in partitions]
 
 
 def record(partition: int, offset: int, value: bytes = b"v", topic: str = "t") -> Message:

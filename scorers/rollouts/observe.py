@@ -7,7 +7,8 @@ late) and skipping rows it has already handed out. ``LabelFeed`` keeps one consu
 (``assign``, no group, no commits) from the rollout's start and hands out only what arrived since the last
 poll: a tick's cost no longer grows with the topic's retention. Dead letters come from the dead-letter topic
 read from the stage's start time: one on the shadow topic is an error of the candidate's path, one on the
-events topic an error of the champion's.
+events topic an error of the champion's. Both Kafka reads are the I/O layer reader's bounded mode
+(``scorecast.io.reader``): ends across control records, a stall is an error, never a silent early stop.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from cassandra.cluster import Session
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from schemas.codec import AvroCodec
 from schemas.errors import SchemaError
 from schemas.registry import open_store, schema_name
+from scorecast.io.errors import kafka_error
+from scorecast.io.reader import RANGE_CONSUMER_CONFIG, KafkaReader, Span
 from scorecast.settings import Settings
 from shadow.results import JoinedColumns, ResultsReader
 
@@ -63,48 +66,43 @@ class LabelBatch:
 
 
 class LabelFeed:
-    """The labels topic, read on from where the previous poll stopped."""
+    """The labels topic, read on from where the previous poll stopped: each poll is a bounded read of the
+    reader (``scorecast.io.reader``) from there to the high watermark, so a partition with nothing new costs no
+    wait (end-of-partition is reported once per end, so waiting for it again waited out the whole budget)."""
 
     def __init__(self, settings: Settings, stream: str, since_ms: int, timeout_s: float = 10.0) -> None:
         self.topic = settings.topic(stream, "labels")
         self._codec = AvroCodec(open_store(settings), self.topic, schema_name(stream, "labels"))
-        config = {
-            **settings.kafka_config(),
-            "group.id": f"scorecast.rollout-labels.{uuid.uuid4()}",  # never committed: a read
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-        }
-        self._consumer = Consumer(config)
-        metadata = self._consumer.list_topics(self.topic, timeout=timeout_s).topics.get(self.topic)
-        self.partitions: list[int] = [] if metadata is None or metadata.error else sorted(metadata.partitions)
-        starts = self._consumer.offsets_for_times(
-            [TopicPartition(self.topic, p, since_ms) for p in self.partitions], timeout=timeout_s
-        )
-        for tp in starts:
-            if tp.offset < 0:  # nothing at or after since_ms yet: start at the end
-                tp.offset = self._consumer.get_watermark_offsets(tp, timeout=timeout_s)[1]
-        self._consumer.assign(starts)
+        self._timeout_s = timeout_s
+        consumer = _read_consumer(settings, "rollout-labels")
+        self._reader = KafkaReader(consumer, f"reading {self.topic}", bounded=True, batch_max=5_000)
+        try:
+            metadata = consumer.list_topics(self.topic, timeout=timeout_s).topics.get(self.topic)
+            self.partitions: list[int] = [] if metadata is None or metadata.error else sorted(metadata.partitions)
+            starts = consumer.offsets_for_times(
+                [TopicPartition(self.topic, p, since_ms) for p in self.partitions], timeout=timeout_s
+            )
+            # nothing at or after since_ms yet: start at the end
+            self._next = {tp.partition: tp.offset if tp.offset >= 0 else self._high(tp.partition) for tp in starts}
+        except KafkaException as error:
+            consumer.close()
+            raise kafka_error(error, f"reading {self.topic}") from error
 
     def poll(self, budget_s: float = 2.0, max_messages: int = 50_000) -> LabelBatch:
         """What arrived since the previous poll, until every partition is caught up (or the budget is spent)."""
         out = LabelBatch()
-        behind = set(self.partitions)
+        try:
+            spans = [Span(p, self._next[p], self._high(p)) for p in self.partitions]
+        except KafkaException as error:
+            raise kafka_error(error, f"reading {self.topic}") from error
+        ends = {s.partition: s.end for s in spans}
+        out.caught_up = [s.partition for s in spans if s.end <= s.start]
         deadline = time.monotonic() + budget_s
         read = 0
-        while behind and read < max_messages and time.monotonic() < deadline:
-            messages = self._consumer.consume(5_000, 0.5)
-            for m in messages:
-                error = m.error()
-                partition = m.partition() or 0
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        behind.discard(partition)
-                        out.caught_up.append(partition)
-                    continue
-                read += 1
+        for batch in self._reader.range(self.topic, spans, stall_s=self._timeout_s):
+            for message, partition in zip(batch.messages, batch.partitions, strict=True):
                 try:
-                    record = self._codec.decode(m.value() or b"")
+                    record = self._codec.decode(message.value() or b"")
                 except SchemaError:
                     out.undecodable += 1
                     continue
@@ -112,15 +110,29 @@ class LabelFeed:
                 out.event_ids.append(record["event_id"])
                 out.labels.append(int(record["label"]))
                 out.label_times.append(int(record["label_time"]))
+            read += len(batch.messages)
+            for partition, offset in batch.advanced.items():
+                self._next[partition] = offset
+                if offset >= ends[partition]:
+                    out.caught_up.append(partition)
+            if read >= max_messages or time.monotonic() >= deadline:
+                break  # the rest comes with the next poll, from self._next
         return out
 
+    def _high(self, partition: int) -> int:
+        tp = TopicPartition(self.topic, partition)
+        return int(self._reader.consumer.get_watermark_offsets(tp, timeout=self._timeout_s)[1])
+
     def close(self) -> None:
-        self._consumer.close()
+        self._reader.consumer.close()
 
 
 class Observer:
-    def __init__(self, settings: Settings, session: Session, stream: str, read_labels: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, session: Session, stream: str, read_labels: bool = True, timeout_s: float = 10.0
+    ) -> None:
         self.settings = settings
+        self.timeout_s = timeout_s  # each Kafka request, and how long a read may make no progress
         self.stream = stream
         self.reader = ResultsReader(session, settings.keyspace)
         self.with_labels = read_labels
@@ -129,44 +141,54 @@ class Observer:
         return ResultsCursor(self.reader, model, candidate, since_ms, settle_ms)
 
     def labels(self, since_ms: int) -> LabelFeed | None:
-        return LabelFeed(self.settings, self.stream, since_ms) if self.with_labels else None
+        return LabelFeed(self.settings, self.stream, since_ms, self.timeout_s) if self.with_labels else None
 
     def dead_letters(self, since_ms: int, until_ms: int) -> tuple[int, int]:
-        """(candidate path, champion path) dead letters written between the two times."""
+        """(candidate path, champion path) dead letters written between the two times: a bounded read of the
+        dead-letter topic from ``since_ms`` to its end (a stall raises ``RetryableError``; the controller retries
+        the evaluation instead of deciding on a partial count)."""
         topic = self.settings.topic(self.stream, "dead-letters")
         shadow, events = self.settings.topic(self.stream, "shadow"), self.settings.topic(self.stream, "events")
-        group = f"scorecast.rollout.{uuid.uuid4()}"  # never committed: a read, not a consumer group's progress
-        consumer = Consumer({**self.settings.kafka_config(), "group.id": group, "enable.auto.commit": False})
+        consumer = _read_consumer(self.settings, "rollout")
         counts = {shadow: 0, events: 0}
         try:
-            metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-            if metadata is None or metadata.error is not None:
-                return 0, 0
-            starts = consumer.offsets_for_times([TopicPartition(topic, p, since_ms) for p in metadata.partitions])
-            ends: dict[int, int] = {}
-            assign = []
-            for tp in starts:
-                high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1]
-                if 0 <= tp.offset < high:
-                    ends[tp.partition] = high
-                    assign.append(tp)
-            consumer.assign(assign)
-            while ends:
-                messages = consumer.consume(5000, 5.0)
-                if not messages:
-                    break  # a partition that ends with control records: what was read is what there is
-                for m in messages:
-                    partition, offset = m.partition() or 0, m.offset() or 0
-                    if m.error() is not None or partition not in ends or offset >= ends[partition]:
-                        continue
-                    stamp = m.timestamp()[1]
-                    if stamp < until_ms:
+            spans = self._dead_letter_spans(consumer, topic, since_ms)
+            reader = KafkaReader(consumer, f"reading {topic}", bounded=True, batch_max=5_000)
+            for batch in reader.range(topic, spans, stall_s=self.timeout_s):
+                for m in batch.messages:
+                    if m.timestamp()[1] < until_ms:
                         source = dict(m.headers() or []).get(_SOURCE)
                         name = source.decode() if isinstance(source, bytes) else str(source)
                         if name in counts:
                             counts[name] += 1
-                    if offset + 1 >= ends[partition]:
-                        del ends[partition]
+        except KafkaException as error:
+            raise kafka_error(error, f"reading {topic}") from error
         finally:
             consumer.close()
         return counts[shadow], counts[events]
+
+    def _dead_letter_spans(self, consumer: Consumer, topic: str, since_ms: int) -> list[Span]:
+        metadata = consumer.list_topics(topic, timeout=self.timeout_s).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return []
+        starts = consumer.offsets_for_times(
+            [TopicPartition(topic, p, since_ms) for p in metadata.partitions], timeout=self.timeout_s
+        )
+        spans = []
+        for tp in starts:
+            high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=self.timeout_s)[1]
+            if 0 <= tp.offset < high:
+                spans.append(Span(tp.partition, tp.offset, high))
+        return spans
+
+
+def _read_consumer(settings: Settings, purpose: str) -> Consumer:
+    """A consumer for bounded reads: a fresh group id that is never committed (a read, not a group's progress)."""
+    return Consumer(
+        {
+            **settings.kafka_config(),
+            **RANGE_CONSUMER_CONFIG,
+            "group.id": f"scorecast.{purpose}.{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",  # labels or dead letters that retention deleted are gone: read on
+        }
+    )

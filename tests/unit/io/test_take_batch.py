@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer
 
-from scorecast.batch_consumer import take_batch
+from scorecast.io.read_policy import take_batch
 
 
 class QueueDouble:

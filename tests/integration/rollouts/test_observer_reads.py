@@ -1,0 +1,75 @@
+"""The rollout observer's Kafka reads on real Kafka, through the I/O layer's bounded reader.
+
+Dead letters: the old loop took ``consume(5000, 5.0)``, which waits its whole timeout for a short batch, and
+stopped at the first empty wait, so a tick cost at least 5 s and a topic ending in a transaction marker (no record
+at its last offset) 10 s; a broker slower than that was a silently partial count. Labels: end-of-partition is
+reported once per end, so a poll with nothing new on some partition waited out its whole budget.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from cassandra.cluster import Session
+from confluent_kafka import Producer
+
+from scorecast.cassandra import connect
+from scorecast.settings import Settings
+from scorers.rollouts.observe import LabelFeed, Observer
+from tests.integration.rollouts.test_label_feed import labels
+from tests.integration.streams.conftest import STREAM, produce
+
+_SOURCE = "scorecast.dlq.source.topic"
+
+
+@pytest.fixture
+def keyspace_session(settings: Settings) -> Iterator[Session]:
+    session = connect(settings, settings.keyspace)
+    yield session
+    session.cluster.shutdown()
+
+
+def dead_letters_in_transactions(settings: Settings, sources: list[str], abort: bool) -> None:
+    producer = Producer({**settings.kafka_config(), "transactional.id": f"test-{uuid.uuid4()}"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    topic = settings.topic(STREAM, "dead-letters")
+    for i, source in enumerate(sources):
+        producer.produce(topic, b"x", f"card-{i}".encode(), headers=[(_SOURCE, source.encode())])
+    if abort:
+        producer.abort_transaction(30)  # its records stay in the log, never delivered to read_committed readers
+    else:
+        producer.commit_transaction(30)  # a commit marker after them: no record at the topic's last offset
+
+
+def test_dead_letters_ending_in_transaction_markers_are_counted_without_waiting(
+    settings: Settings, keyspace_session: Session
+) -> None:
+    shadow, events = settings.topic(STREAM, "shadow"), settings.topic(STREAM, "events")
+    since_ms = int(time.time() * 1000)
+    dead_letters_in_transactions(settings, [shadow, events, events], abort=False)
+    dead_letters_in_transactions(settings, [shadow] * 5, abort=True)
+    observer = Observer(settings, keyspace_session, STREAM, read_labels=False)
+    started = time.monotonic()
+    counts = observer.dead_letters(since_ms, int(time.time() * 1000) + 1)
+    elapsed = time.monotonic() - started
+    assert counts == (1, 2)
+    assert elapsed < 4.0, f"{elapsed:.1f}s: waited for a record at a marker's offset"
+
+
+def test_a_label_poll_with_nothing_new_does_not_wait_out_its_budget(settings: Settings) -> None:
+    produce(settings, "labels", labels(0, 50, int(time.time() * 1000)))
+    feed = LabelFeed(settings, STREAM, since_ms=0)
+    try:
+        assert len(feed.poll(budget_s=30.0).event_ids) == 50
+        started = time.monotonic()
+        again = feed.poll(budget_s=30.0)
+        elapsed = time.monotonic() - started
+        assert again.event_ids == []
+        assert sorted(again.caught_up) == feed.partitions  # caught up: the label join's watermark moves on
+        assert elapsed < 10.0, f"{elapsed:.1f}s: waited for an end-of-partition that is reported once"
+    finally:
+        feed.close()
