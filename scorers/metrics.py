@@ -87,10 +87,10 @@ _placement = meter.create_gauge(
 
 
 def placement_loaded(model: str, version: int, provider: str, placement: Placement) -> None:
-    """Where a loaded version's nodes run: one series per provider, the serving one labelled ``serving``."""
+    """Where a loaded version's nodes run: one series per provider it ran on and per the session's provider
+    (a CUDA session whose nodes all fell to the CPU shows CUDA at 0)."""
     for name in sorted(set(placement.nodes) | {provider}):
-        labels = {"model": model, "version": str(version), "provider": name, "serving": str(name == provider).lower()}
-        _placement.set(placement.share(name), labels)
+        _placement.set(placement.share(name), {"model": model, "version": str(version), "provider": name})
 
 
 def error_kind(error: BaseException) -> str:

@@ -36,6 +36,10 @@ metrics.refused_by_sinks(1)
 metrics.written(0.012)
 metrics.serving((2, 3))
 metrics.serving((3,))
+from scorers.metrics import placement_loaded
+from scorers.placement import Placement
+ran = Placement({{"CUDAExecutionProvider": 9, "CPUExecutionProvider": 1}})
+placement_loaded("fraud", 3, "CUDAExecutionProvider", ran)
 print(httpx.get("http://127.0.0.1:{port}/metrics", timeout=5).text)
 """
 
@@ -83,8 +87,13 @@ def test_the_scorer_exports_prometheus_fit_series() -> None:
     assert _by(series["scorecast_inference_duration_seconds_count"], "version") == {"2": 1.0, "3": 1.0}
     assert _by(series["scorecast_model_version_serving"], "version") == {"2": 0.0, "3": 1.0}
     assert _by(series["scorecast_serving_version"], "alias") == {"challenger": 3.0}
+    assert _by(series["scorecast_model_node_share"], "provider") == {
+        "CUDAExecutionProvider": 0.9,
+        "CPUExecutionProvider": 0.1,
+    }
     labels = {key for samples in series.values() for labels, _ in samples for key in labels}
     scorer_labels = {"stream", "model", "alias", "version", "reason", "stage", "kind", "le", "partition", "at"}
+    scorer_labels |= {"provider"}
     assert labels - scorer_labels <= {
         "service_name",
         "service_instance_id",
