@@ -5,7 +5,7 @@ timestamp says nothing about its event's time, so the report reads each partitio
 high watermark it had when the read began, with ``assign`` (no group, no commits, no live offset moves),
 through the I/O layer's bounded ``read_range`` (control records, stalls).
 A label read again for the same event replaces the earlier one (a correction); an undecodable label is
-counted and shown in the report.
+counted and shown in the report. Records are decoded by the shared label decoder (schemas.label_batch).
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import uuid
 from collections.abc import Set
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from confluent_kafka import Consumer, TopicPartition
 
-from schemas.codec import AvroCodec
-from schemas.errors import SchemaError
-from schemas.registry import open_store, schema_name
+from schemas.label_batch import LabelBatchDecoder
+from schemas.registry import open_store
 from scorecast.io.reader import RANGE_CONSUMER_CONFIG, Span, read_range
 from scorecast.settings import Settings
 
@@ -32,7 +33,8 @@ class Labels:
 
 def read_labels(settings: Settings, stream: str, event_ids: Set[str], timeout_s: float = 30.0) -> Labels:
     topic = settings.topic(stream, "labels")
-    codec = AvroCodec(open_store(settings), topic, schema_name(stream, "labels"))
+    decoder = LabelBatchDecoder(open_store(settings), topic)
+    wanted = pa.array(list(event_ids), pa.string())
     consumer = Consumer(
         {
             **settings.kafka_config(),
@@ -50,15 +52,13 @@ def read_labels(settings: Settings, stream: str, event_ids: Set[str], timeout_s:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
             spans.append(Span(p, low, high))
         for batch in read_range(consumer, topic, spans, batch=5000, stall_s=timeout_s):
-            for m in batch.messages:
-                out.read += 1
-                try:
-                    record = codec.decode(m.value() or b"")
-                except SchemaError:
-                    out.undecodable += 1
-                else:
-                    if record["event_id"] in event_ids:
-                        out.by_event[record["event_id"]] = record["label"]
+            decoded = decoder.decode([m.value() for m in batch.messages])
+            out.read += len(batch.messages)
+            out.undecodable += len(decoded.unreadable)
+            mask = pc.is_in(decoded.event_ids, value_set=wanted)
+            ids = decoded.event_ids.filter(mask).to_pylist()
+            labels = decoded.labels[mask.to_numpy(zero_copy_only=False)].tolist()
+            out.by_event.update(zip(ids, labels, strict=True))  # in read order: a later label replaces
     finally:
         consumer.close()
     return out

@@ -102,3 +102,13 @@ class Topic:
 
 def test_the_label_window_runs_from_the_range_start_to_end_plus_horizon_capped_at_the_topic() -> None:
     assert label_ranges(Topic(), 500, 5000) == (PartitionRange(0, 10, 100), PartitionRange(1, 20, 45))
+
+
+def test_a_label_whose_event_id_is_not_utf8_is_counted_not_raised() -> None:
+    good = encode([label_record("évent", 1, 5), label_record("b", 0, 6)])
+    assert good[0] is not None
+    broken = good[0].replace("é".encode(), b"\xff\xfe")
+    table, unreadable = decode([broken, good[1]])
+    assert table.column("event_id").to_pylist() == ["b"]
+    assert table.column("offset").to_pylist() == [1]
+    assert unreadable == 1
