@@ -21,6 +21,7 @@ from pathlib import Path
 
 from infra import jars
 from infra.errors import InfraError
+from infra.security import cassandra_security, ensure_role, kafka_security
 from infra.services import LOOPBACK, Cassandra, Kafka, Service, ServiceLayout, kafka_cluster_id
 from scorecast.settings import Settings
 
@@ -104,9 +105,15 @@ def node_host(node: int) -> str:
 def cluster_services(settings: Settings, nodes: int, home: Path) -> tuple[Service, ...]:
     """The services of a local cluster: Kafka then Cassandra, one node of each or ``nodes`` of each."""
     kafka_port = int(settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)[-1])
+    kafka_secured, cassandra_secured = kafka_security(settings), cassandra_security(settings)  # infra/security.py
     if nodes == 1:
         return (
-            Kafka(port=kafka_port, controller_port=settings.kafka_controller_port, heap_mb=settings.kafka_heap_mb),
+            Kafka(
+                port=kafka_port,
+                controller_port=settings.kafka_controller_port,
+                heap_mb=settings.kafka_heap_mb,
+                security=kafka_secured,
+            ),
             Cassandra(
                 port=settings.cassandra_port,
                 storage_port=settings.cassandra_storage_port,
@@ -114,6 +121,7 @@ def cluster_services(settings: Settings, nodes: int, home: Path) -> tuple[Servic
                 commitlog_sync=settings.cassandra_commitlog_sync,
                 commitlog_sync_ms=settings.cassandra_commitlog_sync_ms,
                 heap_mb=settings.cassandra_heap_mb,
+                security=cassandra_secured,
             ),
         )
     if not 1 <= nodes <= MAX_NODES:
@@ -139,6 +147,7 @@ def cluster_services(settings: Settings, nodes: int, home: Path) -> tuple[Servic
             replication=replication,
             min_insync=replication - 1,  # acks=all then survives one broker down
             cluster_id=cluster_id,
+            security=kafka_secured,
         )
         for i in numbers
     ]
@@ -158,6 +167,7 @@ def cluster_services(settings: Settings, nodes: int, home: Path) -> tuple[Servic
             initial_token=_token(i, nodes),
             # Nodes join one at a time: concurrent joins of a new ring race for its token metadata.
             after=(f"cassandra-{i - 1}",) if i > 1 else (),
+            security=cassandra_secured,
         )
         for i in numbers
     ]
@@ -243,6 +253,10 @@ class LocalCluster:
             started[service.name] = (service, self._spawn(service, layout, java, classpath))
         for service, process in started.values():
             self._wait_ready(service, process)
+        for service in self.services:
+            if isinstance(service, Cassandra) and service.security is not None:
+                ensure_role(service.security)  # the settings' login role, once the ring answers
+                break
         return self.status()
 
     def _spawn(self, service: Service, layout: ServiceLayout, java: str, classpath: Path) -> subprocess.Popen[bytes]:

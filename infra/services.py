@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from infra.jars import INFRA_ROOT
+from infra.security import CassandraSecurity, KafkaSecurity
 
 LOOPBACK = "127.0.0.1"
 
@@ -132,6 +133,7 @@ class Kafka:
     min_insync: int = 1
     cluster_id: str | None = None  # every node of a cluster is formatted with the same one; None: a new one
     after: tuple[str, ...] = ()
+    security: KafkaSecurity | None = None  # None: a PLAINTEXT listener
 
     @property
     def addresses(self) -> list[Address]:
@@ -153,8 +155,15 @@ class Kafka:
 
     def write_config(self, layout: ServiceLayout) -> Path:
         properties = layout.conf_dir / "server.properties"
+        if self.security is not None and self.security.certificate is not None:
+            self.security.certificate.write_keystore(self._keystore(layout))
         _render(INFRA_ROOT / "kafka" / "server.properties", properties, **self.config_values(layout))
+        if self.security is not None:
+            properties.chmod(0o600)  # a SASL listener's JAAS line holds the password
         return properties
+
+    def _keystore(self, layout: ServiceLayout) -> Path:
+        return (layout.conf_dir / "keystore.pem").resolve()
 
     def config_values(self, layout: ServiceLayout) -> dict[str, object]:
         """What fills server.properties' placeholders."""
@@ -167,6 +176,8 @@ class Kafka:
             "replication": self.replication,
             "min_insync": self.min_insync,
             "data_dir": layout.data_dir.resolve(),
+            "listener": self.security.protocol if self.security else "PLAINTEXT",
+            "security": self.security.properties(self._keystore(layout)) if self.security else "",
         }
 
     def prepare(self, layout: ServiceLayout, java: str, classpath: Path) -> None:
@@ -178,12 +189,15 @@ class Kafka:
         format_cmd = [
             java, "-cp", f"{classpath}/*", *self._log_flags(layout), "kafka.tools.StorageTool", "format",
             "-t", cluster_id, "-c", str(properties), "--ignore-formatted",
+            *(self.security.format_arguments() if self.security else []),  # the SCRAM user
         ]  # fmt: skip
         result = subprocess.run(format_cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             from infra.errors import InfraError
 
             tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
+            if self.security is not None and self.security.password is not None:
+                tail = [line.replace(self.security.password.get_secret_value(), "***") for line in tail]
             raise InfraError(f"formatting Kafka storage failed: {' | '.join(tail)}")
 
     def _log_flags(self, layout: ServiceLayout) -> list[str]:
@@ -203,7 +217,8 @@ class Kafka:
         """The broker answers and the cluster lists it (registered with the controllers, not fenced)."""
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": self.endpoint, "log_level": 0})
+        client = dict(self.security.client) if self.security else {}
+        admin = AdminClient({"bootstrap.servers": self.endpoint, "log_level": 0, **client})
         try:
             metadata = admin.list_topics(timeout=2)
         except Exception:
@@ -230,6 +245,7 @@ class Cassandra:
     seed: str = LOOPBACK  # the node the others contact to join the ring
     initial_token: int = 0
     after: tuple[str, ...] = ()
+    security: CassandraSecurity | None = None  # None: plain connections, no password
 
     @property
     def addresses(self) -> list[Address]:
@@ -260,6 +276,8 @@ class Cassandra:
 
     def write_config(self, layout: ServiceLayout) -> Path:
         config = layout.conf_dir / "cassandra.yaml"
+        if self.security is not None and self.security.certificate is not None:
+            self.security.certificate.write_keystore(self._keystore(layout))
         _render(INFRA_ROOT / "cassandra" / "cassandra.yaml", config, **self.config_values(layout))
         return config
 
@@ -276,7 +294,12 @@ class Cassandra:
             "memtable_heap_mb": self.heap_mb // 4,
             "data_dir": layout.data_dir.resolve(),
             "commitlog_sync": self._commitlog_sync(),
+            "authenticator": self.security.authenticator if self.security else "AllowAllAuthenticator",
+            "client_encryption": self.security.yaml(self._keystore(layout)) if self.security else "",
         }
+
+    def _keystore(self, layout: ServiceLayout) -> Path:
+        return (layout.conf_dir / "keystore.pem").resolve()
 
     def _commitlog_sync(self) -> str:
         window = {"periodic": "commitlog_sync_period", "group": "commitlog_sync_group_window"}.get(self.commitlog_sync)
@@ -305,6 +328,8 @@ class Cassandra:
             # replay found no table for the rows it held and dropped them, the keyspace and the registry.
             f"-Dcassandra.initial_token={self.initial_token}",
             f"-Dcassandra.jmx.local.port={self.jmx_port}",
+            # PasswordAuthenticator: the default superuser at once, not 10 s after start (infra up logs in with it)
+            *(["-Dcassandra.superuser_setup_delay_ms=0"] if self.security and self.security.password_auth else []),
             "-cp", f"{classpath}/*", "org.apache.cassandra.service.CassandraDaemon",
         ]  # fmt: skip
 
@@ -321,6 +346,7 @@ class Cassandra:
             connect_timeout=2,
             control_connection_timeout=2,
             execution_profiles={EXEC_PROFILE_DEFAULT: only_this},
+            **(self.security.driver_options() if self.security else {}),
         )
         try:
             session = cluster.connect()

@@ -47,6 +47,8 @@ def check_security(settings: Settings) -> Settings:
         ]
     for service in ("kafka", "cassandra"):
         problems += _client_certificate_problems(settings, service)
+    if (settings.infra_tls_cert_file is None) != (settings.infra_tls_key_file is None):
+        problems.append("SCORECAST_INFRA_TLS_CERT_FILE and SCORECAST_INFRA_TLS_KEY_FILE go together")
     if problems:
         raise ValueError("; ".join(problems))
     return settings

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     cassandra_ssl_key_file: FilePath | None = None
     cassandra_ssl_key_password: SecretStr | None = None
     cassandra_ssl_verify_hostname: bool = True  # a node's certificate must name its address (IP SANs)
+    # The certificate and (unencrypted PKCS#8) key that local services present when the settings above ask them
+    # for TLS (infra/security.py); unused by clients and by the external backend.
+    infra_tls_cert_file: FilePath | None = None
+    infra_tls_key_file: FilePath | None = None
 
     # Where services come from: processes this tool starts from Maven Central jars, containers (needs a
     # Docker engine), or clusters that already run elsewhere (only the endpoints above are used).
@@ -129,6 +133,7 @@ class Settings(BaseSettings):
     @field_validator(
         "kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file",
         "cassandra_ssl_ca_file", "cassandra_ssl_cert_file", "cassandra_ssl_key_file",
+        "infra_tls_cert_file", "infra_tls_key_file",
         mode="before",
     )  # fmt: skip
     @classmethod
