@@ -62,7 +62,6 @@ EVENTS = 2_000
 class SecureCluster:
     settings: Settings  # the clients' settings (TLS, SCRAM, client certificates, Cassandra role)
     authority: TestAuthority
-    started_s: float
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +98,9 @@ def secure() -> Iterator[SecureCluster]:
     )
     cluster = LocalCluster(settings, jars_dir=ROOT / ".scorecast" / "jars")
     cluster.down(purge=True)  # a new CA each run: what an earlier run formatted and configured must go
-    started = time.monotonic()
     cluster.up()
     try:
-        yield SecureCluster(settings, authority, time.monotonic() - started)
+        yield SecureCluster(settings, authority)
     finally:
         cluster.down(purge=True)
 

@@ -181,3 +181,46 @@ def test_an_empty_file_variable_means_none(monkeypatch: pytest.MonkeyPatch) -> N
     settings = Settings()
     assert settings.kafka_ssl_ca_file is None
     assert settings.cassandra_ssl_ca_file is None
+
+
+@pytest.mark.parametrize(("verify", "accepted"), [(True, False), (False, True)])
+def test_cassandra_drivers_context_checks_the_name_in_the_certificate(
+    authority: TestAuthority, verify: bool, accepted: bool
+) -> None:
+    """A server whose certificate names another host: refused unless hostname verification is off (the chain is
+    still checked either way). In memory, no socket."""
+    server_cert = authority.issue("elsewhere", hosts=("cassandra.elsewhere.example",))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(server_cert.cert, server_cert.key)
+    settings = Settings(
+        cassandra_ssl=True, cassandra_ssl_ca_file=authority.ca_file, cassandra_ssl_verify_hostname=verify
+    )
+    client = cassandra_ssl_context(settings)
+    assert client is not None
+    assert _handshake(client, server, "127.0.0.1") is accepted
+    # a certificate from a CA the settings do not name is refused, hostname verification or not
+    other = TestAuthority(authority.folder / "other", name="another CA")
+    untrusting = cassandra_ssl_context(settings.model_copy(update={"cassandra_ssl_ca_file": other.ca_file}))
+    assert untrusting is not None
+    assert _handshake(untrusting, server, "127.0.0.1") is False
+
+
+def _handshake(client: ssl.SSLContext, server: ssl.SSLContext, server_hostname: str) -> bool:
+    """Run a TLS handshake between the two contexts over memory BIOs; True if the client accepted the server."""
+    c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
+    # the driver passes the address it connects to as the server name when check_hostname is on
+    tls_client = client.wrap_bio(c_in, c_out, server_hostname=server_hostname if client.check_hostname else None)
+    tls_server = server.wrap_bio(s_in, s_out, server_side=True)
+    for _ in range(10):
+        for end in (tls_client, tls_server):
+            try:
+                end.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLCertVerificationError:
+                return False
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+        if tls_client.version() is not None and tls_server.version() is not None:
+            return True
+    return False
