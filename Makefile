@@ -83,4 +83,5 @@ down: $(STAMP)
 clean:
 	-$(BIN)/scorecast infra down --purge
 	-SCORECAST_INFRA_DIR=.scorecast/faults $(BIN)/scorecast infra down --purge
+	-SCORECAST_INFRA_DIR=.scorecast/secure $(BIN)/scorecast infra down --purge
 	rm -rf $(VENV) .scorecast .mypy_cache .ruff_cache .pytest_cache
