@@ -107,6 +107,14 @@ def cuda_problem(ort: ModuleType) -> str | None:
         return _ready[key]
 
 
+def cuda_failed(ort: ModuleType, reason: str) -> None:
+    """A CUDA session came up without CUDA (no usable GPU or driver): later loads go straight to the CPU."""
+    with _setup:
+        if _ready.get(id(ort)) is None:
+            _ready[id(ort)] = reason
+            log.warning("CUDA execution provider unavailable: %s", reason)
+
+
 def _find_cuda_problem(ort: ModuleType) -> str | None:
     preload = getattr(ort, "preload_dlls", None)
     if preload is not None:

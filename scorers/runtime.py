@@ -28,7 +28,13 @@ import numpy as np
 
 from schemas.features import FeatureSpec
 from scorers.errors import ModelVerificationError, RuntimeUnavailableError, ScoringError
-from scorers.ort_env import cuda_problem, cuda_provider_options, ort_output_to_logging, quiet_default_logger
+from scorers.ort_env import (
+    cuda_failed,
+    cuda_problem,
+    cuda_provider_options,
+    ort_output_to_logging,
+    quiet_default_logger,
+)
 from scorers.placement import Placement, end_profiling
 from scorers.signature import OutputSpec, read_signature
 
@@ -215,6 +221,8 @@ def _session(
         raise ModelVerificationError(f"not a loadable ONNX model: {first_line[:300]}") from error
     # onnxruntime-gpu on a machine without a usable GPU silently drops CUDA; trust the session, not the request.
     active = session.get_providers()
+    if on_gpu and CUDA not in active:
+        cuda_failed(ort, "the CUDA provider could not start on this machine (no usable GPU or driver)")
     if device == "cuda" and CUDA not in active:
         raise RuntimeUnavailableError("device 'cuda' asked for but the CUDA provider could not start on this machine")
     if CUDA not in active and form != "onnx":  # CUDA dropped after all: serve the registered graph on CPU

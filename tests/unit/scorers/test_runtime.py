@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 
 from schemas.features import FeatureSpec
 from scorecast.settings import Settings
-from scorers import runtime
+from scorers import ort_env, runtime
 from scorers.errors import ModelVerificationError, RuntimeUnavailableError, ScoringError
 from scorers.runtime import (
     CPU,
@@ -201,7 +201,8 @@ class _GpuBuildWithoutGpu:
 
 @pytest.fixture
 def cuda_libraries_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runtime, "cuda_problem", lambda ort: None)
+    monkeypatch.setattr(ort_env, "_ready", {})
+    monkeypatch.setattr(ort_env, "_find_cuda_problem", lambda ort: None)
 
 
 @pytest.mark.usefixtures("cuda_libraries_load")
@@ -213,7 +214,11 @@ def test_gpu_build_without_gpu_falls_back_to_cpu(
     model = OnnxModel.load(convert(sklearn_logistic[0]), spec, device="auto")
     assert (model.provider, model.form) == (CPU, "onnx")
     assert fake.asked[0][0][0] == CUDA  # tried CUDA (the tensor form), then serves the registered graph on CPU
-    assert fake.asked[-1] == [CPU]
+    assert fake.asked[1:] == [[CPU]]
+    # Remembered: the next load goes straight to the CPU (no session attempt, no lines from ORT), and "cuda"
+    # says why at once.
+    assert OnnxModel.load(build.logistic(), spec, device="auto").provider == CPU
+    assert fake.asked[2:] == [[CPU]]
     with pytest.raises(RuntimeUnavailableError, match="could not start"):
         OnnxModel.load(build.logistic(), spec, device="cuda")
 
