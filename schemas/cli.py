@@ -17,7 +17,9 @@ from schemas.registry import LocalSchemaStore, RegistrySchemaStore, open_store
 from scorecast.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Topic schemas: compatibility checks and the committed schema ids.")
-ModeOption = Annotated[str, typer.Option(help="backward, forward or full (both)")]
+ModeOption = Annotated[
+    str, typer.Option(help="backward, forward or full (both); with a registry: the level register gives a subject")
+]
 StreamOption = Annotated[
     list[str] | None,
     typer.Option("--stream", help="with a registry: the streams whose topics' subjects to use (default: all)"),
