@@ -218,6 +218,8 @@ def _session(
             session = ort.InferenceSession(graph, sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own pybind exception types for every kind of bad file
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if on_gpu:
+            return _cpu_instead(ort, data, device, intra_op_threads, gpu, first_line[:300])
         raise ModelVerificationError(f"not a loadable ONNX model: {first_line[:300]}") from error
     # onnxruntime-gpu on a machine without a usable GPU silently drops CUDA; trust the session, not the request.
     active = session.get_providers()
@@ -230,6 +232,19 @@ def _session(
     if form != "onnx":
         log.info("serving the tensor form (standard ops) of the model on %s", CUDA)
     return _Loaded(session, CUDA if CUDA in active else CPU, form)
+
+
+def _cpu_instead(
+    ort: ModuleType, data: bytes, device: Device, intra_op_threads: int, gpu: GpuOptions, failure: str
+) -> _Loaded:
+    """A CUDA session failed to start. The registered graph on CPU tells whose fault it is: if it loads, the GPU
+    path's (out of memory, a provider option, a rewrite), never a reason to refuse, let alone quarantine, the
+    model; if not, the model's (ModelVerificationError from the CPU attempt)."""
+    loaded = _session(ort, data, "cpu", intra_op_threads, gpu)
+    if device == "cuda":
+        raise RuntimeUnavailableError(f"device 'cuda' asked for but the CUDA session failed: {failure}")
+    log.warning("CUDA session failed (%s): serving on CPU", failure)
+    return loaded
 
 
 def _device_form(data: bytes) -> bytes | None:

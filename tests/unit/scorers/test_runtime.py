@@ -278,6 +278,27 @@ def test_cuda_serves_the_tensor_form_held_to_the_registered_graph(
     np.testing.assert_array_equal(fallback.predict(x), reference.predict(x))
 
 
+class _GpuSessionFails(_GpuBuildWithoutGpu):
+    """A CUDA session that fails to start (out of device memory); CPU sessions start."""
+
+    def InferenceSession(self, data: bytes, sess_options: Any, providers: list[Any]) -> Any:  # noqa: N802
+        if providers[0] != CPU:
+            self.asked.append(providers)
+            raise RuntimeError("CUDA failure 2: out of memory ; GPU=0")
+        return super().InferenceSession(data, sess_options, providers)
+
+
+@pytest.mark.usefixtures("cuda_libraries_load")
+def test_a_failing_cuda_session_never_refuses_a_good_model(monkeypatch: pytest.MonkeyPatch, spec: FeatureSpec) -> None:
+    # Before: reported as "not a loadable ONNX model", a ModelVerificationError: the worker quarantined the version.
+    monkeypatch.setattr(runtime, "onnxruntime", lambda: _GpuSessionFails(report_cuda_active=True))
+    assert OnnxModel.load(build.logistic(), spec, device="auto").provider == CPU
+    with pytest.raises(RuntimeUnavailableError, match="CUDA session failed: CUDA failure 2: out of memory"):
+        OnnxModel.load(build.logistic(), spec, device="cuda")
+    with pytest.raises(ModelVerificationError, match="not a loadable ONNX model"):
+        OnnxModel.load(b"definitely not onnx", spec, device="auto")  # the CPU fails it too: the model's fault
+
+
 def test_placement_is_profiled_at_load(spec: FeatureSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     model = OnnxModel.load(build.logistic(), spec, device="cpu")
