@@ -65,6 +65,7 @@ def _probe_kafka(settings: Settings, timeout_s: float) -> None:
 
 def _probe_cassandra(settings: Settings, timeout_s: float) -> None:
     from scorecast.io.cassandra import cassandra_where, open_cassandra
+    from scorecast.io.cql.system import SELECT_RELEASE_VERSION
     from scorecast.io.errors import cassandra_error
 
     bounded = settings.model_copy(
@@ -72,7 +73,7 @@ def _probe_cassandra(settings: Settings, timeout_s: float) -> None:
     )
     session = open_cassandra(bounded, keyspace=False)
     try:
-        session.execute("SELECT release_version FROM system.local", timeout=timeout_s)
+        session.execute(SELECT_RELEASE_VERSION, timeout=timeout_s)
     except Exception as error:
         raise cassandra_error(error, service=cassandra_where(settings)) from None
     finally:

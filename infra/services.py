@@ -338,6 +338,8 @@ class Cassandra:
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
         from cassandra.policies import WhiteListRoundRobinPolicy
 
+        from scorecast.io.cql.system import SELECT_RELEASE_VERSION
+
         logging.getLogger("cassandra").setLevel(logging.CRITICAL)
         only_this = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([self.host]))
         cluster = Cluster(
@@ -350,7 +352,7 @@ class Cassandra:
         )
         try:
             session = cluster.connect()
-            session.execute("SELECT release_version FROM system.local")
+            session.execute(SELECT_RELEASE_VERSION)
         except (NoHostAvailable, OSError, Exception):
             return False
         finally:

@@ -24,7 +24,8 @@ from cassandra.util import datetime_from_uuid1, uuid_from_time
 
 from schemas.features import FeatureSpec, load_feature_spec
 from scorecast.io.cassandra import cassandra_session
-from scorecast.io.cql import select_aliases
+from scorecast.io.cql import models as cql
+from scorecast.io.cql.models import ALIAS_WRITE_COLUMNS, AliasHistoryRow, AliasWrite, ModelVersionRow
 from scorecast.settings import Settings
 from scorers.aliases import (
     AliasChange,
@@ -45,10 +46,6 @@ from scorers.runtime import OnnxModel
 from scorers.signature import OutputSpec
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
-_VERSION_COLUMNS = (
-    "model, version, created_at, created_by, description, sha256, artifact_uri, feature_spec, output_spec, "
-    "reference_profile, metrics"
-)
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ class ModelVersion:
     metrics: dict[str, Any]
 
     @classmethod
-    def from_row(cls, row: Any) -> ModelVersion:
+    def from_row(cls, row: ModelVersionRow) -> ModelVersion:
         profile = json.loads(row.reference_profile) if row.reference_profile else None
         return cls(
             row.model,
@@ -96,30 +93,19 @@ class Registry:
     def __init__(self, session: Session, store: ArtifactStore) -> None:
         self.session = session
         self.store = store
-        p = session.prepare
-        self._latest = p("SELECT version FROM model_versions WHERE model = ? LIMIT 1")
-        self._version = p(f"SELECT {_VERSION_COLUMNS} FROM model_versions WHERE model = ? AND version = ?")
-        self._versions = p(f"SELECT {_VERSION_COLUMNS} FROM model_versions WHERE model = ?")
-        self._claim = p(
-            f"INSERT INTO model_versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
-        )
+        p, ks = session.prepare, session.keyspace
+        self._latest = p(cql.select_latest_version(ks))
+        self._version = p(cql.select_version(ks))
+        self._versions = p(cql.select_versions(ks))
+        self._claim = p(cql.claim_version(ks))
         self._claim.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
-        self._aliases = p(select_aliases(session.keyspace, "alias, version, writetime(updated_at) AS written"))
-        self._delete_slice = p("DELETE FROM model_aliases USING TIMESTAMP ? WHERE model = ? AND alias = ?")
-        self._delete_row = p(
-            "DELETE FROM model_aliases USING TIMESTAMP ? WHERE model = ? AND alias = ? AND version = ?"
-        )
-        self._insert_alias = p(
-            "INSERT INTO model_aliases (model, alias, version, updated_at) VALUES (?, ?, ?, ?) USING TIMESTAMP ?"
-        )
-        self._append_history = p(
-            "INSERT INTO alias_history (model, changed_at, alias, version, previous_version, action, reason, actor) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        self._history = p(
-            "SELECT changed_at, alias, version, previous_version, action, reason, actor FROM alias_history "
-            "WHERE model = ?"
-        )
+        self._models = p(cql.select_model_names(ks))
+        self._aliases = p(cql.select_aliases(ks, ALIAS_WRITE_COLUMNS))
+        self._delete_slice = p(cql.delete_alias(ks))
+        self._delete_row = p(cql.delete_alias_version(ks))
+        self._insert_alias = p(cql.insert_alias(ks))
+        self._append_history = p(cql.insert_alias_change(ks))
+        self._history = p(cql.select_alias_history(ks))
 
     @classmethod
     @contextmanager
@@ -153,41 +139,42 @@ class Registry:
         if sha256_hex(fetch(uri)) != model.sha256:  # the store must give back exactly what was verified
             raise ModelVerificationError(f"artifact store returned different bytes for {uri}")
         created_at = datetime.now(UTC)
-        values = [
-            name,
-            0,
-            created_at,
-            created_by or current_actor(),
-            description,
-            model.sha256,
-            uri,
-            json.dumps(spec.to_json()),
-            json.dumps(model.output.to_json()),
-            json.dumps(reference.to_json()) if reference is not None else None,
-            json.dumps(metrics or {}),
-        ]
+        row = ModelVersionRow(
+            model=name,
+            version=0,
+            created_at=created_at,
+            created_by=created_by or current_actor(),
+            description=description,
+            sha256=model.sha256,
+            artifact_uri=uri,
+            feature_spec=json.dumps(spec.to_json()),
+            output_spec=json.dumps(model.output.to_json()),
+            reference_profile=json.dumps(reference.to_json()) if reference is not None else None,
+            metrics=json.dumps(metrics or {}),
+        )
         latest = self.session.execute(self._latest, (name,)).one()
         candidate = latest.version + 1 if latest is not None else 1
         for _ in range(100):  # lost races move on to the next number
-            values[1] = candidate
-            if self.session.execute(self._claim, values).was_applied:
+            if self.session.execute(self._claim, row._replace(version=candidate)).was_applied:
                 return self.get(name, candidate)
             candidate += 1
         raise RegistryError(f"could not claim a version number for {name!r} (too much contention)")
 
     def models(self) -> list[str]:
-        return sorted(row.model for row in self.session.execute("SELECT DISTINCT model FROM model_versions"))
+        return sorted(row.model for row in self.session.execute(self._models))
 
     def versions(self, name: str) -> list[ModelVersion]:
         """All versions of ``name``, newest first."""
-        return [ModelVersion.from_row(row) for row in self.session.execute(self._versions, (name,))]
+        return [
+            ModelVersion.from_row(ModelVersionRow._make(row)) for row in self.session.execute(self._versions, (name,))
+        ]
 
     def get(self, name: str, version: int) -> ModelVersion:
         row = self.session.execute(self._version, (name, version)).one()
         if row is None:
             self._require_model(name)
             raise RegistryError(f"unknown version {name}@{version}")
-        return ModelVersion.from_row(row)
+        return ModelVersion.from_row(ModelVersionRow._make(row))
 
     def resolve(self, name: str, ref: str | None = None) -> ModelVersion:
         """``ref`` is a version number, an alias, or None for the newest version."""
@@ -219,7 +206,7 @@ class Registry:
 
     def _alias_rows(self, name: str) -> dict[str, list[tuple[int, int]]]:
         rows: dict[str, list[tuple[int, int]]] = {}
-        for row in self.session.execute(self._aliases, (name,)):
+        for row in map(AliasWrite._make, self.session.execute(self._aliases, (name,))):
             rows.setdefault(row.alias, []).append((row.version, row.written or 0))
         return rows
 
@@ -283,7 +270,7 @@ class Registry:
                 r.actor or "",
                 datetime_from_uuid1(r.changed_at).replace(tzinfo=UTC),
             )
-            for r in self.session.execute(self._history, (name,))
+            for r in map(AliasHistoryRow._make, self.session.execute(self._history, (name,)))
         ]
 
     def _apply(self, name: str, make_plan: Callable[[Aliases], AliasPlan]) -> AliasPlan:
@@ -306,10 +293,9 @@ class Registry:
             batch.add(self._insert_alias, (name, alias, version, updated_at, t + 1))
         for i, change in enumerate(plan.history):
             changed_at = uuid_from_time((now_us + i) / 1e6)
-            batch.add(
-                self._append_history,
-                (name, changed_at, change.alias, change.version, change.previous, change.action, change.reason,
-                 change.actor),
-            )  # fmt: skip
+            row = AliasHistoryRow(
+                changed_at, change.alias, change.version, change.previous, change.action, change.reason, change.actor
+            )
+            batch.add(self._append_history, (name, *row))
         self.session.execute(batch)
         return plan

@@ -18,12 +18,10 @@ from cassandra.concurrent import execute_concurrent, execute_concurrent_with_arg
 from cassandra.query import BatchStatement, BatchType
 
 from scorecast.errors import ScorecastError
+from scorecast.io.cql import shadow as cql
+from scorecast.io.cql.shadow import BucketRow, JoinedResultRow
 
 HOUR_MS = 3_600_000
-_COLUMNS = (
-    "event_id, entity_id, toUnixTimestamp(event_time), champion_version, champion_score, challenger_score, "
-    "toUnixTimestamp(champion_scored_at), toUnixTimestamp(challenger_scored_at), toUnixTimestamp(produced_at)"
-)
 
 
 class ResultsWriteError(ScorecastError):
@@ -83,14 +81,8 @@ def bucket_of(event_time_ms: int) -> int:
 class ResultsWriter:
     def __init__(self, session: Session, keyspace: str, rows_per_request: int = 50, max_in_flight: int = 32) -> None:
         self._session = session
-        self._insert = session.prepare(
-            f"INSERT INTO {keyspace}.shadow_results (model, challenger_version, bucket, event_time, event_id, "
-            "entity_id, champion_version, champion_score, champion_scored_at, challenger_score, "
-            "challenger_scored_at, produced_at, joined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        self._bucket = session.prepare(
-            f"INSERT INTO {keyspace}.shadow_buckets (model, challenger_version, bucket) VALUES (?, ?, ?)"
-        )
+        self._insert = session.prepare(cql.insert_shadow_result(keyspace))  # bound: cql.RESULT_COLUMNS
+        self._bucket = session.prepare(cql.insert_shadow_bucket(keyspace))
         self._rows_per_request = rows_per_request
         self._max_in_flight = max_in_flight
 
@@ -123,20 +115,15 @@ class ResultsWriter:
 class ResultsReader:
     def __init__(self, session: Session, keyspace: str, max_in_flight: int = 16) -> None:
         self._session = session
-        self._buckets = session.prepare(
-            f"SELECT challenger_version, toUnixTimestamp(bucket) FROM {keyspace}.shadow_buckets WHERE model = ?"
-        )
-        self._slice = session.prepare(
-            f"SELECT {_COLUMNS} FROM {keyspace}.shadow_results WHERE model = ? AND challenger_version = ? "
-            "AND bucket = ? AND event_time >= ? AND event_time < ?"
-        )
+        self._buckets = session.prepare(cql.select_shadow_buckets(keyspace))
+        self._slice = session.prepare(cql.select_shadow_results(keyspace))
         self._max_in_flight = max_in_flight
 
     def partitions(self, model: str) -> dict[int, list[int]]:
         """challenger version -> its hour buckets (epoch ms), oldest first."""
         found: dict[int, list[int]] = {}
-        for version, bucket in self._session.execute(self._buckets, (model,)):
-            found.setdefault(version, []).append(bucket)
+        for row in map(BucketRow._make, self._session.execute(self._buckets, (model,))):
+            found.setdefault(row.challenger_version, []).append(row.bucket)
         return found
 
     def read(self, model: str, version: int, buckets: list[int], since_ms: int, until_ms: int) -> JoinedColumns:
@@ -147,17 +134,18 @@ class ResultsReader:
             self._session, self._slice, args, concurrency=self._max_in_flight, raise_on_first_error=True
         )
         rows = [row for _, result in results for row in result]
-        (event_ids, entity_ids, times, champion_versions, champion, challenger, champion_at, challenger_at,
-         produced) = zip(*rows, strict=True) if rows else ((),) * 9  # fmt: skip
-        origin = np.array([np.nan if p is None else p for p in produced], dtype=np.float64)
+        # column by column, each named by the typed row's field (no object per row)
+        empty = ((),) * len(JoinedResultRow._fields)
+        c = dict(zip(JoinedResultRow._fields, zip(*rows, strict=True) if rows else empty, strict=True))
+        origin = np.array([np.nan if p is None else p for p in c["produced_at"]], dtype=np.float64)
         return JoinedColumns(
             challenger_version=version,
-            event_ids=list(event_ids),
-            entity_ids=list(entity_ids),
-            event_times=np.array(times, dtype=np.int64),
-            champion_versions=np.array(champion_versions, dtype=np.int64),
-            champion_scores=np.array(champion, dtype=np.float64),
-            challenger_scores=np.array(challenger, dtype=np.float64),
-            champion_latency_ms=np.array(champion_at, dtype=np.float64) - origin,
-            challenger_latency_ms=np.array(challenger_at, dtype=np.float64) - origin,
+            event_ids=list(c["event_id"]),
+            entity_ids=list(c["entity_id"]),
+            event_times=np.array(c["event_time"], dtype=np.int64),
+            champion_versions=np.array(c["champion_version"], dtype=np.int64),
+            champion_scores=np.array(c["champion_score"], dtype=np.float64),
+            challenger_scores=np.array(c["challenger_score"], dtype=np.float64),
+            champion_latency_ms=np.array(c["champion_scored_at"], dtype=np.float64) - origin,
+            challenger_latency_ms=np.array(c["challenger_scored_at"], dtype=np.float64) - origin,
         )

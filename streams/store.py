@@ -10,17 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from cassandra.cluster import Session
 
-from streams.signals import Signal
-
-_SIGNAL_COLUMNS = (
-    "model, day, window_end, kind, metric, version, window_start, baseline_version, value, threshold, decision, "
-    "evidence, emitted_at"
-)
-_PLACEHOLDERS = ", ".join("?" * 13)
+from scorecast.io.cql import signals as cql
+from scorecast.io.cql.signals import SIGNAL_TABLES, CheckpointRow, SignalRow
+from streams.signals import Kind, Signal
 
 
 def _day(ms: int) -> date:
@@ -38,37 +34,33 @@ def _when(ms: int) -> datetime:
 class SignalStore:
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._inserts = [
-            session.prepare(f"INSERT INTO {table} ({_SIGNAL_COLUMNS}) VALUES ({_PLACEHOLDERS})")
-            for table in ("signals", "signals_by_kind")
-        ]
-        self._insert_day = session.prepare("INSERT INTO signal_days (model, day) VALUES (?, ?)")
-        self._insert_kind_day = session.prepare("INSERT INTO signal_kind_days (model, kind, day) VALUES (?, ?, ?)")
-        self._days = session.prepare("SELECT day FROM signal_days WHERE model = ?")
-        self._kind_days = session.prepare("SELECT day FROM signal_kind_days WHERE model = ? AND kind = ?")
-        self._read = session.prepare(f"SELECT {_SIGNAL_COLUMNS} FROM signals WHERE model = ? AND day = ? LIMIT ?")
-        self._read_kind = session.prepare(
-            f"SELECT {_SIGNAL_COLUMNS} FROM signals_by_kind WHERE model = ? AND kind = ? AND day = ? LIMIT ?"
-        )
+        p, ks = session.prepare, session.keyspace
+        self._inserts = [p(cql.insert_signal(ks, table)) for table in SIGNAL_TABLES]
+        self._insert_day = p(cql.insert_signal_day(ks))
+        self._insert_kind_day = p(cql.insert_signal_kind_day(ks))
+        self._days = p(cql.select_signal_days(ks))
+        self._kind_days = p(cql.select_signal_kind_days(ks))
+        self._read = p(cql.select_signals(ks))
+        self._read_kind = p(cql.select_signals_of_kind(ks))
 
     def write(self, signals: list[Signal]) -> None:
         """Upsert every signal; returns once all are acknowledged (raises the first failure)."""
         futures = []
         for s in signals:
-            row = (
-                s.model,
-                _day(s.window_end),
-                _when(s.window_end),
-                s.kind,
-                s.metric,
-                s.version or 0,
-                _when(s.window_start),
-                s.baseline_version,
-                s.value,
-                s.threshold,
-                s.decision,
-                dict(s.evidence),
-                _when(s.emitted_at),
+            row = SignalRow(
+                model=s.model,
+                day=_day(s.window_end),
+                window_end=_when(s.window_end),
+                kind=s.kind,
+                metric=s.metric,
+                version=s.version or 0,
+                window_start=_when(s.window_start),
+                baseline_version=s.baseline_version,
+                value=s.value,
+                threshold=s.threshold,
+                decision=s.decision,
+                evidence=dict(s.evidence),
+                emitted_at=_when(s.emitted_at),
             )
             futures += [self.session.execute_async(insert, row) for insert in self._inserts]
         for model, kind, day in {(s.model, s.kind, _day(s.window_end)) for s in signals}:
@@ -89,15 +81,15 @@ class SignalStore:
                 if kind is None
                 else self._read_kind.bind((model, kind, day, limit))
             )
-            found += [_signal(r) for r in self.session.execute(read)]
+            found += [_signal(SignalRow._make(r)) for r in self.session.execute(read)]
             if len(found) >= limit:
                 break
         return found[:limit]
 
 
-def _signal(r: Any) -> Signal:
+def _signal(r: SignalRow) -> Signal:
     return Signal(
-        kind=r.kind,
+        kind=cast("Kind", r.kind),  # written from a Signal
         model=r.model,
         metric=r.metric,
         value=r.value,
@@ -121,15 +113,14 @@ class Checkpoint:
 class CheckpointStore:
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._read = session.prepare("SELECT state, offsets FROM stream_checkpoints WHERE processor = ?")
-        self._write = session.prepare(
-            "INSERT INTO stream_checkpoints (processor, state, offsets, updated_at) VALUES (?, ?, ?, ?)"
-        )
+        self._read = session.prepare(cql.select_checkpoint(session.keyspace))
+        self._write = session.prepare(cql.upsert_checkpoint(session.keyspace))
 
     def load(self, processor: str) -> Checkpoint | None:
-        row = self.session.execute(self._read, (processor,)).one()
-        if row is None:
+        found = self.session.execute(self._read, (processor,)).one()
+        if found is None:
             return None
+        row = CheckpointRow._make(found)
         offsets = {}
         for key, offset in (row.offsets or {}).items():
             topic, _, partition = key.rpartition(":")

@@ -15,10 +15,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from lookup_api.connection import RolloutRow, Row
+from lookup_api.connection import Row
 from lookup_api.errors import ApiError, not_found
 from lookup_api.ttl_cache import MISSING, AsyncTTLCache
 from lookup_api.validation import Selector
+from scorecast.io.cql.models import AliasRow
+from scorecast.io.cql.rollouts import RolloutSplitRow
 from scorers.rollouts.split import CANDIDATE, CHAMPION, TrafficSplit
 from scorers.rollouts.status import is_active
 
@@ -87,14 +89,14 @@ class ModelCatalog:
 def build_catalog(
     model: str, alias_rows: list[Row], version_rows: list[Row], rollout_rows: list[Row] | None = None
 ) -> ModelCatalog:
-    """From ``(alias, version)``, ``(version,)`` and the newest ``(status, candidate, baseline, fraction, salt)``."""
+    """From ``AliasRow``s, ``(version,)`` rows and the newest ``RolloutSplitRow`` (if read)."""
     aliases: dict[str, list[int]] = {}
-    for alias, version in alias_rows:
-        aliases.setdefault(alias, []).append(version)
+    for row in map(AliasRow._make, alias_rows):
+        aliases.setdefault(row.alias, []).append(row.version)
     held = {alias: tuple(sorted(versions)) for alias, versions in aliases.items()}
     rollout = None
     if rollout_rows:
-        r = RolloutRow._make(rollout_rows[0])
+        r = RolloutSplitRow._make(rollout_rows[0])
         # Served only while the registry agrees: a rollback removes the canary alias before the row changes.
         if is_active(r.status) and held.get("canary") == (r.candidate,) and held.get("champion") == (r.baseline,):
             rollout = RolloutSplit(r.baseline, r.candidate, TrafficSplit(r.fraction or 0.0, r.salt or ""))

@@ -21,12 +21,10 @@ from typing import Any
 from cassandra.cluster import Session
 
 from lookup_api.timestamps import clamped
-from lookup_api.timestamps import column as ms
 from scorecast.errors import ScorecastError
+from scorecast.io.cql import api_keys as cql
+from scorecast.io.cql.api_keys import ApiKeyRow
 
-KEY_COLUMNS = "key_id, secret_hash, name, models, rate_limit_rps, created_at, revoked_at"
-# the API's read: the same columns, timestamps as epoch milliseconds (lookup_api.timestamps)
-KEY_COLUMNS_MS = KEY_COLUMNS.replace("created_at", ms("created_at")).replace("revoked_at", ms("revoked_at"))
 _TOKEN = re.compile(r"sck_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
 _KEY_ID = re.compile(r"[0-9a-f]{12}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
@@ -72,15 +70,16 @@ def new_token() -> tuple[str, str]:
 
 
 def key_from_row(row: tuple[Any, ...]) -> ApiKey:
-    key_id, secret_hash, name, models, rate, created_at, revoked_at = row
+    """An ``ApiKeyRow`` as selected, timestamps as datetimes (the CLI) or epoch milliseconds (the API)."""
+    r = ApiKeyRow._make(row)
     return ApiKey(
-        key_id=str(key_id),
-        name=str(name),
-        secret_hash=str(secret_hash),
-        models=frozenset(models or ()),
-        rate_limit_rps=float(rate or 0.0),
-        created_at=_moment(created_at) or datetime.min,
-        revoked_at=_moment(revoked_at),
+        key_id=str(r.key_id),
+        name=str(r.name),
+        secret_hash=str(r.secret_hash),
+        models=frozenset(r.models or ()),
+        rate_limit_rps=float(r.rate_limit_rps or 0.0),
+        created_at=_moment(r.created_at) or datetime.min,
+        revoked_at=_moment(r.revoked_at),
     )
 
 
@@ -94,6 +93,10 @@ class KeyAdmin:
 
     def __init__(self, session: Session) -> None:
         self._session = session
+        p, ks = session.prepare, session.keyspace
+        self._insert = p(cql.insert_api_key(ks))
+        self._select_all = p(cql.select_api_keys(ks))
+        self._revoke = p(cql.revoke_api_key(ks))
 
     def create(self, name: str, models: Iterable[str] = (), rate_limit_rps: float = 100.0) -> tuple[ApiKey, str]:
         """Store a new key; returns it with its token, which exists nowhere else afterwards."""
@@ -109,16 +112,14 @@ class KeyAdmin:
         now = datetime.now(UTC).replace(microsecond=0)
         key = ApiKey(key_id, name, hash_token(token), allowed, float(rate_limit_rps), now)
         result = self._session.execute(
-            "INSERT INTO api_keys (key_id, secret_hash, name, models, rate_limit_rps, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s) IF NOT EXISTS",
-            (key.key_id, key.secret_hash, key.name, set(key.models), key.rate_limit_rps, key.created_at),
+            self._insert, (key.key_id, key.secret_hash, key.name, set(key.models), key.rate_limit_rps, key.created_at)
         )
         if not result.was_applied:  # a 48-bit id collision: astronomically rare, but never overwrite a key
             raise ApiKeyError("key id collision; run the command again")
         return key, token
 
     def keys(self) -> list[ApiKey]:
-        rows = self._session.execute(f"SELECT {KEY_COLUMNS} FROM api_keys")
+        rows = self._session.execute(self._select_all)
         return sorted((key_from_row(tuple(row)) for row in rows), key=lambda k: (k.created_at, k.key_id))
 
     def revoke(self, id_or_name: str) -> list[ApiKey]:
@@ -129,5 +130,5 @@ class KeyAdmin:
             raise ApiKeyError(f"no active API key with {what} {id_or_name!r}")
         now = datetime.now(UTC).replace(microsecond=0)
         for key in targets:
-            self._session.execute("UPDATE api_keys SET revoked_at = %s WHERE key_id = %s", (now, key.key_id))
+            self._session.execute(self._revoke, (now, key.key_id))
         return [replace(k, revoked_at=now) for k in targets]

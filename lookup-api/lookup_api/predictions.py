@@ -16,6 +16,7 @@ from lookup_api.connection import Row
 from lookup_api.errors import UnreadableRowError
 from lookup_api.timestamps import OutOfRangeError, from_ms
 from lookup_api.ttl_cache import AsyncTTLCache
+from scorecast.io.cql.predictions import ServedPrediction
 
 T = TypeVar("T")
 ReadLatest = Callable[[str, int, str], Awaitable[list[Row]]]
@@ -90,23 +91,23 @@ def render(row: Row, now_ms: int | None = None) -> dict[str, Any]:
 
     The row's timestamps are epoch milliseconds; one that no RFC 3339 time can show raises ``UnreadableRowError``.
     """
-    event_id, event_time_ms, score, outputs, scored_at_ms, trace_id = row
+    p = ServedPrediction._make(row)
     try:
-        event_time, scored_at = from_ms(event_time_ms), from_ms(scored_at_ms)
+        event_time, scored_at = from_ms(p.event_time), from_ms(p.scored_at)
     except OutOfRangeError as error:
-        name = "event_time" if error.ms == event_time_ms else "scored_at"
+        name = "event_time" if error.ms == p.event_time else "scored_at"
         message = f"the stored prediction for this entity cannot be served: its {name} ({error})"
         raise UnreadableRowError(message) from None
     # the driver's OrderedMap keeps (key, value) pairs in _items; dict(mapping) would re-serialize each key
-    pairs: Any = getattr(outputs, "_items", outputs)
+    pairs: Any = getattr(p.outputs, "_items", p.outputs)
     if now_ms is None:
         now_ms = time.time_ns() // 1_000_000
     return {
-        "score": score,
-        "outputs": dict(pairs) if outputs else {},
-        "event_id": event_id,
+        "score": p.score,
+        "outputs": dict(pairs) if p.outputs else {},
+        "event_id": p.event_id,
         "event_time": event_time,
         "scored_at": scored_at,
-        "age_ms": max(0, now_ms - scored_at_ms) if scored_at_ms is not None else None,
-        "trace_id": trace_id,
+        "age_ms": max(0, now_ms - p.scored_at) if p.scored_at is not None else None,
+        "trace_id": p.trace_id,
     }

@@ -36,6 +36,7 @@ from lookup_api.store import LookupStore, connector
 from lookup_api.timestamps import MAX_MS, MIN_MS, from_ms
 from lookup_api.ttl_cache import AsyncTTLCache
 from lookup_api.validation import BatchRequest, Selector
+from scorecast.io.cql.models import ModelAliasRow, VersionSummary
 from scorecast.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -166,13 +167,14 @@ class LookupService:
             self.store.query(ALL_VERSIONS, ()), self.store.query(ALL_ALIASES, ())
         )
         models: dict[str, dict[str, Any]] = {}
-        for model, version, created_ms, description in version_rows:
-            entry = models.setdefault(model, {"model": model, "versions": [], "aliases": {}})
+        for v in map(VersionSummary._make, version_rows):
+            entry = models.setdefault(v.model, {"model": v.model, "versions": [], "aliases": {}})
+            created_ms = v.created_at
             created_at = from_ms(created_ms) if MIN_MS <= (created_ms or 0) <= MAX_MS else None  # odd: unknown
-            entry["versions"].append({"version": version, "created_at": created_at, "description": description})
-        for model, alias, version in alias_rows:
-            entry = models.setdefault(model, {"model": model, "versions": [], "aliases": {}})
-            entry["aliases"].setdefault(alias, []).append(version)
+            entry["versions"].append({"version": v.version, "created_at": created_at, "description": v.description})
+        for a in map(ModelAliasRow._make, alias_rows):
+            entry = models.setdefault(a.model, {"model": a.model, "versions": [], "aliases": {}})
+            entry["aliases"].setdefault(a.alias, []).append(a.version)
         listed = [m for name, m in sorted(models.items()) if key is None or key.allows(name)]
         for entry in listed:
             entry["versions"].sort(key=lambda v: v["version"])

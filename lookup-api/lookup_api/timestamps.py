@@ -4,8 +4,9 @@ The driver decodes a whole result on its connection's IO thread. A ``timestamp``
 that Python's datetime holds (Cassandra stores any 64-bit millisecond count: 2^60 and -2^62 were seen)
 raised there, and the driver answered a decoding error by closing the connection: every read in flight on it
 failed and the pool took ~1 s to reconnect, so one odd row gave every other client 503s. Every timestamp the
-API reads is therefore selected as ``toUnixTimestamp(column)``, a bigint the driver always decodes, and turned
-into a datetime here, where an odd value is an error of the one row that holds it.
+API reads is therefore selected as ``toUnixTimestamp(column)`` (``scorecast.io.cql.tables.epoch_ms``), a bigint
+the driver always decodes, and turned into a datetime here, where an odd value is an error of the one row that
+holds it.
 """
 
 from __future__ import annotations
@@ -23,11 +24,6 @@ class OutOfRangeError(ValueError):
     def __init__(self, ms: int) -> None:
         super().__init__(f"{ms} ms since the epoch is outside the years 1-9999")
         self.ms = ms
-
-
-def column(name: str) -> str:
-    """The select expression that reads timestamp column ``name`` as epoch milliseconds, under its own name."""
-    return f"toUnixTimestamp({name}) AS {name}"
 
 
 def from_ms(ms: int | None) -> datetime | None:

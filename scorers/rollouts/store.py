@@ -10,40 +10,16 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 from cassandra.util import uuid_from_time
 
-from scorecast.io.cql import select_latest_rollout
+from scorecast.io.cql import rollouts as cql
+from scorecast.io.cql.rollouts import RolloutEventRow, RolloutRow
 from scorers.rollouts.spec import RolloutSpec
 from scorers.rollouts.status import RolloutStatus, is_active
-
-
-class RolloutRow(NamedTuple):
-    """A ``rollouts`` row as ``RolloutStore`` selects it (``_COLUMNS``), timestamps as epoch milliseconds."""
-
-    model: str
-    rollout_id: uuid.UUID
-    candidate: int
-    baseline: int
-    strategy: str
-    status: str
-    stage: int
-    stage_started_at: int | None
-    fraction: float | None
-    salt: str | None
-    spec: str
-    assignments: dict[str, int] | None
-    evidence: str | None
-    recommendation: str | None
-    reason: str | None
-    updated_at: int | None
-
-
-_TIMESTAMPS = ("stage_started_at", "updated_at")
-_COLUMNS = ", ".join(f"toUnixTimestamp({c}) AS {c}" if c in _TIMESTAMPS else c for c in RolloutRow._fields)
 
 
 @dataclass(frozen=True)
@@ -108,28 +84,14 @@ class RolloutEvent:
 class RolloutStore:
     def __init__(self, session: Session) -> None:
         self.session = session
-        p = session.prepare
-        self._latest = p(select_latest_rollout(session.keyspace, _COLUMNS))
-        self._insert = p(
-            "INSERT INTO rollouts (model, rollout_id, candidate, baseline, strategy, status, stage, stage_started_at, "
-            "fraction, salt, spec, assignments, evidence, recommendation, reason, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
-        )
-        self._transition = p(
-            "UPDATE rollouts SET status = ?, stage = ?, stage_started_at = ?, fraction = ?, assignments = ?, "
-            "evidence = ?, recommendation = ?, reason = ?, updated_at = ? WHERE model = ? AND rollout_id = ? "
-            "IF status = ? AND stage = ?"
-        )
+        p, ks = session.prepare, session.keyspace
+        self._latest = p(cql.select_latest_rollout(ks))
+        self._insert = p(cql.insert_rollout(ks))
+        self._transition = p(cql.transition_rollout(ks))
         for statement in (self._insert, self._transition):
             statement.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
-        self._event = p(
-            "INSERT INTO rollout_events (model, rollout_id, at, action, stage, fraction, reason, evidence) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        self._events = p(
-            "SELECT toUnixTimestamp(at), action, stage, fraction, reason, evidence FROM rollout_events "
-            "WHERE model = ? AND rollout_id = ?"
-        )
+        self._event = p(cql.insert_rollout_event(ks))
+        self._events = p(cql.select_rollout_events(ks))
 
     def latest(self, model: str) -> Rollout | None:
         row = self.session.execute(self._latest, (model,)).one()
@@ -137,12 +99,12 @@ class RolloutStore:
 
     def create(self, rollout: Rollout, now_ms: int) -> Rollout:
         r = rollout
-        self.session.execute(
-            self._insert,
-            (r.model, r.rollout_id, r.candidate, r.baseline, r.spec.strategy, r.status, r.stage, r.stage_started_ms,
-             r.fraction, r.salt, json.dumps(r.spec.to_json()), r.assignments, json.dumps(r.evidence),
-             r.recommendation, r.reason, now_ms),
+        row = RolloutRow(
+            r.model, r.rollout_id, r.candidate, r.baseline, r.spec.strategy, r.status, r.stage, r.stage_started_ms,
+            r.fraction, r.salt, json.dumps(r.spec.to_json()), r.assignments, json.dumps(r.evidence),
+            r.recommendation, r.reason, now_ms,
         )  # fmt: skip
+        self.session.execute(self._insert, row)
         self.record(r, "start", r.reason, now_ms)
         return replace(r, updated_ms=now_ms)
 
@@ -168,8 +130,8 @@ class RolloutStore:
     def events(self, rollout: Rollout) -> list[RolloutEvent]:
         rows = self.session.execute(self._events, (rollout.model, rollout.rollout_id))
         return [
-            RolloutEvent(int(at), action, stage, fraction, reason or "", json.loads(evidence) if evidence else {})
-            for at, action, stage, fraction, reason, evidence in rows
+            RolloutEvent(int(e.at), e.action, e.stage, e.fraction, e.reason or "", json.loads(e.evidence or "{}"))
+            for e in map(RolloutEventRow._make, rows)
         ]
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 
+from scorecast.io.cql.rollouts import ROLLOUT_COLUMNS, RolloutRow
 from scorers.rollouts.spec import RolloutSpec
 from scorers.rollouts.status import RolloutStatus, is_active
-from scorers.rollouts.store import _COLUMNS, Rollout, RolloutRow
+from scorers.rollouts.store import Rollout
 
 
 def test_the_stored_strings_are_unchanged() -> None:
@@ -36,10 +37,10 @@ def test_a_row_as_selected_reads_back_by_column_name() -> None:
         "spec": json.dumps(spec.to_json()),
         "updated_at": 2_000,
     }
-    selected = tuple(values[c] for c in RolloutRow._fields)  # what the driver returns, in _COLUMNS' order
+    selected = tuple(values[c] for c in RolloutRow._fields)  # what the driver returns, in ROLLOUT_COLUMNS' order
     rollout = Rollout.from_row(RolloutRow._make(selected))
     assert rollout.status is RolloutStatus.PAUSED
     assert rollout.active
     assert (rollout.candidate, rollout.baseline, rollout.stage) == (2, 1, 1)
     assert (rollout.stage_started_ms, rollout.updated_ms, rollout.salt, rollout.evidence) == (1_000, 2_000, "", {})
-    assert _COLUMNS.split(", ")[7] == "toUnixTimestamp(stage_started_at) AS stage_started_at"
+    assert ROLLOUT_COLUMNS.split(", ")[7] == "toUnixTimestamp(stage_started_at) AS stage_started_at"
