@@ -15,7 +15,8 @@
   (``RANGE_CONSUMER_CONFIG``).
 
 The live modes call ``take`` in their own loop, because what happens between batches (deliver and commit,
-checkpoint) is theirs; ``quiet_for`` is how long nothing came.
+checkpoint) is theirs; ``quiet_for`` is how long nothing came. ``Follower`` reads a topic on from a time, one
+range per poll up to the high watermark then (the rollout controller's labels and dead letters).
 """
 
 from __future__ import annotations
@@ -25,12 +26,22 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from scorecast.errors import ConfigError, RetryableError
+from scorecast.io.errors import kafka_error
 from scorecast.io.read_policy import WAIT_S, End, Progress, ReadErrors, Sorted, take_batch
 
-__all__ = ["RANGE_CONSUMER_CONFIG", "STALL_S", "KafkaReader", "RangeBatch", "Span", "read_range", "take_batch"]
+__all__ = [
+    "RANGE_CONSUMER_CONFIG",
+    "STALL_S",
+    "Follower",
+    "KafkaReader",
+    "RangeBatch",
+    "Span",
+    "read_range",
+    "take_batch",
+]
 
 STALL_S = 60.0
 TP = tuple[str, int]
@@ -163,6 +174,58 @@ class KafkaReader:
                     self.consumer.pause([paused])
                     self._paused.append(paused)
             yield RangeBatch(kept, partitions, offsets, advanced)
+
+
+class Follower:
+    """A topic read on from a time, one bounded range per poll: from where the previous poll stopped to each
+    partition's high watermark at the poll (end-of-partition is reported once per end, so waiting for it again
+    would wait out a whole budget). It never commits; its consumer is a range reader's (``RANGE_CONSUMER_CONFIG``).
+    """
+
+    def __init__(self, consumer: Consumer, topic: str, since_ms: int, *, timeout_s: float = 10.0) -> None:
+        self.topic = topic
+        self.timeout_s = timeout_s
+        self.caught_up: list[int] = []  # partitions the last poll read to its end
+        self._reader = KafkaReader(consumer, f"reading {topic}", bounded=True, batch_max=5_000)
+        try:
+            found = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+            self.partitions: list[int] = [] if found is None or found.error is not None else sorted(found.partitions)
+            asked = [TopicPartition(topic, p, since_ms) for p in self.partitions]
+            starts = consumer.offsets_for_times(asked, timeout=timeout_s) if asked else []
+            # nothing at or after since_ms yet: start at the end
+            self._next = {tp.partition: tp.offset if tp.offset >= 0 else self._high(tp.partition) for tp in starts}
+        except KafkaException as error:
+            raise kafka_error(error, f"reading {topic}") from error
+
+    def poll(self, budget_s: float | None = None, max_messages: int | None = None) -> Iterator[RangeBatch]:
+        """What arrived since the previous poll. Past ``budget_s`` or ``max_messages`` it stops after a batch;
+        the rest comes with the next poll."""
+        try:
+            spans = [Span(p, self._next[p], self._high(p)) for p in self.partitions]
+        except KafkaException as error:
+            raise kafka_error(error, f"reading {self.topic}") from error
+        ends = {s.partition: s.end for s in spans}
+        self.caught_up = [s.partition for s in spans if s.end <= s.start]
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+        read = 0
+        for batch in self._reader.range(self.topic, spans, stall_s=self.timeout_s):
+            for partition, offset in batch.advanced.items():
+                self._next[partition] = offset
+                if offset >= ends[partition]:
+                    self.caught_up.append(partition)
+            yield batch
+            read += len(batch.messages)
+            if (max_messages is not None and read >= max_messages) or (
+                deadline is not None and time.monotonic() >= deadline
+            ):
+                return
+
+    def close(self) -> None:
+        self._reader.consumer.close()
+
+    def _high(self, partition: int) -> int:
+        tp = TopicPartition(self.topic, partition)
+        return int(self._reader.consumer.get_watermark_offsets(tp, timeout=self.timeout_s)[1])
 
 
 def _past(end: End, ends: dict[int, int]) -> bool:

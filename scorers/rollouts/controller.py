@@ -123,6 +123,7 @@ class RolloutController:
         if self._tracked is not None:
             self._tracked.close()
             self._tracked = None
+        self.observer.close()
 
     def apply(self, r: Rollout, d: Decision, now_ms: int) -> None:
         after = replace(r, evidence=d.evidence, assignments=d.assignments, recommendation=d.recommendation)

@@ -5,27 +5,26 @@ every guardrail compares the two on the same events. ``ResultsCursor`` reads the
 the previous evaluation stopped, re-reading only the last ``settle_ms`` (rows the joiner writes a little
 late) and skipping rows it has already handed out. ``LabelFeed`` keeps one consumer on the labels topic
 (``assign``, no group, no commits) from the rollout's start and hands out only what arrived since the last
-poll: a tick's cost no longer grows with the topic's retention. Dead letters come from the dead-letter topic
-read from the stage's start time: one on the shadow topic is an error of the candidate's path, one on the
-events topic an error of the champion's. Both Kafka reads are the I/O layer reader's bounded mode
-(``scorecast.io.reader``): ends across control records, a stall is an error, never a silent early stop.
+poll: a tick's cost no longer grows with the topic's retention. ``DeadLetterCount`` does the same with the
+dead-letter topic from the stage's start time: one on the shadow topic is an error of the candidate's path, one
+on the events topic an error of the champion's. Both follow their topic through the I/O layer's reader
+(``scorecast.io.reader.Follower``, one bounded range per poll): ends across control records, and a stall is an
+error, never a silent early stop.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
 from cassandra.cluster import Session
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer
 
 from schemas.codec import AvroCodec
 from schemas.errors import SchemaError
 from schemas.registry import open_store, schema_name
-from scorecast.io.errors import kafka_error
-from scorecast.io.reader import RANGE_CONSUMER_CONFIG, KafkaReader, Span
+from scorecast.io.reader import RANGE_CONSUMER_CONFIG, Follower
 from scorecast.settings import Settings
 from shadow.results import JoinedColumns, ResultsReader
 
@@ -66,40 +65,18 @@ class LabelBatch:
 
 
 class LabelFeed:
-    """The labels topic, read on from where the previous poll stopped: each poll is a bounded read of the
-    reader (``scorecast.io.reader``) from there to the high watermark, so a partition with nothing new costs no
-    wait (end-of-partition is reported once per end, so waiting for it again waited out the whole budget)."""
+    """The labels topic, read on from where the previous poll stopped (``scorecast.io.reader.Follower``)."""
 
     def __init__(self, settings: Settings, stream: str, since_ms: int, timeout_s: float = 10.0) -> None:
         self.topic = settings.topic(stream, "labels")
         self._codec = AvroCodec(open_store(settings), self.topic, schema_name(stream, "labels"))
-        self._timeout_s = timeout_s
-        consumer = _read_consumer(settings, "rollout-labels")
-        self._reader = KafkaReader(consumer, f"reading {self.topic}", bounded=True, batch_max=5_000)
-        try:
-            metadata = consumer.list_topics(self.topic, timeout=timeout_s).topics.get(self.topic)
-            self.partitions: list[int] = [] if metadata is None or metadata.error else sorted(metadata.partitions)
-            starts = consumer.offsets_for_times(
-                [TopicPartition(self.topic, p, since_ms) for p in self.partitions], timeout=timeout_s
-            )
-            # nothing at or after since_ms yet: start at the end
-            self._next = {tp.partition: tp.offset if tp.offset >= 0 else self._high(tp.partition) for tp in starts}
-        except KafkaException as error:
-            consumer.close()
-            raise kafka_error(error, f"reading {self.topic}") from error
+        self._follower = _follower(settings, "rollout-labels", self.topic, since_ms, timeout_s)
+        self.partitions = self._follower.partitions
 
     def poll(self, budget_s: float = 2.0, max_messages: int = 50_000) -> LabelBatch:
         """What arrived since the previous poll, until every partition is caught up (or the budget is spent)."""
         out = LabelBatch()
-        try:
-            spans = [Span(p, self._next[p], self._high(p)) for p in self.partitions]
-        except KafkaException as error:
-            raise kafka_error(error, f"reading {self.topic}") from error
-        ends = {s.partition: s.end for s in spans}
-        out.caught_up = [s.partition for s in spans if s.end <= s.start]
-        deadline = time.monotonic() + budget_s
-        read = 0
-        for batch in self._reader.range(self.topic, spans, stall_s=self._timeout_s):
+        for batch in self._follower.poll(budget_s, max_messages):
             for message, partition in zip(batch.messages, batch.partitions, strict=True):
                 try:
                     record = self._codec.decode(message.value() or b"")
@@ -110,21 +87,43 @@ class LabelFeed:
                 out.event_ids.append(record["event_id"])
                 out.labels.append(int(record["label"]))
                 out.label_times.append(int(record["label_time"]))
-            read += len(batch.messages)
-            for partition, offset in batch.advanced.items():
-                self._next[partition] = offset
-                if offset >= ends[partition]:
-                    out.caught_up.append(partition)
-            if read >= max_messages or time.monotonic() >= deadline:
-                break  # the rest comes with the next poll, from self._next
+        out.caught_up = list(self._follower.caught_up)
         return out
 
-    def _high(self, partition: int) -> int:
-        tp = TopicPartition(self.topic, partition)
-        return int(self._reader.consumer.get_watermark_offsets(tp, timeout=self._timeout_s)[1])
+    def close(self) -> None:
+        self._follower.close()
+
+
+class DeadLetterCount:
+    """Dead letters of the candidate's path (from the shadow topic) and the champion's (from the events topic)
+    since a stage started, read on from the previous count: a tick reads only what is new."""
+
+    def __init__(self, settings: Settings, stream: str, since_ms: int, timeout_s: float = 10.0) -> None:
+        self.since_ms = since_ms
+        topic = settings.topic(stream, "dead-letters")
+        self._paths = {settings.topic(stream, "shadow"): 0, settings.topic(stream, "events"): 1}
+        self._follower = _follower(settings, "rollout", topic, since_ms, timeout_s)
+        self._counts = [0, 0]
+        self._later: list[tuple[int, int]] = []  # (timestamp, path) of letters stamped at or after the last until
+        self.read = 0  # dead letters read, all ticks together
+
+    def count(self, until_ms: int) -> tuple[int, int]:
+        """(candidate path, champion path) dead letters stamped before ``until_ms``."""
+        for batch in self._follower.poll():
+            self.read += len(batch.messages)
+            for m in batch.messages:
+                source = dict(m.headers() or []).get(_SOURCE)
+                path = self._paths.get(source.decode() if isinstance(source, bytes) else str(source))
+                if path is not None:
+                    self._later.append((m.timestamp()[1], path))
+        due = [path for stamp, path in self._later if stamp < until_ms]
+        self._later = [(stamp, path) for stamp, path in self._later if stamp >= until_ms]
+        for path in due:
+            self._counts[path] += 1
+        return self._counts[0], self._counts[1]
 
     def close(self) -> None:
-        self._reader.consumer.close()
+        self._follower.close()
 
 
 class Observer:
@@ -133,6 +132,7 @@ class Observer:
     ) -> None:
         self.settings = settings
         self.timeout_s = timeout_s  # each Kafka request, and how long a read may make no progress
+        self._dead_letters: DeadLetterCount | None = None
         self.stream = stream
         self.reader = ResultsReader(session, settings.keyspace)
         self.with_labels = read_labels
@@ -144,51 +144,33 @@ class Observer:
         return LabelFeed(self.settings, self.stream, since_ms, self.timeout_s) if self.with_labels else None
 
     def dead_letters(self, since_ms: int, until_ms: int) -> tuple[int, int]:
-        """(candidate path, champion path) dead letters written between the two times: a bounded read of the
-        dead-letter topic from ``since_ms`` to its end (a stall raises ``RetryableError``; the controller retries
-        the evaluation instead of deciding on a partial count)."""
-        topic = self.settings.topic(self.stream, "dead-letters")
-        shadow, events = self.settings.topic(self.stream, "shadow"), self.settings.topic(self.stream, "events")
-        consumer = _read_consumer(self.settings, "rollout")
-        counts = {shadow: 0, events: 0}
-        try:
-            spans = self._dead_letter_spans(consumer, topic, since_ms)
-            reader = KafkaReader(consumer, f"reading {topic}", bounded=True, batch_max=5_000)
-            for batch in reader.range(topic, spans, stall_s=self.timeout_s):
-                for m in batch.messages:
-                    if m.timestamp()[1] < until_ms:
-                        source = dict(m.headers() or []).get(_SOURCE)
-                        name = source.decode() if isinstance(source, bytes) else str(source)
-                        if name in counts:
-                            counts[name] += 1
-        except KafkaException as error:
-            raise kafka_error(error, f"reading {topic}") from error
-        finally:
-            consumer.close()
-        return counts[shadow], counts[events]
+        """(candidate path, champion path) dead letters written between the two times, counted on from the
+        previous call while ``since_ms`` (the stage's start) stays the same. A stall raises ``RetryableError``:
+        the controller retries the evaluation instead of deciding on a partial count."""
+        if self._dead_letters is None or self._dead_letters.since_ms != since_ms:
+            self.close()
+            self._dead_letters = DeadLetterCount(self.settings, self.stream, since_ms, self.timeout_s)
+        return self._dead_letters.count(until_ms)
 
-    def _dead_letter_spans(self, consumer: Consumer, topic: str, since_ms: int) -> list[Span]:
-        metadata = consumer.list_topics(topic, timeout=self.timeout_s).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            return []
-        starts = consumer.offsets_for_times(
-            [TopicPartition(topic, p, since_ms) for p in metadata.partitions], timeout=self.timeout_s
-        )
-        spans = []
-        for tp in starts:
-            high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=self.timeout_s)[1]
-            if 0 <= tp.offset < high:
-                spans.append(Span(tp.partition, tp.offset, high))
-        return spans
+    def close(self) -> None:
+        if self._dead_letters is not None:
+            self._dead_letters.close()
+            self._dead_letters = None
 
 
-def _read_consumer(settings: Settings, purpose: str) -> Consumer:
-    """A consumer for bounded reads: a fresh group id that is never committed (a read, not a group's progress)."""
-    return Consumer(
+def _follower(settings: Settings, purpose: str, topic: str, since_ms: int, timeout_s: float) -> Follower:
+    """A topic followed from ``since_ms`` with a fresh group id that is never committed (a read, not a group's
+    progress); labels or dead letters that retention deleted are gone, so a reset reads on from the earliest."""
+    consumer = Consumer(
         {
             **settings.kafka_config(),
             **RANGE_CONSUMER_CONFIG,
             "group.id": f"scorecast.{purpose}.{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",  # labels or dead letters that retention deleted are gone: read on
+            "auto.offset.reset": "earliest",
         }
     )
+    try:
+        return Follower(consumer, topic, since_ms, timeout_s=timeout_s)
+    except BaseException:
+        consumer.close()
+        raise

@@ -60,6 +60,26 @@ def test_dead_letters_ending_in_transaction_markers_are_counted_without_waiting(
     assert elapsed < 4.0, f"{elapsed:.1f}s: waited for a record at a marker's offset"
 
 
+def test_each_tick_reads_only_the_dead_letters_written_since_the_previous_one(
+    settings: Settings, keyspace_session: Session
+) -> None:
+    shadow, events = settings.topic(STREAM, "shadow"), settings.topic(STREAM, "events")
+    since_ms = int(time.time() * 1000)
+    dead_letters_in_transactions(settings, [shadow, events, events], abort=False)
+    observer = Observer(settings, keyspace_session, STREAM, read_labels=False)
+    try:
+        # stamped at or after the tick's time: read now, counted by the tick that passes them
+        assert observer.dead_letters(since_ms, since_ms) == (0, 0)
+        assert observer.dead_letters(since_ms, int(time.time() * 1000) + 1) == (1, 2)
+        dead_letters_in_transactions(settings, [shadow, shadow], abort=False)
+        assert observer.dead_letters(since_ms, int(time.time() * 1000) + 1) == (3, 2)
+        counter = observer._dead_letters
+        assert counter is not None
+        assert counter.read == 5  # each letter read once, not once per tick since the stage's start
+    finally:
+        observer.close()
+
+
 def test_a_label_poll_with_nothing_new_does_not_wait_out_its_budget(settings: Settings) -> None:
     produce(settings, "labels", labels(0, 50, int(time.time() * 1000)))
     feed = LabelFeed(settings, STREAM, since_ms=0)
