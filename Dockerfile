@@ -35,6 +35,8 @@ RUN python -m venv /opt/scorecast \
       "$(ls /wheels/scorecast-*.whl)[cpu,otlp]"
 
 # --- gpu: NVIDIA CUDA runtime + cuDNN (what onnxruntime-gpu's CUDA provider loads) -------------------------
+# gpu-system: the base image brings CUDA 12 and cuDNN 9, so the nvidia-* wheels of the gpu extra would be a
+# second copy (GBs) of the same libraries.
 FROM ${CUDA_IMAGE} AS gpu
 ENV DEBIAN_FRONTEND=noninteractive PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     PATH=/opt/scorecast/bin:$PATH SCORECAST_MODEL_STORE=/models SCORECAST_ONNX_DEVICE=auto
@@ -44,7 +46,7 @@ RUN apt-get update \
 COPY --from=wheel /wheels /wheels
 RUN python3 -m venv /opt/scorecast \
  && /opt/scorecast/bin/pip install --no-cache-dir --disable-pip-version-check \
-      "$(ls /wheels/scorecast-*.whl)[gpu,otlp]" \
+      "$(ls /wheels/scorecast-*.whl)[gpu-system,otlp]" \
  && rm -rf /wheels \
  && useradd --uid 10001 --create-home --home-dir /home/scorecast --shell /usr/sbin/nologin scorecast \
  && install -d -o 10001 -g 10001 /models

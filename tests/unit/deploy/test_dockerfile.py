@@ -78,7 +78,8 @@ def test_gpu_image_is_on_the_cuda_runtime_with_the_gpu_extra_and_cpu_image_has_t
     assert "cudnn" in (image_tag(gpu.base) or ""), "onnxruntime-gpu's CUDA provider loads cuDNN"
     gpu_extras = _installed_extras(gpu)
     cpu_extras = _installed_extras(by_name["cpu-venv"])
-    assert "gpu" in gpu_extras
+    assert "gpu-system" in gpu_extras, "the base image brings CUDA and cuDNN: no nvidia-* wheels on top"
+    assert "gpu" not in gpu_extras
     assert "cpu" not in gpu_extras, "the two onnxruntime wheels exclude each other"
     assert "cpu" in cpu_extras
     assert "gpu" not in cpu_extras
