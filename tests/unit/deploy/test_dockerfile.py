@@ -29,7 +29,7 @@ def _pyproject() -> dict[str, object]:
 
 def _installed_extras(stage: Stage) -> set[str]:
     """The extras of the scorecast wheel that a stage's RUN lines install (``scorecast-*.whl)[a,b]``)."""
-    found = re.findall(r"scorecast-\*\.whl\)\[([a-z,]+)\]", " ".join(i.value for i in stage.all("RUN")))
+    found = re.findall(r"scorecast-\*\.whl\)\[([a-z,-]+)\]", " ".join(i.value for i in stage.all("RUN")))
     assert found, "the stage installs no scorecast wheel"
     return {extra for group in found for extra in group.split(",")}
 
