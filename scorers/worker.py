@@ -70,7 +70,11 @@ class WorkerStats:
     quarantined: list[int] = field(default_factory=list)  # versions this worker took out of service
 
 
-class ScorerWorker:
+class BatchScorer:
+    """What a scorer does with one micro-batch, whoever consumes it: score it once and return its ``deliver``
+    step. ``ScorerWorker`` drives it with a ``BatchConsumer``; a faust agent drives the same object
+    (scorers.faust_agent), so both write the same rows and dead letters."""
+
     def __init__(
         self,
         settings: Settings,
@@ -81,11 +85,11 @@ class ScorerWorker:
         metrics: WorkerMetrics,
     ) -> None:
         self.config = config
+        self.metrics = metrics
         self._core = core
         self._guard = guard
         metrics.serving(self.serving())  # visible before the first batch (a fallback at start, say)
         self._outputs = outputs
-        self._metrics = metrics
         self._topic = settings.topic(config.stream, config.source)
         self._span_attributes = {
             "messaging.system": "kafka",
@@ -94,36 +98,12 @@ class ScorerWorker:
             "messaging.consumer.group.name": config.group,
         }
         self.stats = WorkerStats()
-        self._consumer = BatchConsumer(
-            settings,
-            ConsumerConfig(
-                group=config.group,
-                topics=(settings.topic(config.stream, config.source),),
-                batch_max=config.batch_max,
-                instance_id=config.instance_id,
-            ),
-            on_lag=metrics.lag,
-        )
-
-    def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> WorkerStats:
-        """Score until ``stop`` is set, or until partitions were held and nothing arrived for ``idle_exit_s``."""
-        try:
-            consumed = self._consumer.run(self._handle, stop, idle_exit_s)
-        finally:
-            self._outputs.close()
-        self.stats.batches = consumed.batches
-        self.stats.retries = consumed.retries
-        self.stats.partitions = consumed.partitions
-        self.stats.quarantined = list(self._guard.quarantined)  # refusals are also reported between batches
-        self.stats.scored -= self._outputs.sink_rejected  # scored, but a sink refused them: dead letters
-        self.stats.dead_lettered += self._outputs.sink_rejected
-        return self.stats
 
     def serving(self) -> tuple[int, ...]:
         """The versions that score the next batch."""
         return tuple(m.version for m in self._guard.serving())
 
-    def _handle(self, messages: list[Message]) -> Deliver:
+    def handle(self, messages: list[Message]) -> Deliver:
         # OTel messaging conventions for a batch: one process span that links each event's context (up to the
         # SDK's link limit); contexts are only read when spans are exported, so untraced scoring pays nothing.
         links = _event_links(messages) if tracing_exported() else None
@@ -140,8 +120,8 @@ class ScorerWorker:
             # The serving versions are read once for the whole batch; a failing one is replaced and the batch
             # rescored before anything is delivered.
             scored, models = self._guard.score(score)
-            self._metrics.scored(len(messages), time.perf_counter() - started, scored)
-            self._metrics.serving(tuple(m.version for m in models))
+            self.metrics.scored(len(messages), time.perf_counter() - started, scored)
+            self.metrics.serving(tuple(m.version for m in models))
         self.stats.quarantined = list(self._guard.quarantined)
         self.stats.scored += len(scored.events)
         self.stats.dead_lettered += len(scored.rejects)
@@ -153,10 +133,54 @@ class ScorerWorker:
                 try:
                     self._outputs.deliver(scored, messages, delivery)
                 except Exception as error:
-                    self._metrics.delivery_failed(error)
+                    self.metrics.delivery_failed(error)
                     raise
 
         return deliver
+
+    def close(self) -> WorkerStats:
+        """Flush the outputs; the stats count the events a sink refused as dead letters, not as scored."""
+        self._outputs.close()
+        self.stats.quarantined = list(self._guard.quarantined)  # refusals are also reported between batches
+        self.stats.scored -= self._outputs.sink_rejected
+        self.stats.dead_lettered += self._outputs.sink_rejected
+        self._outputs.sink_rejected = 0  # counted once, should close be called again
+        return self.stats
+
+
+class ScorerWorker:
+    def __init__(self, settings: Settings, config: WorkerConfig, scorer: BatchScorer) -> None:
+        self.config = config
+        self._scorer = scorer
+        self._consumer = BatchConsumer(
+            settings,
+            ConsumerConfig(
+                group=config.group,
+                topics=(settings.topic(config.stream, config.source),),
+                batch_max=config.batch_max,
+                instance_id=config.instance_id,
+            ),
+            on_lag=scorer.metrics.lag,
+        )
+
+    @property
+    def stats(self) -> WorkerStats:
+        return self._scorer.stats
+
+    def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> WorkerStats:
+        """Score until ``stop`` is set, or until partitions were held and nothing arrived for ``idle_exit_s``."""
+        try:
+            consumed = self._consumer.run(self._scorer.handle, stop, idle_exit_s)
+        finally:
+            stats = self._scorer.close()
+        stats.batches = consumed.batches
+        stats.retries = consumed.retries
+        stats.partitions = consumed.partitions
+        return stats
+
+    def serving(self) -> tuple[int, ...]:
+        """The versions that score the next batch."""
+        return self._scorer.serving()
 
 
 def _event_links(messages: Sequence[Message]) -> list[trace.Link]:
@@ -167,6 +191,13 @@ def _event_links(messages: Sequence[Message]) -> list[trace.Link]:
 @contextmanager
 def scorer_worker(settings: Settings, config: WorkerConfig) -> Iterator[ScorerWorker]:
     """A worker wired from settings: registry, alias watcher (hot reload), decoder, sinks. Closes them all."""
+    with batch_scorer(settings, config) as scorer:
+        yield ScorerWorker(settings, config, scorer)
+
+
+@contextmanager
+def batch_scorer(settings: Settings, config: WorkerConfig) -> Iterator[BatchScorer]:
+    """A batch scorer wired from settings: registry, alias watcher (hot reload), decoder, sinks. Closes them all."""
     session = open_cassandra(settings)
     try:
         registry = Registry(session, open_artifact_store(settings))
@@ -197,7 +228,7 @@ def scorer_worker(settings: Settings, config: WorkerConfig) -> Iterator[ScorerWo
                 metrics=metrics,
             )
             core = ScoringCore(EventBatchDecoder(store, config.stream, source_topic, EventRules.of(settings)))
-            yield ScorerWorker(settings, config, core, guard, outputs, metrics)
+            yield BatchScorer(settings, config, core, guard, outputs, metrics)
         finally:
             watcher.stop()
             if report is not None:
