@@ -87,6 +87,10 @@ def replay(
     workers: Annotated[int, typer.Option(help="scan processes (one per core)", min=1)] = 1,
     label_horizon: Annotated[str, typer.Option(help="how long after an event its label may come (e.g. 7d)")] = "7d",
     batch: Annotated[int, typer.Option(help="events per scoring batch", min=1)] = 4000,
+    label_cache: Annotated[
+        Path | None, typer.Option(help="folder of decoded labels kept by topic range [default: user cache folder]")
+    ] = None,
+    no_label_cache: Annotated[bool, typer.Option(help="read every label from Kafka and keep none")] = False,
 ) -> None:
     """Backtest: score a topic range with any versions; never commits offsets or writes live tables.
 
@@ -96,6 +100,7 @@ def replay(
 
     settings = Settings()
     require_kafka(settings)  # one line now rather than a traceback from the first metadata request
+    from scorers.replay.label_cache import default_root
     from scorers.replay.runner import ReplayRequest, run_replay  # seconds of imports (scikit-learn, scipy)
 
     request = ReplayRequest(
@@ -108,6 +113,7 @@ def replay(
         horizon_ms=parse_duration(label_horizon, "--label-horizon"),
         workers=workers,
         batch=batch,
+        label_cache=None if no_label_cache else label_cache or default_root(),
     )
     stop = _stop_on_interrupt()
     try:

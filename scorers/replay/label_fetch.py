@@ -1,16 +1,20 @@
 """Reading a replay's labels: the label window resolved once (pinned in the manifest), then read and decoded
-in a thread beside the scan (labels do not depend on scores) and kept in the checkpoint."""
+in a thread beside the scan (labels do not depend on scores) and kept in the checkpoint; with a label cache,
+only the spans it does not hold yet are read from Kafka, and then added to it."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.registry import open_store
 from scorecast.settings import Settings
 from scorers.replay.checkpoint import Checkpoint, Manifest
 from scorers.replay.errors import ReplayError, ReplayInterruptedError
+from scorers.replay.label_cache import LabelCache, topic_identity
 from scorers.replay.labels import LabelColumns, LabelDecoder, label_ranges
 from scorers.replay.progress import ProgressSink
 from scorers.replay.ranges import PartitionRange, ReplayRange
@@ -35,13 +39,14 @@ class LabelFetch(threading.Thread):
 
     def __init__(
         self, settings: Settings, stream: str, manifest: Manifest, checkpoint: Checkpoint, progress: ProgressSink,
-        stop: threading.Event,
+        stop: threading.Event, cache: Path | None = None,
     ) -> None:  # fmt: skip
         super().__init__(name="replay-labels", daemon=True)
         self._settings = settings
         self._topic = settings.topic(stream, "labels")
         self._ranges = manifest.labels or ()
         self._checkpoint = checkpoint
+        self._cache_root = cache
         self._progress = progress
         self._halt = stop
         self._cancelled = threading.Event()
@@ -56,18 +61,41 @@ class LabelFetch(threading.Thread):
 
     def _read(self) -> tuple[pa.Table, int] | None:
         columns = LabelColumns()
-        decoder = LabelDecoder(open_store(self._settings), self._topic)
+        cache = self._cache()
+        gaps = list(self._ranges)
+        if cache is not None:
+            cached, gaps = cache.lookup(self._ranges)
+            for rows in cached:
+                columns.add(rows)
         advance = self._progress.phase("labels", sum(r.events for r in self._ranges))
-        at = {r.partition: r.start for r in self._ranges}
-        for raw in RangeReader(self._settings, self._topic, self._ranges, batch=20_000):
-            decoder.add(columns, raw.values, raw.partitions, raw.offsets)
-            advance(sum(n - at[p] for p, n in raw.advanced.items()))
-            at.update(raw.advanced)
-            if self._halt.is_set() or self._cancelled.is_set():
-                return None
+        advance(sum(r.events for r in self._ranges) - sum(r.events for r in gaps))
+        decoder = LabelDecoder(open_store(self._settings), self._topic)
+        while gaps:  # a round reads at most one span per partition
+            spans = {g.partition: g for g in reversed(gaps)}
+            gaps = [g for g in gaps if spans[g.partition] is not g]
+            fresh = LabelColumns()
+            at = {r.partition: r.start for r in spans.values()}
+            for raw in RangeReader(self._settings, self._topic, tuple(spans.values()), batch=20_000):
+                fresh.add(decoder.rows(raw.values, raw.partitions, raw.offsets))
+                advance(sum(n - at[p] for p, n in raw.advanced.items()))
+                at.update(raw.advanced)
+                if self._halt.is_set() or self._cancelled.is_set():
+                    return None
+            rows = fresh.rows()
+            for span in spans.values():
+                mine = rows.filter(pc.equal(rows.column("partition"), span.partition))
+                if cache is not None and span.events:
+                    cache.store(span, mine)
+                columns.add(mine)
         table = columns.table()
         self._checkpoint.save_labels(table, columns.unreadable)
         return table, columns.unreadable
+
+    def _cache(self) -> LabelCache | None:
+        if self._cache_root is None or not self._ranges:
+            return None
+        identity = topic_identity(self._settings, self._topic)
+        return None if identity is None else LabelCache(self._cache_root, identity[0], self._topic, identity[1])
 
     def begin(self) -> LabelFetch:
         if self._result is None:  # else a previous run of this replay read them already

@@ -43,38 +43,53 @@ def label_ranges(view: TopicView, start_ms: int, end_ms: int) -> tuple[Partition
 
 @dataclass
 class LabelColumns:
-    event_ids: list[pa.Array] = field(default_factory=list)
-    labels: list[np.ndarray] = field(default_factory=list)
-    times: list[np.ndarray] = field(default_factory=list)
-    partitions: list[np.ndarray] = field(default_factory=list)
-    offsets: list[np.ndarray] = field(default_factory=list)
-    unreadable: int = 0  # label records that could not be decoded (counted and reported, never joined)
+    """Label rows gathered batch by batch (or from the cache); a record that could not be decoded is a row
+    without an event id, so it stays counted (and reported) but is never joined."""
+
+    parts: list[pa.Table] = field(default_factory=list)
+
+    def add(self, rows: pa.Table) -> None:
+        self.parts.append(rows)
+
+    def rows(self) -> pa.Table:
+        return pa.concat_tables(self.parts) if self.parts else LABEL_SCHEMA.empty_table()
 
     def table(self) -> pa.Table:
-        if not self.labels:
-            return LABEL_SCHEMA.empty_table()
-        arrays = [pa.concat_arrays(self.event_ids)] + [
-            pa.array(np.concatenate(c)) for c in (self.labels, self.times, self.partitions, self.offsets)
-        ]
-        return pa.Table.from_arrays(arrays, schema=LABEL_SCHEMA)
+        rows = self.rows().combine_chunks()
+        if rows.column("event_id").null_count == 0:
+            return rows
+        return rows.filter(pc.is_valid(rows.column("event_id")))
+
+    @property
+    def unreadable(self) -> int:
+        return sum(part.column("event_id").null_count for part in self.parts)
 
 
 class LabelDecoder:
-    """The shared label decoder (schemas.label_batch), its batches gathered with their Kafka positions."""
+    """The shared label decoder (schemas.label_batch), its batches turned into rows with their Kafka positions."""
 
     def __init__(self, store: SchemaStore, topic: str) -> None:
         self._decoder = LabelBatchDecoder(store, topic)
 
+    def rows(self, values: Sequence[bytes | None], partitions: np.ndarray, offsets: np.ndarray) -> pa.Table:
+        """One batch's records as rows in input order (unreadable ones without an event id)."""
+        batch = self._decoder.decode(values)
+        at, event_ids = batch.positions, batch.event_ids
+        labels, times = batch.labels, batch.label_times
+        if len(batch.unreadable):
+            order = np.argsort(np.concatenate([at, batch.unreadable]), kind="stable")
+            none = len(batch.unreadable)
+            at = np.concatenate([at, batch.unreadable])[order]
+            event_ids = pa.concat_arrays([event_ids, pa.nulls(none, pa.string())]).take(pa.array(order))
+            labels = np.concatenate([labels, np.zeros(none, dtype=np.int8)])[order]
+            times = np.concatenate([times, np.zeros(none, dtype=np.int64)])[order]
+        arrays = [event_ids, pa.array(labels), pa.array(times), pa.array(partitions[at]), pa.array(offsets[at])]
+        return pa.Table.from_arrays(arrays, schema=LABEL_SCHEMA)
+
     def add(
         self, out: LabelColumns, values: Sequence[bytes | None], partitions: np.ndarray, offsets: np.ndarray
     ) -> None:
-        batch = self._decoder.decode(values)
-        out.event_ids.append(batch.event_ids)
-        out.labels.append(batch.labels)
-        out.times.append(batch.label_times)
-        out.partitions.append(partitions[batch.positions])
-        out.offsets.append(offsets[batch.positions])
-        out.unreadable += len(batch.unreadable)
+        out.add(self.rows(values, partitions, offsets))
 
 
 def in_arrival_order(table: pa.Table) -> pa.Table:

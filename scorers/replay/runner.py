@@ -40,6 +40,7 @@ class ReplayRequest:
     batch: int = 4000
     flush_events: int = 250_000
     flush_s: float = 10.0
+    label_cache: Path | None = None  # decoded labels kept by topic range across replays (label_cache.py)
 
     def key(self) -> dict[str, Any]:
         """What must match for a rerun to continue a checkpoint (not the outputs, not the worker count)."""
@@ -75,7 +76,8 @@ def run_replay(
     offsets = checkpoint.next_offsets(replay)
     remaining = tuple(PartitionRange(r.partition, offsets[r.partition], r.end) for r in replay.partitions)
     left = sum(r.events for r in remaining)
-    labels = LabelFetch(settings, request.stream, manifest, checkpoint, progress, stop).begin()
+    labels = LabelFetch(settings, request.stream, manifest, checkpoint, progress, stop, request.label_cache)
+    labels.begin()
     advance = progress.phase("events", replay.events, replay.events - left)
     if left:
         job = ScanJob(
