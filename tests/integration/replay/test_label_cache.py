@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-import scorers.replay.label_fetch as label_fetch
 from scorers.registry import ModelVersion
+from scorers.replay import label_fetch
 from scorers.replay.reader import RangeReader, RawBatch
 from tests.integration.replay.conftest import Produce, Replay, champion, read_results
 
