@@ -7,7 +7,7 @@ ORT     ?= cpu
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(strip $(ORT))
 
-.PHONY: demo test faults faults-short bench bench-gpu lint observability-check deploy-check up down clean
+.PHONY: demo test faults faults-short faults-cluster bench bench-gpu lint observability-check deploy-check up down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ faults: $(STAMP)
 
 faults-short: $(STAMP)
 	$(BIN)/pytest -m "faults and not slow" tests/faults
+
+# The 3-node scenario alone (tests/faults/test_cluster.py, also part of `make faults`): a cluster of its own,
+# `infra up --nodes 3` under .scorecast/faults-cluster on 127.0.0.1-3 (Kafka 29092/29093, Cassandra 29042/27000).
+faults-cluster: $(STAMP)
+	$(BIN)/pytest -m faults tests/faults/test_cluster.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
@@ -84,4 +89,5 @@ clean:
 	-$(BIN)/scorecast infra down --purge
 	-SCORECAST_INFRA_DIR=.scorecast/faults $(BIN)/scorecast infra down --purge
 	-SCORECAST_INFRA_DIR=.scorecast/secure $(BIN)/scorecast infra down --purge
+	-SCORECAST_INFRA_DIR=.scorecast/faults-cluster $(BIN)/scorecast infra down --purge
 	rm -rf $(VENV) .scorecast .mypy_cache .ruff_cache .pytest_cache
