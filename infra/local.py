@@ -242,6 +242,8 @@ class LocalCluster:
         if self.nodes > 1:
             self._nodes_file.parent.mkdir(parents=True, exist_ok=True)
             self._nodes_file.write_text(str(self.nodes))
+        else:
+            self._nodes_file.unlink(missing_ok=True)  # the data of a cluster was deleted by hand: one node now
         started: dict[str, tuple[Service, subprocess.Popen[bytes]]] = {}
         for service in to_start:
             for name in service.after:

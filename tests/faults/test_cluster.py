@@ -10,6 +10,7 @@ docs/reliability.md. SCORECAST_FAULTS_KEEP=1 leaves the cluster running for a fa
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -50,15 +52,17 @@ CLUSTER_PORTS: dict[str, object] = {
     "cassandra_storage_port": 27000,
     "cassandra_jmx_port": 27199,  # 27199, 27200, 27201: JMX binds the loopback address on every node
 }
-EVENTS = 24_000
-RATE = 300.0  # events/s: 80 s of production, so both kills and both restarts happen mid-load
+EVENTS = 40_000
+RATE = 300.0  # events/s: 133 s of production; the kills come ~20 s in, so the restarts (70-100 s on a busy
+# 2-core machine) happen mid-load too
 BATCH_MAX = 500  # rows land every second or so: a stall shows as a gap, not as one batch's write time
 BETWEEN_KILLS_S = 5.0  # the broker dies this long after the Cassandra node, while the node is still down
 DOWN_S = 10.0  # both stay down this long after the second kill, then both are restarted
-# The clients' failover: Kafka fences a silent broker after broker.session.timeout.ms (9 s) and elects new
-# leaders, producers and consumers refresh metadata within a second or two; the Cassandra driver fails a request
-# in flight on a dead node at its request timeout (10 s) and the worker retries the batch on another node. On a
-# busy 2-core machine, with six JVMs, a bound of both plus a margin.
+# The failover: Kafka fences a silent broker after broker.session.timeout.ms (9 s) and elects new leaders, and
+# producers and consumers refresh metadata within a second or two; the Cassandra driver fails a request in
+# flight on a dead node at its request timeout (10 s) and the worker retries the batch on another node. On a
+# busy 2-core machine with six JVMs, a bound of both plus a margin for the longest time the worker scores
+# nothing. (How long events wait is reported, not bounded: on that machine a backlog adds to it.)
 STALL_BOUND_S = 30.0
 REJOIN_TIMEOUT_S = 180.0
 
@@ -131,8 +135,7 @@ def _session(settings: Settings, consistency: int, hosts: list[str] | None = Non
 
 
 class Progress:
-    """Counts prediction rows every 0.25 s from the test's side (at ONE: any live replica answers), so the
-    longest time without a new row can be read afterwards."""
+    """Counts prediction rows every 0.25 s from the test's side (at ONE: any live replica answers)."""
 
     def __init__(self, settings: Settings) -> None:
         self.cluster = _session(settings, ConsistencyLevel.ONE)
@@ -160,16 +163,6 @@ class Progress:
             time.sleep(0.1)
         return time.monotonic()
 
-    def longest_stall(self, start: float, end: float) -> float:
-        """The longest time between two new rows (a higher count than any before) within [start, end]."""
-        best, seen, last_new = 0.0, -1, None
-        for at, count in self.samples:
-            if count > seen:
-                if last_new is not None and at >= start and last_new <= end:
-                    best = max(best, min(at, end) - max(last_new, start))
-                seen, last_new = count, at
-        return round(best, 1)
-
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
@@ -182,9 +175,10 @@ class ClusterFigures:
 
     accounting: Figures
     cluster_start_s: float = 0.0
-    longest_stall_s: float = 0.0
-    stall_after_cassandra_kill_s: float = 0.0
-    stall_after_kafka_kill_s: float = 0.0
+    longest_stall_s: float = 0.0  # the longest time the worker scored nothing (between two batches' scored_at)
+    stall_began_s: float = 0.0  # when it began, from the kill of the Cassandra node (the broker's came later)
+    wait_max_s: float = 0.0  # the longest an event waited to be scored (scored_at - event_time), backlog included
+    wait_p99_s: float = 0.0
     restart_s: float = 0.0
     cassandra_rejoined_s: float = 0.0  # after its restart, until every client sees it up and it coordinates
     kafka_rejoined_s: float = 0.0  # after its restart, until it is back in every partition's in-sync replicas
@@ -276,14 +270,13 @@ def test_a_cassandra_node_and_a_kafka_broker_killed_mid_load_lose_nothing_and_re
     worker = spawn_worker(settings, log, "--batch-max", str(BATCH_MAX))
     try:
         producing = Producing(settings, EVENTS, RATE, seed=18)
-        first_row = progress.wait_for(lambda n: n > 0, timeout_s=180)
-        progress.wait_for(lambda n: n >= EVENTS // 5, timeout_s=180)
+        progress.wait_for(lambda n: n >= EVENTS // 8, timeout_s=300)
 
         # Node 1 of each: Cassandra's seed and the first contact point, the first bootstrap server.
-        cassandra_killed = time.monotonic()
+        cassandra_killed = time.time()
         faults.kill("cassandra-1")
         time.sleep(BETWEEN_KILLS_S)
-        kafka_killed = time.monotonic()
+        figures.notes.append(f"kafka-1 killed {time.time() - cassandra_killed:.1f}s after cassandra-1")
         faults.kill("kafka-1")
         time.sleep(DOWN_S)
         restarting = time.monotonic()
@@ -298,10 +291,7 @@ def test_a_cassandra_node_and_a_kafka_broker_killed_mid_load_lose_nothing_and_re
 
         result = producing.join(timeout_s=600)
         assert result.sent == EVENTS
-        all_scored = progress.wait_for(lambda n: n >= EVENTS, timeout_s=600)
-        figures.longest_stall_s = progress.longest_stall(first_row, all_scored)
-        figures.stall_after_cassandra_kill_s = progress.longest_stall(cassandra_killed, kafka_killed)
-        figures.stall_after_kafka_kill_s = progress.longest_stall(kafka_killed, all_scored)
+        progress.wait_for(lambda n: n >= EVENTS, timeout_s=600)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=120) == 0, log.read_text()[-3000:]
     finally:
@@ -313,8 +303,13 @@ def test_a_cassandra_node_and_a_kafka_broker_killed_mid_load_lose_nothing_and_re
     rows = QuorumRows(settings)
     try:
         account(settings, rows, champion, figures.accounting)
+        timings = rows.timings()
     finally:
         rows.close()
+    stall, began = longest_gap(sorted({scored_at for _, scored_at in timings}))
+    figures.longest_stall_s, figures.stall_began_s = round(stall, 1), round(began - cassandra_killed, 1)
+    waits = sorted(scored_at - event_time for event_time, scored_at in timings)
+    figures.wait_max_s, figures.wait_p99_s = round(waits[-1], 1), round(waits[int(len(waits) * 0.99)], 1)
     figures.wrong_scores = wrong_scores(settings, champion)
     # The worker's own account of each failover: "delivery works again after 3.1s and 1 retries".
     figures.notes += re.findall(r"delivery works again after [\d.]+s and \d+ retries", log.read_text())
@@ -327,9 +322,23 @@ def test_a_cassandra_node_and_a_kafka_broker_killed_mid_load_lose_nothing_and_re
     assert figures.longest_stall_s <= STALL_BOUND_S, f"scoring stalled {figures.longest_stall_s}s"
 
 
+def longest_gap(times: list[float]) -> tuple[float, float]:
+    """The longest interval between consecutive times, and when it began."""
+    return max(((later - earlier, earlier) for earlier, later in itertools.pairwise(times)), default=(0, 0))
+
+
 class QuorumRows(Rows):
     """The stored rows, read at QUORUM: every acknowledged write, even where one replica missed some."""
 
     def __init__(self, settings: Settings) -> None:  # no super(): the same session, at another consistency
         self.cluster = _session(settings, ConsistencyLevel.QUORUM)
         self.session = self.cluster.connect(settings.keyspace)
+
+    def timings(self) -> list[tuple[float, float]]:
+        """(event_time, scored_at) of every row, epoch seconds: the worker stamps a batch when it scores it."""
+        rows = self.session.execute("SELECT event_time, scored_at FROM predictions", timeout=120)
+        return [(_epoch(r.event_time), _epoch(r.scored_at)) for r in rows]
+
+
+def _epoch(moment: datetime) -> float:
+    return moment.replace(tzinfo=UTC).timestamp()  # the driver returns timestamps as naive UTC
