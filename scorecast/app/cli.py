@@ -10,7 +10,6 @@ worker process imports its own module, not every area's (scipy, rich, ...), whic
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from typing import Annotated
@@ -65,10 +64,10 @@ def _root(
 ) -> None:
     Settings()  # invalid SCORECAST_* variables: one line before any command imports its area (seconds)
     if verbose:
-        from scorecast.process import LOG_FORMAT, LOG_LEVEL_VARIABLE
+        from scorecast.process import LOG_LEVEL_VARIABLE, configure_logging
 
         os.environ[LOG_LEVEL_VARIABLE] = "DEBUG"  # workers configure logging from it, and so do child processes
-        logging.basicConfig(level=logging.DEBUG, format=LOG_FORMAT)
+        configure_logging()
 
 
 @app.command()

@@ -7,6 +7,9 @@ import ast
 import importlib
 import inspect
 import logging
+import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from typing import Any
@@ -63,3 +66,20 @@ def test_every_worker_sets_up_logging_and_stops_on_signals(command: str) -> None
     called = reachable(getattr(importlib.import_module(module), name))
     assert process.configure_logging in called, f"worker {command} leaves logging unconfigured"
     assert process.stop_on_signals in called, f"worker {command} handles signals its own way"
+
+
+def test_verbose_logs_debug_through_the_shared_set_up() -> None:
+    code = (
+        "import logging, os\n"
+        "from typer.testing import CliRunner\n"
+        "from scorecast.app.cli import app\n"
+        "result = CliRunner().invoke(app, ['--verbose', 'schemas', '--help'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "root = logging.getLogger()\n"
+        "print(os.environ['SCORECAST_LOG_LEVEL'], logging.getLevelName(root.level), len(root.handlers))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SCORECAST_LOG_LEVEL"}
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["DEBUG", "DEBUG", "1"]  # child processes inherit the level too
