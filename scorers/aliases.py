@@ -11,14 +11,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from scorers.errors import RegistryError
 
 SINGLE_VALUED = ("champion", "canary")
 MULTI_VALUED = ("challenger",)
 ALIASES = SINGLE_VALUED + MULTI_VALUED
-# Actions that undo the alias's current version; "quarantine" is a worker taking back a version that failed live.
-ROLLBACK_ACTIONS = ("rollback", "auto-rollback", "quarantine")
+
+
+class AliasAction(StrEnum):
+    """What an alias change was; ``alias_history.action`` stores the value (rows written before the enum read
+    back unchanged)."""
+
+    SET = "set"
+    UNSET = "unset"
+    PROMOTE = "promote"
+    SWITCH = "switch"  # a blue-green flip: a promote by another name
+    ROLLBACK = "rollback"
+    AUTO_ROLLBACK = "auto-rollback"  # a rollout's guardrail removed its canary
+    QUARANTINE = "quarantine"  # a worker took back a version that failed live
+
+
+# Actions that undo the alias's current version.
+ROLLBACK_ACTIONS = (AliasAction.ROLLBACK, AliasAction.AUTO_ROLLBACK, AliasAction.QUARANTINE)
 
 Aliases = Mapping[str, tuple[int, ...]]
 
@@ -30,7 +46,7 @@ class AliasChange:
     alias: str
     version: int | None
     previous: int | None
-    action: str
+    action: AliasAction
     reason: str = ""
     actor: str = ""
     changed_at: datetime | None = None
@@ -71,16 +87,18 @@ def plan_set(aliases: Aliases, alias: str, version: int, reason: str, actor: str
         if version == single(aliases, "champion"):
             raise RegistryError(f"version {version} is the champion; a {alias} must be another version")
         return AliasPlan(
-            inserts=((alias, version),), history=(AliasChange(alias, version, None, "set", reason, actor),)
+            inserts=((alias, version),), history=(AliasChange(alias, version, None, AliasAction.SET, reason, actor),)
         )
     previous = single(aliases, alias)
     if previous == version:
         return AliasPlan()
-    change = AliasChange(alias, version, previous, "set", reason, actor)
+    change = AliasChange(alias, version, previous, AliasAction.SET, reason, actor)
     return AliasPlan(delete_slices=(alias,), inserts=((alias, version),), history=(change,))
 
 
-def plan_promote(aliases: Aliases, version: int, reason: str, actor: str, action: str = "promote") -> AliasPlan:
+def plan_promote(
+    aliases: Aliases, version: int, reason: str, actor: str, action: AliasAction = AliasAction.PROMOTE
+) -> AliasPlan:
     """``version`` becomes champion; it leaves challenger/canary, where it would be scored twice."""
     previous = single(aliases, "champion")
     if previous == version:
@@ -88,7 +106,7 @@ def plan_promote(aliases: Aliases, version: int, reason: str, actor: str, action
     leaving = tuple((a, version) for a in ("canary", *MULTI_VALUED) if version in aliases.get(a, ()))
     history = (
         AliasChange("champion", version, previous, action, reason, actor),
-        *(AliasChange(a, None, v, "unset", f"{action} of v{version}", actor) for a, v in leaving),
+        *(AliasChange(a, None, v, AliasAction.UNSET, f"{action} of v{version}", actor) for a, v in leaving),
     )
     return AliasPlan(
         delete_slices=("champion",), delete_rows=leaving, inserts=(("champion", version),), history=history
@@ -96,7 +114,12 @@ def plan_promote(aliases: Aliases, version: int, reason: str, actor: str, action
 
 
 def plan_unset(
-    aliases: Aliases, alias: str, version: int | None, reason: str, actor: str, action: str = "unset"
+    aliases: Aliases,
+    alias: str,
+    version: int | None,
+    reason: str,
+    actor: str,
+    action: AliasAction = AliasAction.UNSET,
 ) -> AliasPlan:
     check_alias(alias)
     held = aliases.get(alias, ())
@@ -123,12 +146,12 @@ def plan_quarantine(
     if version not in aliases.get(alias, ()):
         return AliasPlan()
     if alias in MULTI_VALUED:
-        return plan_unset(aliases, alias, version, reason, actor, action="quarantine")
+        return plan_unset(aliases, alias, version, reason, actor, action=AliasAction.QUARANTINE)
     if fallback is None:
         raise RegistryError(f"quarantining {alias} v{version} needs the version that replaces it")
     if alias == "champion":
-        return plan_promote(aliases, fallback, reason, actor, action="quarantine")
-    change = AliasChange(alias, fallback, version, "quarantine", reason, actor)
+        return plan_promote(aliases, fallback, reason, actor, action=AliasAction.QUARANTINE)
+    change = AliasChange(alias, fallback, version, AliasAction.QUARANTINE, reason, actor)
     return AliasPlan(delete_slices=(alias,), inserts=((alias, fallback),), history=(change,))
 
 
@@ -138,7 +161,7 @@ def champion_stack(history_oldest_first: Iterable[AliasChange], alias: str = "ch
     for change in history_oldest_first:
         if change.alias != alias:
             continue
-        if change.action == "quarantine" and change.version in stack:
+        if change.action == AliasAction.QUARANTINE and change.version in stack:
             while stack[-1] != change.version:  # back to the fallback, past every version it skipped
                 stack.pop()
         elif change.action in ROLLBACK_ACTIONS:

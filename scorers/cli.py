@@ -13,7 +13,7 @@ from rich.table import Column, Table
 from schemas.features import load_feature_spec
 from scorecast.errors import ScorecastError
 from scorecast.settings import Settings
-from scorers.aliases import AliasPlan
+from scorers.aliases import AliasAction, AliasPlan
 from scorers.errors import RegistryError
 from scorers.profile import ReferenceProfile, load_reference
 from scorers.registry import ModelVersion, Registry
@@ -217,7 +217,9 @@ def promote(name: str, version: int, reason: Reason = "") -> None:
 def switch(name: str, version: int, reason: Reason = "") -> None:
     """Blue-green: serve VERSION of NAME at once (precomputed; lookups follow within the API's alias TTL)."""
     with Registry.open(Settings()) as registry:
-        _report(registry.promote(name, version, reason, action="switch"), f"v{version} is already the champion")
+        _report(
+            registry.promote(name, version, reason, action=AliasAction.SWITCH), f"v{version} is already the champion"
+        )
 
 
 @app.command()

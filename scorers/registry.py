@@ -28,6 +28,7 @@ from scorecast.io.cql import models as cql
 from scorecast.io.cql.models import ALIAS_WRITE_COLUMNS, AliasHistoryRow, AliasWrite, ModelVersionRow
 from scorecast.settings import Settings
 from scorers.aliases import (
+    AliasAction,
     AliasChange,
     Aliases,
     AliasPlan,
@@ -221,7 +222,7 @@ class Registry:
         version: int | None = None,
         reason: str = "",
         actor: str | None = None,
-        action: str = "unset",  # "auto-rollback" when a rollout's guardrail removes its canary
+        action: AliasAction = AliasAction.UNSET,  # AUTO_ROLLBACK when a rollout's guardrail removes its canary
     ) -> AliasPlan:
         self._require_model(name)
         return self._apply(
@@ -229,9 +230,14 @@ class Registry:
         )
 
     def promote(
-        self, name: str, version: int, reason: str = "", actor: str | None = None, action: str = "promote"
+        self,
+        name: str,
+        version: int,
+        reason: str = "",
+        actor: str | None = None,
+        action: AliasAction = AliasAction.PROMOTE,
     ) -> AliasPlan:
-        """``action`` is "switch" for a blue-green flip; either way the previous champion is one rollback away."""
+        """``action`` is SWITCH for a blue-green flip; either way the previous champion is one rollback away."""
         self.get(name, version)
         return self._apply(name, lambda held: plan_promote(held, version, reason, actor or current_actor(), action))
 
@@ -242,7 +248,7 @@ class Registry:
 
         def plan(held: Aliases) -> AliasPlan:
             target = rollback_target(history, single(held, "champion"))
-            return plan_promote(held, target, reason, actor or current_actor(), action="rollback")
+            return plan_promote(held, target, reason, actor or current_actor(), action=AliasAction.ROLLBACK)
 
         return self._apply(name, plan)
 
@@ -265,7 +271,7 @@ class Registry:
                 r.alias,
                 r.version,
                 r.previous_version,
-                r.action,
+                AliasAction(r.action),
                 r.reason or "",
                 r.actor or "",
                 datetime_from_uuid1(r.changed_at).replace(tzinfo=UTC),

@@ -23,7 +23,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from scorecast.io.cql import select_event_predictions
+from scorecast.io.cql.predictions import EVENT_PREDICTION_COLUMNS, EventPrediction, select_event_predictions
 from scorecast.settings import Settings
 from scorers.registry import Registry
 
@@ -60,9 +60,7 @@ class ChampionLookup:
     def __init__(self, session: Session, keyspace: str, model: str, max_in_flight: int = 128) -> None:
         self._session = session
         self._model = model
-        self._select = session.prepare(
-            select_event_predictions(keyspace, "version, score, toUnixTimestamp(scored_at), variant")
-        )
+        self._select = session.prepare(select_event_predictions(keyspace, EVENT_PREDICTION_COLUMNS))
         self._max_in_flight = max_in_flight
 
     def fetch(self, versions: Sequence[int], keys: Sequence[tuple[str, int, str]]) -> dict[str, ChampionScore]:
@@ -77,9 +75,9 @@ class ChampionLookup:
         found: dict[str, ChampionScore] = {}
         for (_, _, _, _, event_id), (_, rows) in zip(args, results, strict=True):
             best: ChampionScore | None = None
-            for version, score, scored_at, variant in rows:
-                if variant == "champion" and (best is None or scored_at > best.scored_at):
-                    best = ChampionScore(version, score, scored_at)
+            for p in map(EventPrediction._make, rows):
+                if p.variant == "champion" and (best is None or p.scored_at > best.scored_at):
+                    best = ChampionScore(p.version, p.score, p.scored_at)
             if best is not None:
                 found[event_id] = best
         return found

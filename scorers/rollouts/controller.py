@@ -23,7 +23,7 @@ from cassandra.util import unix_time_from_uuid1
 
 from scorecast.io.cassandra import cassandra_session
 from scorecast.settings import Settings
-from scorers.aliases import single
+from scorers.aliases import AliasAction, single
 from scorers.artifacts import open_store
 from scorers.registry import Registry
 from scorers.rollouts.decide import Decision, decide
@@ -140,12 +140,12 @@ class RolloutController:
             if self.store.transition(r, completed, "promote", now_ms):
                 self._alert(r, "rollout:promoted", f"{r.model} v{r.candidate} promoted to champion: {d.reason}", now_ms)
         elif d.action == "rollback":
-            end_canary(self.registry, r, d.reason, action="auto-rollback")
+            end_canary(self.registry, r, d.reason, action=AliasAction.AUTO_ROLLBACK)
             rolled_back = replace(after, status=RolloutStatus.ROLLED_BACK, reason=d.reason)
             if self.store.transition(r, rolled_back, "rollback", now_ms):
                 self._alert(r, "rollout:rolled_back", f"{r.model} v{r.candidate} rolled back: {d.reason}", now_ms)
         elif d.action == "abort":
-            end_canary(self.registry, r, d.reason, action="unset")
+            end_canary(self.registry, r, d.reason, action=AliasAction.UNSET)
             self.store.transition(r, replace(after, status=RolloutStatus.ABORTED, reason=d.reason), "abort", now_ms)
 
     def _alert(self, r: Rollout, metric: str, message: str, now_ms: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from scorecast.errors import ScorecastError
-from scorers.aliases import single
+from scorers.aliases import AliasAction, single
 from scorers.registry import Registry
 from scorers.rollouts.spec import RolloutSpec
 from scorers.rollouts.status import RolloutStatus
@@ -70,11 +70,11 @@ def abort(registry: Registry, store: RolloutStore, model: str, reason: str, now_
     r = require(store, model)
     if not r.active:
         raise RolloutError(f"the rollout of {model} is already {r.status}")
-    end_canary(registry, r, reason or "rollout aborted", action="unset")
+    end_canary(registry, r, reason or "rollout aborted", action=AliasAction.UNSET)
     return _change(store, r, replace(r, status=RolloutStatus.ABORTED, reason=reason or "aborted"), "abort", now_ms)
 
 
-def end_canary(registry: Registry, rollout: Rollout, reason: str, action: str) -> None:
+def end_canary(registry: Registry, rollout: Rollout, reason: str, action: AliasAction) -> None:
     if rollout.candidate in registry.aliases(rollout.model).get("canary", ()):
         registry.unset_alias(rollout.model, "canary", rollout.candidate, reason, ACTOR, action=action)
 

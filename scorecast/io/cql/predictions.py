@@ -29,6 +29,19 @@ class ServedPrediction(NamedTuple):
 SERVED_PREDICTION_COLUMNS = select_list(ServedPrediction._fields, ("event_time", "scored_at"))
 
 
+class EventPrediction(NamedTuple):
+    """One version's prediction of an event as the shadow joiner reads the champion's, ``scored_at`` in epoch
+    milliseconds."""
+
+    version: int
+    score: float
+    scored_at: int
+    variant: str | None
+
+
+EVENT_PREDICTION_COLUMNS = select_list(EventPrediction._fields, ("scored_at",))
+
+
 def insert_prediction(keyspace: str, *, traced: bool = False) -> str:
     """The idempotent upsert of one prediction row; ``traced`` adds the event's ``trace_id`` as last value."""
     columns = f"{_COLUMNS}, trace_id" if traced else _COLUMNS

@@ -79,6 +79,10 @@ READS: dict[str, tuple[str, type[NamedTuple]]] = {
     "select_rollout_events": (rollouts.select_rollout_events("ks"), rollouts.RolloutEventRow),
     "select_api_key": (api_keys.select_api_key("ks"), api_keys.ApiKeyRow),
     "select_api_keys": (api_keys.select_api_keys("ks"), api_keys.ApiKeyRow),
+    "the shadow joiner's champion predictions": (
+        select_event_predictions("ks", predictions.EVENT_PREDICTION_COLUMNS),
+        predictions.EventPrediction,
+    ),
     "the lookup API's latest prediction": (
         select_latest_prediction("ks", predictions.SERVED_PREDICTION_COLUMNS),
         predictions.ServedPrediction,

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scorers.aliases import (
+    AliasAction,
     AliasChange,
     champion_stack,
     fallback_versions,
@@ -26,7 +27,7 @@ def test_single_valued_alias_replaces_its_slice() -> None:
     plan = plan_set({"champion": (1,), "canary": (2,)}, "canary", 3, "try v3", "ana")
     assert plan.delete_slices == ("canary",)
     assert plan.inserts == (("canary", 3),)
-    assert plan.history == (AliasChange("canary", 3, 2, "set", "try v3", "ana"),)
+    assert plan.history == (AliasChange("canary", 3, 2, AliasAction.SET, "try v3", "ana"),)
 
 
 def test_challenger_accumulates_and_setting_twice_is_a_no_op() -> None:
@@ -52,7 +53,7 @@ def test_refusals() -> None:
 def test_unset_one_or_all_challengers() -> None:
     one = plan_unset({"challenger": (2, 3)}, "challenger", 3, "done", "ana")
     assert one.delete_rows == (("challenger", 3),)
-    assert one.history == (AliasChange("challenger", None, 3, "unset", "done", "ana"),)
+    assert one.history == (AliasChange("challenger", None, 3, AliasAction.UNSET, "done", "ana"),)
     assert plan_unset({"challenger": (2, 3)}, "challenger", None, "", "ana").delete_rows == (
         ("challenger", 2),
         ("challenger", 3),
@@ -64,12 +65,12 @@ def test_promote_moves_the_version_out_of_challenger_and_canary() -> None:
     assert plan.delete_slices == ("champion",)
     assert set(plan.delete_rows) == {("challenger", 2), ("canary", 2)}
     assert plan.inserts == (("champion", 2),)
-    assert plan.history[0] == AliasChange("champion", 2, 1, "promote", "wins", "ana")
+    assert plan.history[0] == AliasChange("champion", 2, 1, AliasAction.PROMOTE, "wins", "ana")
     assert plan_promote({"champion": (2,)}, 2, "", "ana").empty
 
 
 def _history(*steps: tuple[str, int]) -> list[AliasChange]:
-    return [AliasChange("champion", version, None, action, "", "") for action, version in steps]
+    return [AliasChange("champion", version, None, AliasAction(action), "", "") for action, version in steps]
 
 
 def test_rollback_walks_back_through_champions() -> None:
@@ -83,7 +84,7 @@ def test_rollback_walks_back_through_champions() -> None:
 
 
 def test_rollback_ignores_other_aliases_and_needs_a_champion() -> None:
-    history = [*_history(("set", 1)), AliasChange("challenger", 2, None, "set"), *_history(("promote", 3))]
+    history = [*_history(("set", 1)), AliasChange("challenger", 2, None, AliasAction.SET), *_history(("promote", 3))]
     assert rollback_target(history, 3) == 1
     with pytest.raises(RegistryError, match="no champion"):
         rollback_target(history, None)
@@ -93,13 +94,13 @@ def test_quarantine_moves_a_single_alias_back_and_drops_a_challenger() -> None:
     held = {"champion": (3,), "canary": (4,), "challenger": (5, 6)}
     champion = plan_quarantine(held, "champion", 3, 2, "Gather failed", "scorer w1")
     assert (champion.delete_slices, champion.inserts) == (("champion",), (("champion", 2),))
-    assert champion.history[0] == AliasChange("champion", 2, 3, "quarantine", "Gather failed", "scorer w1")
+    assert champion.history[0] == AliasChange("champion", 2, 3, AliasAction.QUARANTINE, "Gather failed", "scorer w1")
     canary = plan_quarantine(held, "canary", 4, 3, "nan", "w")
     assert (canary.delete_slices, canary.inserts) == (("canary",), (("canary", 3),))
-    assert canary.history == (AliasChange("canary", 3, 4, "quarantine", "nan", "w"),)
+    assert canary.history == (AliasChange("canary", 3, 4, AliasAction.QUARANTINE, "nan", "w"),)
     challenger = plan_quarantine(held, "challenger", 6, None, "nan", "w")
     assert challenger.delete_rows == (("challenger", 6),)
-    assert challenger.history == (AliasChange("challenger", None, 6, "quarantine", "nan", "w"),)
+    assert challenger.history == (AliasChange("challenger", None, 6, AliasAction.QUARANTINE, "nan", "w"),)
 
 
 def test_quarantine_never_overwrites_a_newer_alias_change() -> None:
@@ -136,3 +137,11 @@ def test_write_timestamp_is_above_every_existing_write(now: int, existing: list[
     t = write_timestamp(now, existing)
     assert t >= now
     assert all(t > w for w in existing)
+
+
+def test_the_stored_action_strings_are_unchanged() -> None:
+    # alias_history rows written before the enum read back as members, and the enum writes the same strings
+    stored = ["set", "unset", "promote", "switch", "rollback", "auto-rollback", "quarantine"]
+    assert [a.value for a in AliasAction] == stored
+    assert [AliasAction(s) for s in stored] == list(AliasAction)
+    assert f"{AliasAction.AUTO_ROLLBACK} of v3" == "auto-rollback of v3"

@@ -12,7 +12,7 @@ import pytest
 
 from schemas.features import FeatureSpec
 from scorecast.settings import Settings
-from scorers.aliases import AliasChange
+from scorers.aliases import AliasAction, AliasChange
 from scorers.errors import ModelVerificationError, RegistryError
 from scorers.hot_reload import AliasWatcher, ModelLoader, follow
 from scorers.registry import ModelVersion
@@ -45,7 +45,7 @@ class MemoryRegistry:
         """Champion changes, one promote each, as Registry.promote would record them."""
         for version in versions:
             previous = self.alias_map.get("champion", (None,))[0]
-            self.changes.append(AliasChange("champion", version, previous, "promote"))
+            self.changes.append(AliasChange("champion", version, previous, AliasAction.PROMOTE))
             self.alias_map = {**self.alias_map, "champion": (version,)}
 
     def add(self, version: int, data: bytes, sha256: str | None = None) -> None:
