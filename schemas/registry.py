@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from fastavro.schema import expand_schema, fingerprint, parse_schema, to_parsing
 from schemas.errors import SchemaError, UnknownSchemaIdError
 from schemas.features import AVRO_DIR
 from scorecast.errors import ConfigError, RetryableError
+from scorecast.process import StopRequestedError
 
 if TYPE_CHECKING:
     from schemas.registry_client import RegistryClient
@@ -155,7 +157,8 @@ class RegistrySchemaStore:
     Only ``writer_id`` may register, and only when ``auto_register`` is on: a producer registers its current
     schema under its own topic's subject. Decoding needs ``by_id`` alone, so a consumer never creates a
     subject version; its reader schema is the local current file. While the registry is unreachable, a
-    lookup by id is retried for up to ``outage_s`` (a running worker meeting a new writer id), then raised.
+    lookup by id is retried for up to ``outage_s`` (a running worker meeting a new writer id), then raised;
+    ``stop`` (the process's, scorecast.process.stop_on_signals) cuts that wait short with StopRequestedError.
     """
 
     def __init__(
@@ -166,6 +169,7 @@ class RegistrySchemaStore:
         auto_register: bool = True,
         outage_s: float = 0.0,
         avro_dir: Path = AVRO_DIR,
+        stop: threading.Event | None = None,
     ) -> None:
         self.client = client
         self.url = client.url
@@ -173,6 +177,7 @@ class RegistrySchemaStore:
         self.auto_register = auto_register
         self.outage_s = outage_s
         self.avro_dir = avro_dir
+        self._stop = stop or threading.Event()
         self._ids: dict[tuple[str, str], int] = {}
         self._schemas: dict[int, dict[str, Any]] = {}
 
@@ -220,7 +225,8 @@ class RegistrySchemaStore:
                 if time.monotonic() + backoff > deadline:
                     raise
                 log.warning("schema id %d: %s; retrying in %.1fs", schema_id, error, backoff)
-                time.sleep(backoff)
+                if self._stop.wait(backoff):  # a stop ends the wait: the batch is read again after the restart
+                    raise StopRequestedError(f"stopped while waiting for schema id {schema_id}: {error}") from error
                 backoff = min(backoff * 2, 5.0)
                 continue
             if backoff > 0.2:
@@ -235,9 +241,9 @@ class UnregisteredSchemaError(SchemaError, ConfigError):
     """Auto-registration is off and the producer's schema is not a version of its subject."""
 
 
-def open_store(settings: Settings) -> SchemaStore:
+def open_store(settings: Settings, stop: threading.Event | None = None) -> SchemaStore:
     """The registry named by the settings (reached once here, so a process fails at start with one line when
-    it cannot be), else the ids committed in the repository."""
+    it cannot be), else the ids committed in the repository. ``stop`` ends a wait for an unreachable registry."""
     if not settings.schema_registry_url:
         return LocalSchemaStore()
     from schemas.registry_client import RegistryClient  # httpx only for processes that use a registry
@@ -249,4 +255,5 @@ def open_store(settings: Settings) -> SchemaStore:
         strategy=settings.schema_registry_subject_strategy,
         auto_register=settings.schema_registry_auto_register,
         outage_s=settings.schema_registry_outage_s,
+        stop=stop,
     )

@@ -36,6 +36,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from scorecast.errors import ConfigError, PermanentError
 from scorecast.io.reader import KafkaReader
 from scorecast.offsets import DeliveredOffsets
+from scorecast.process import StopRequestedError
 from scorecast.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ class BatchConsumer:
                 self.stats.batches += 1
                 self.stats.messages += len(messages)
                 self.stats.partitions.update(_partition(m) for m in messages)
+        except StopRequestedError as stopped:  # a stop cut an outage's wait short: nothing of this batch is committed
+            log.warning("%s; the batch in hand is left uncommitted and read again after the restart", stopped)
         finally:
             self._commit_now(self._offsets.pending(), "closing")
             try:

@@ -33,8 +33,14 @@ def configure_logging(default: int = logging.INFO) -> None:
 
 
 def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT: a worker finishes and commits its batch, then leaves the group."""
+    """An event set by SIGTERM or SIGINT: a worker finishes and commits its batch, then leaves the group (a
+    batch still waiting out an outage is abandoned uncommitted: StopRequestedError)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     return stop
+
+
+class StopRequestedError(Exception):
+    """The process was asked to stop while a batch waited out an outage: the batch is abandoned uncommitted
+    (its records are read again after the restart) instead of holding the stop until the outage ends."""

@@ -2,9 +2,10 @@
 
 Delivery (scorers.outputs) is Cassandra writes acknowledged → predictions and dead letters acknowledged by
 Kafka; the shared BatchConsumer retries it until it succeeds and commits offsets only after. SIGTERM finishes
-the batch in hand, commits it and leaves the group. Models are read once per batch, so a hot reload never
-splits a batch between versions. A version that fails on a batch is quarantined and the batch rescored with
-one that works (scorers.quarantine), so one broken version never stops scoring.
+the batch in hand, commits it and leaves the group (a batch still waiting out an outage is abandoned uncommitted).
+Models are read once per batch, so a hot reload never splits a batch between versions. A version that fails on
+a batch is quarantined and the batch rescored with one that works (scorers.quarantine), so one broken version
+never stops scoring.
 """
 
 from __future__ import annotations
@@ -189,14 +190,19 @@ def _event_links(messages: Sequence[Message]) -> list[trace.Link]:
 
 
 @contextmanager
-def scorer_worker(settings: Settings, config: WorkerConfig) -> Iterator[ScorerWorker]:
-    """A worker wired from settings: registry, alias watcher (hot reload), decoder, sinks. Closes them all."""
-    with batch_scorer(settings, config) as scorer:
+def scorer_worker(
+    settings: Settings, config: WorkerConfig, stop: threading.Event | None = None
+) -> Iterator[ScorerWorker]:
+    """A worker wired from settings: registry, alias watcher (hot reload), decoder, sinks. Closes them all.
+    ``stop`` (the one later given to ``run``) also ends a batch's wait for an unreachable schema registry."""
+    with batch_scorer(settings, config, stop) as scorer:
         yield ScorerWorker(settings, config, scorer)
 
 
 @contextmanager
-def batch_scorer(settings: Settings, config: WorkerConfig) -> Iterator[BatchScorer]:
+def batch_scorer(
+    settings: Settings, config: WorkerConfig, stop: threading.Event | None = None
+) -> Iterator[BatchScorer]:
     """A batch scorer wired from settings: registry, alias watcher (hot reload), decoder, sinks. Closes them all."""
     session = open_cassandra(settings)
     try:
@@ -212,7 +218,7 @@ def batch_scorer(settings: Settings, config: WorkerConfig) -> Iterator[BatchScor
         watcher.start()  # falls back to an earlier version, or raises one line if no version can serve
         report: QuarantineReport | None = None
         try:
-            store = open_schema_store(settings)
+            store = open_schema_store(settings, stop)
             source_topic = settings.topic(config.stream, config.source)
             metrics = WorkerMetrics(config.stream, config.model, config.alias)
             actor = f"scorer {config.instance_id or socket.gethostname()}:{os.getpid()} ({config.group})"

@@ -48,7 +48,7 @@ def score(
         instance_id=instance_id,
     )
     stop = stop_on_signals()
-    with scorer_worker(settings, config) as worker:
+    with scorer_worker(settings, config, stop) as worker:
         console.print(f"scoring {settings.topic(stream, source)} with {model}@{alias} (group {config.group})")
         stats = worker.run(stop, idle_exit_s=idle_exit)
     console.print(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,6 +18,7 @@ from schemas.registry import RegistrySchemaStore, UnregisteredSchemaError, load_
 from schemas.registry_client import RegistryClient
 from schemas.registry_sync import covers
 from scorecast.errors import ConfigError, ServiceUnavailableError
+from scorecast.process import StopRequestedError
 from scorecast.settings import Settings
 
 
@@ -99,3 +102,16 @@ def test_client_settings_refuse_two_kinds_of_credentials_and_a_missing_ca(tmp_pa
         )
     with pytest.raises(ConfigError, match="CA_FILE"):
         RegistryClient.from_settings(Settings(schema_registry_url=url, schema_registry_ca_file=tmp_path / "no.pem"))
+
+
+def test_a_stop_during_an_outage_ends_the_lookup_at_once_instead_of_waiting_out_outage_s() -> None:
+    stop = threading.Event()
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(StopRequestedError):
+            _store(_Client(down=10_000), outage_s=60.0, stop=stop).by_id(7)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 10.0  # the whole outage window is 60 s
