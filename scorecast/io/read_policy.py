@@ -62,11 +62,10 @@ def is_fatal(error: KafkaError) -> bool:
 
 
 class ReadErrors:
-    """The error half of the policy for one reader: ``bounded`` reads end on any error, live ones log it."""
+    """The error half of the policy for one reader: a bounded read ends on any error, a live one logs it."""
 
-    def __init__(self, what: str, *, bounded: bool) -> None:
+    def __init__(self, what: str) -> None:
         self.what = what
-        self.bounded = bounded
         self._fatal: KafkaError | None = None
 
     def client_error(self, error: KafkaError) -> None:
@@ -79,7 +78,7 @@ class ReadErrors:
         if self._fatal is not None:
             raise kafka_error(self._fatal, self.what)
 
-    def sort(self, messages: Sequence[Message]) -> Sorted:
+    def sort(self, messages: Sequence[Message], *, bounded: bool) -> Sorted:
         """Records and ends apart; errors by the policy above."""
         out = Sorted()
         for m in messages:
@@ -91,7 +90,7 @@ class ReadErrors:
             elif is_fatal(error):
                 self._fatal = error if error.fatal() else KafkaError(error.code(), error.str(), fatal=True)
                 self.raise_if_fatal()
-            elif self.bounded:
+            elif bounded:
                 raise kafka_error(error, self.what)
             else:
                 log.warning("consumer error: %s", error)

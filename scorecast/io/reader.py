@@ -79,7 +79,6 @@ class KafkaReader:
         consumer: Consumer,
         what: str,
         *,
-        bounded: bool = False,
         batch_max: int = 2000,
         wait_s: float = WAIT_S,
         clock: Callable[[], float] = time.monotonic,
@@ -88,8 +87,7 @@ class KafkaReader:
         self.what = what
         self.batch_max = batch_max
         self.wait_s = wait_s
-        self.errors = ReadErrors(what, bounded=bounded)
-        self._clock = clock
+        self.errors = ReadErrors(what)
         self._progress = Progress(clock)
         self._paused: list[TopicPartition] = []  # what a range read paused, resumed by the next one
 
@@ -102,14 +100,17 @@ class KafkaReader:
     # --- mode 2: live, every partition --------------------------------------------------------------------
     def assign_all(self, topics: Iterable[str], timeout_s: float = 10.0) -> list[TP]:
         """Assign every partition of ``topics`` at the group's committed offsets (the beginning if none)."""
-        metadata = self.consumer.list_topics(timeout=timeout_s)
-        partitions = []
-        for topic in topics:
-            found = metadata.topics.get(topic)
-            if found is None or found.error is not None:
-                raise ConfigError(f"topic {topic} does not exist (run `scorecast init`)")
-            partitions += [TopicPartition(topic, p) for p in sorted(found.partitions)]
-        committed = self.consumer.committed(partitions, timeout=timeout_s)
+        try:
+            metadata = self.consumer.list_topics(timeout=timeout_s)
+            partitions = []
+            for topic in topics:
+                found = metadata.topics.get(topic)
+                if found is None or found.error is not None:
+                    raise ConfigError(f"topic {topic} does not exist (run `scorecast init`)")
+                partitions += [TopicPartition(topic, p) for p in sorted(found.partitions)]
+            committed = self.consumer.committed(partitions, timeout=timeout_s)
+        except KafkaException as error:
+            raise kafka_error(error, self.what) from error
         for tp in committed:
             if tp.offset < 0:
                 tp.offset = OFFSET_BEGINNING
@@ -120,7 +121,7 @@ class KafkaReader:
     def take(self) -> Sorted:
         """One batch of records and ends, sorted by the policy (a fatal error raises)."""
         self.errors.raise_if_fatal()
-        batch = self.errors.sort(take_batch(self.consumer, self.batch_max, self.wait_s))
+        batch = self.errors.sort(take_batch(self.consumer, self.batch_max, self.wait_s), bounded=False)
         if batch.records or batch.ends:
             self._progress.made()
         return batch
@@ -145,7 +146,7 @@ class KafkaReader:
         self.consumer.assign([TopicPartition(topic, s.partition, s.start) for s in spans if s.partition in ends])
         self._progress.made()
         while ends:
-            batch = self.errors.sort(take_batch(self.consumer, self.batch_max, self.wait_s))
+            batch = self.errors.sort(take_batch(self.consumer, self.batch_max, self.wait_s), bounded=True)
             finished = [e.partition for e in batch.ends if _past(e, ends)]
             kept: list[Message] = []
             partitions: list[int] = []
@@ -186,7 +187,7 @@ class Follower:
         self.topic = topic
         self.timeout_s = timeout_s
         self.caught_up: list[int] = []  # partitions the last poll read to its end
-        self._reader = KafkaReader(consumer, f"reading {topic}", bounded=True, batch_max=5_000)
+        self._reader = KafkaReader(consumer, f"reading {topic}", batch_max=5_000)
         try:
             found = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
             self.partitions: list[int] = [] if found is None or found.error is not None else sorted(found.partitions)
@@ -245,5 +246,5 @@ def read_range(
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[RangeBatch]:
     """A one-off range read on a fresh consumer (assigned nothing yet)."""
-    reader = KafkaReader(consumer, f"reading {topic}", bounded=True, batch_max=batch, wait_s=wait_s, clock=clock)
+    reader = KafkaReader(consumer, f"reading {topic}", batch_max=batch, wait_s=wait_s, clock=clock)
     return reader.range(topic, spans, stall_s=stall_s)

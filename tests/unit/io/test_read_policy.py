@@ -27,7 +27,7 @@ def live(double: ConsumerDouble) -> KafkaReader:
 
 def test_records_and_ends_are_sorted_apart_and_an_empty_record_is_a_record() -> None:
     tombstone = Message(topic="t", partition=1, offset=3, value=None)
-    batch = ReadErrors("t", bounded=True).sort([record(0, 7), end_of_partition(0, 8), tombstone])
+    batch = ReadErrors("t").sort([record(0, 7), end_of_partition(0, 8), tombstone], bounded=True)
     assert [(m.partition(), m.offset()) for m in batch.records] == [(0, 7), (1, 3)]
     assert batch.ends == [End("t", 0, 8)]
 
@@ -36,7 +36,7 @@ def test_records_and_ends_are_sorted_apart_and_an_empty_record_is_a_record() -> 
 def test_a_fatal_coded_error_ends_every_read_even_without_the_fatal_flag(bounded: bool) -> None:
     assert not FENCED.fatal()
     with pytest.raises(ConfigError, match="fenced"):
-        ReadErrors("Kafka consumer", bounded=bounded).sort([record(0, 0), Message(error=FENCED)])
+        ReadErrors("Kafka consumer").sort([record(0, 0), Message(error=FENCED)], bounded=bounded)
 
 
 def test_a_fatal_error_reported_through_error_cb_ends_the_next_take() -> None:
@@ -57,7 +57,7 @@ def test_a_fatal_error_reported_through_error_cb_ends_the_next_take() -> None:
     ],
 )
 def test_a_bounded_read_ends_on_an_error_translated_by_kafka_error(code: int, raised: type[Exception]) -> None:
-    reader = KafkaReader(cast("Consumer", ConsumerDouble([[failed(code)]])), "reading t", bounded=True)
+    reader = KafkaReader(cast("Consumer", ConsumerDouble([[failed(code)]])), "reading t")
     with pytest.raises(raised) as caught:
         list(reader.range("t", [Span(0, 0, 1)]))
     assert type(caught.value) is raised
@@ -92,7 +92,7 @@ def test_a_stall_counts_only_while_a_range_is_unfinished() -> None:
 
     # partition 0 ends at once; partition 1 never comes: the read stalls however long 0 has been finished
     double = ConsumerDouble([[record(0, 0), end_of_partition(0, 1)]])
-    reader = KafkaReader(cast("Consumer", double), "reading t", bounded=True, clock=clock)
+    reader = KafkaReader(cast("Consumer", double), "reading t", clock=clock)
     read = reader.range("t", [Span(0, 0, 1), Span(1, 0, 1)], stall_s=5.0)
     assert next(read).advanced == {0: 1}
     with pytest.raises(RetryableError, match="stalled"):
@@ -102,7 +102,7 @@ def test_a_stall_counts_only_while_a_range_is_unfinished() -> None:
 def test_a_range_ending_in_control_records_only_ends_at_end_of_partition() -> None:
     # offsets 1..3 are a transaction's records aborted and its marker: nothing arrives after offset 0
     double = ConsumerDouble([[record(0, 0)], [], [], [end_of_partition(0, 4)]])
-    reader = KafkaReader(cast("Consumer", double), "reading t", bounded=True)
+    reader = KafkaReader(cast("Consumer", double), "reading t")
     batches = list(reader.range("t", [Span(0, 0, 4)]))
     assert [b.offsets for b in batches] == [[0], []]
     assert batches[-1].advanced == {0: 4}
@@ -110,7 +110,7 @@ def test_a_range_ending_in_control_records_only_ends_at_end_of_partition() -> No
 
 def test_a_second_range_on_the_same_reader_resumes_what_the_first_paused() -> None:
     double = ConsumerDouble([[record(0, 0)], [record(0, 1)]])
-    reader = KafkaReader(cast("Consumer", double), "reading t", bounded=True)
+    reader = KafkaReader(cast("Consumer", double), "reading t")
     assert [b.offsets for b in reader.range("t", [Span(0, 0, 1)])] == [[0]]
     assert double.paused == [0]
     assert [b.offsets for b in reader.range("t", [Span(0, 1, 2)])] == [[1]]
