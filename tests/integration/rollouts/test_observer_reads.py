@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from cassandra.cluster import Session
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from scorecast.cassandra import connect
 from scorecast.settings import Settings
@@ -43,6 +43,28 @@ def dead_letters_in_transactions(settings: Settings, sources: list[str], abort: 
         producer.abort_transaction(30)  # its records stay in the log, never delivered to read_committed readers
     else:
         producer.commit_transaction(30)  # a commit marker after them: no record at the topic's last offset
+    settled(settings, topic)
+
+
+def settled(settings: Settings, topic: str, timeout_s: float = 20.0) -> None:
+    """Wait until the transaction's markers are written: the coordinator writes them after it answers, and
+    until then a read_committed reader's end (the last stable offset) stops before the transaction."""
+    readers = [
+        Consumer({**settings.kafka_config(), "group.id": f"lso-{uuid.uuid4()}", "isolation.level": level})
+        for level in ("read_committed", "read_uncommitted")
+    ]
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+            stable, high = ([c.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions] for c in readers)
+            if stable == high or time.monotonic() > deadline:
+                assert stable == high, f"transaction markers not written within {timeout_s:g}s"
+                return
+            time.sleep(0.05)
+    finally:
+        for c in readers:
+            c.close()
 
 
 def test_dead_letters_ending_in_transaction_markers_are_counted_without_waiting(
