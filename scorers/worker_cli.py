@@ -49,7 +49,9 @@ def score(
     )
     stop = stop_on_signals()
     with scorer_worker(settings, config, stop) as worker:
-        console.print(f"scoring {settings.topic(stream, source)} with {model}@{alias} (group {config.group})")
+        console.print(
+            f"scoring {settings.topic(stream, source)} with {model}@{alias} (group {settings.group_id(config.group)})"
+        )
         stats = worker.run(stop, idle_exit_s=idle_exit)
     console.print(
         f"scored {stats.scored} events in {stats.batches} batches; {stats.dead_lettered} dead letters; "
