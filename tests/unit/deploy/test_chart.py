@@ -290,3 +290,67 @@ def test_only_the_workers_mount_the_model_store() -> None:
         else:
             assert not claims, where
             assert "/models" not in mounts, where
+
+
+TLS_PATH = "/etc/scorecast/tls"
+TLS_FILES = {  # value under `tls` -> the setting it feeds
+    "kafkaCa": "SCORECAST_KAFKA_SSL_CA_FILE",
+    "kafkaCert": "SCORECAST_KAFKA_SSL_CERT_FILE",
+    "kafkaKey": "SCORECAST_KAFKA_SSL_KEY_FILE",
+    "cassandraCa": "SCORECAST_CASSANDRA_SSL_CA_FILE",
+    "cassandraCert": "SCORECAST_CASSANDRA_SSL_CERT_FILE",
+    "cassandraKey": "SCORECAST_CASSANDRA_SSL_KEY_FILE",
+    "schemaRegistryCa": "SCORECAST_SCHEMA_REGISTRY_CA_FILE",
+}
+
+
+def _variables(container: dict[str, Any], config_maps: dict[str, dict[str, Any]]) -> dict[str, str | None]:
+    """A container's environment: its ConfigMaps' data, then its own env (plain values; references as None)."""
+    found: dict[str, str | None] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            found.update(config_maps[source["configMapRef"]["name"]]["data"])
+    found.update({e["name"]: e.get("value") for e in container.get("env", [])})
+    return found
+
+
+def test_tls_files_are_mounted_read_only_in_every_pod_and_only_the_given_ones_are_set() -> None:
+    given = {
+        "kafkaCa": "kafka-ca.pem",
+        "cassandraCa": "cassandra-ca.pem",
+        "cassandraCert": "c.pem",
+        "cassandraKey": "c.key",
+    }
+    values = {
+        "tls": {"secretName": "scorecast-tls", **given},
+        "kafka": {"securityProtocol": "SSL"},
+        "settings": {"SCORECAST_CASSANDRA_SSL": "true"},
+    }
+    manifests = _render(values=values)
+    config_maps = of_kind(manifests, "ConfigMap")
+    pods = _pod_specs(manifests)
+    assert len(pods) == len(of_kind(manifests, "StatefulSet")) + 2  # every worker, the API and the init Job
+    for where, spec in pods.items():
+        (volume,) = [v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == "scorecast-tls"]
+        for container in spec["containers"]:
+            (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+            assert (mount["mountPath"], mount.get("readOnly")) == (TLS_PATH, True), where
+            files = {k: v for k, v in _variables(container, config_maps).items() if k in TLS_FILES.values()}
+            assert files == {TLS_FILES[k]: f"{TLS_PATH}/{name}" for k, name in given.items()}, where
+    assert set(TLS_FILES.values()) <= {f"SCORECAST_{n.upper()}" for n in Settings.model_fields}
+
+
+def test_without_a_tls_secret_nothing_is_mounted_and_files_that_cannot_work_are_refused() -> None:
+    manifests = _render()
+    config_maps = of_kind(manifests, "ConfigMap")
+    for where, spec in _pod_specs(manifests).items():
+        assert not [v for v in spec["volumes"] if "secret" in v], where
+        for container in spec["containers"]:
+            assert not set(_variables(container, config_maps)) & set(TLS_FILES.values()), where
+    with pytest.raises(AssertionError, match=r"tls\.secretName"):
+        _render("tls.kafkaCa=ca.pem", "kafka.securityProtocol=SSL")
+    # what the settings would refuse in every pod at start is refused when rendering
+    with pytest.raises(AssertionError, match=r"kafka\.securityProtocol is PLAINTEXT"):
+        _render("tls.secretName=scorecast-tls", "tls.kafkaCa=ca.pem")
+    with pytest.raises(AssertionError, match="SCORECAST_CASSANDRA_SSL"):
+        _render("tls.secretName=scorecast-tls", "tls.cassandraCa=ca.pem")

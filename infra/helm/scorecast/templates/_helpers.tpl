@@ -55,15 +55,43 @@ SCORECAST_METRICS_HOST: "0.0.0.0"
 {{- with .Values.schemaRegistryUrl }}
 SCORECAST_SCHEMA_REGISTRY_URL: {{ . | quote }}
 {{- end }}
+{{- include "scorecast.tlsFiles" . }}
 {{- range $name, $value := .Values.settings }}
 {{ $name }}: {{ $value | toString | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Where every pod finds the files of tls.secretName (README "TLS and authentication" uses this path). */}}
+{{- define "scorecast.tlsPath" -}}
+/etc/scorecast/tls
+{{- end -}}
+
+{{/* A *_FILE variable for each file tls names, pointing into the mounted Secret. */}}
+{{- define "scorecast.tlsFiles" -}}
+{{- $t := .Values.tls -}}
+{{- $path := include "scorecast.tlsPath" . -}}
+{{- /* refused here as the settings would refuse them in every pod at start (scorecast.security) */ -}}
+{{- if and (or $t.kafkaCa $t.kafkaCert $t.kafkaKey) (not (hasSuffix "SSL" .Values.kafka.securityProtocol)) }}
+{{- fail (printf "tls names Kafka files but kafka.securityProtocol is %s: use SSL or SASL_SSL" .Values.kafka.securityProtocol) }}
+{{- end }}
+{{- $cassandraSsl := has (lower (toString (get .Values.settings "SCORECAST_CASSANDRA_SSL"))) (list "true" "1" "yes" "on") }}
+{{- if and (or $t.cassandraCa $t.cassandraCert $t.cassandraKey) (not $cassandraSsl) }}
+{{- fail "tls names Cassandra files but Cassandra's TLS is off: set settings.SCORECAST_CASSANDRA_SSL to \"true\"" }}
+{{- end }}
+{{- range $variable, $key := dict "SCORECAST_KAFKA_SSL_CA_FILE" $t.kafkaCa "SCORECAST_KAFKA_SSL_CERT_FILE" $t.kafkaCert "SCORECAST_KAFKA_SSL_KEY_FILE" $t.kafkaKey "SCORECAST_CASSANDRA_SSL_CA_FILE" $t.cassandraCa "SCORECAST_CASSANDRA_SSL_CERT_FILE" $t.cassandraCert "SCORECAST_CASSANDRA_SSL_KEY_FILE" $t.cassandraKey "SCORECAST_SCHEMA_REGISTRY_CA_FILE" $t.schemaRegistryCa }}
+{{- if $key }}
+{{- if not $t.secretName }}
+{{- fail (printf "tls names the file %s for %s but no tls.secretName to mount it from" $key $variable) }}
+{{- end }}
+{{ $variable }}: {{ printf "%s/%s" $path $key | quote }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
 {{/* Credentials by key, as the Secret holds them (only those set). */}}
 {{- define "scorecast.credentialsData" -}}
 {{- $c := .Values.credentials -}}
-{{- range $key, $value := dict "kafka-username" $c.kafkaUsername "kafka-password" $c.kafkaPassword "cassandra-username" $c.cassandraUsername "cassandra-password" $c.cassandraPassword "alert-webhook-url" $c.alertWebhookUrl "schema-registry-username" $c.schemaRegistryUsername "schema-registry-password" $c.schemaRegistryPassword "schema-registry-token" $c.schemaRegistryToken }}
+{{- range $key, $value := dict "kafka-username" $c.kafkaUsername "kafka-password" $c.kafkaPassword "cassandra-username" $c.cassandraUsername "cassandra-password" $c.cassandraPassword "alert-webhook-url" $c.alertWebhookUrl "schema-registry-username" $c.schemaRegistryUsername "schema-registry-password" $c.schemaRegistryPassword "schema-registry-token" $c.schemaRegistryToken "kafka-ssl-key-password" $c.kafkaSslKeyPassword "cassandra-ssl-key-password" $c.cassandraSslKeyPassword }}
 {{- if $value }}
 {{ $key }}: {{ $value | b64enc | quote }}
 {{- end }}
@@ -98,7 +126,7 @@ env:
 
 {{/* The credential variables, each from a key of .secret (optional: unset keys leave them unset). */}}
 {{- define "scorecast.credentialsEnv" -}}
-{{- range $variable, $key := dict "SCORECAST_KAFKA_USERNAME" "kafka-username" "SCORECAST_KAFKA_PASSWORD" "kafka-password" "SCORECAST_CASSANDRA_USERNAME" "cassandra-username" "SCORECAST_CASSANDRA_PASSWORD" "cassandra-password" "SCORECAST_ALERT_WEBHOOK_URL" "alert-webhook-url" "SCORECAST_SCHEMA_REGISTRY_USERNAME" "schema-registry-username" "SCORECAST_SCHEMA_REGISTRY_PASSWORD" "schema-registry-password" "SCORECAST_SCHEMA_REGISTRY_TOKEN" "schema-registry-token" }}
+{{- range $variable, $key := dict "SCORECAST_KAFKA_USERNAME" "kafka-username" "SCORECAST_KAFKA_PASSWORD" "kafka-password" "SCORECAST_CASSANDRA_USERNAME" "cassandra-username" "SCORECAST_CASSANDRA_PASSWORD" "cassandra-password" "SCORECAST_ALERT_WEBHOOK_URL" "alert-webhook-url" "SCORECAST_SCHEMA_REGISTRY_USERNAME" "schema-registry-username" "SCORECAST_SCHEMA_REGISTRY_PASSWORD" "schema-registry-password" "SCORECAST_SCHEMA_REGISTRY_TOKEN" "schema-registry-token" "SCORECAST_KAFKA_SSL_KEY_PASSWORD" "kafka-ssl-key-password" "SCORECAST_CASSANDRA_SSL_KEY_PASSWORD" "cassandra-ssl-key-password" }}
 - name: {{ $variable }}
   valueFrom:
     secretKeyRef:
@@ -108,14 +136,20 @@ env:
 {{- end }}
 {{- end -}}
 
-{{/* Writable scratch space under a read-only root file system, and the model store where .models is true
-(every worker opens the artifact store through the registry; the API reads only Cassandra). */}}
+{{/* Writable scratch space under a read-only root file system, the TLS files where tls.secretName is set, and
+the model store where .models is true (every worker opens the artifact store through the registry; the API
+reads only Cassandra). */}}
 {{- define "scorecast.volumeMounts" -}}
 volumeMounts:
   - name: tmp
     mountPath: /tmp
   - name: home
     mountPath: /home/scorecast
+  {{- if .root.Values.tls.secretName }}
+  - name: tls
+    mountPath: {{ include "scorecast.tlsPath" .root }}
+    readOnly: true
+  {{- end }}
   {{- if .models }}
   - name: models
     mountPath: {{ .root.Values.modelStore.mountPath }}
@@ -129,6 +163,12 @@ volumes:
     emptyDir: {}
   - name: home
     emptyDir: {}
+  {{- with .root.Values.tls.secretName }}
+  - name: tls
+    secret:
+      secretName: {{ . }}
+      defaultMode: 0440  # readable by the pod's fsGroup (podSecurityContext), not by others
+  {{- end }}
   {{- if .models }}
   - name: models
     {{- toYaml .root.Values.modelStore.volume | nindent 4 }}
