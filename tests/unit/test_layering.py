@@ -131,8 +131,19 @@ def is_command_module(name: str) -> bool:
 
 
 def demo_defaults(source: str) -> Iterator[tuple[int, str]]:
-    """(line, name) of each parameter or class field whose default is a demo name."""
-    for node in ast.walk(ast.parse(source)):
+    """(line, name) of each parameter or class field whose default is a demo name, written out or through a
+    module-level constant."""
+    tree = ast.parse(source)
+    constants = {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        and isinstance(node.value, ast.Constant)
+        and node.value.value in DEMO_NAMES
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
+    for node in ast.walk(tree):
         defaults: list[tuple[str, ast.expr | None]] = []
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             arguments = node.args
@@ -145,7 +156,9 @@ def demo_defaults(source: str) -> Iterator[tuple[int, str]]:
                 if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
                     defaults.append((item.target.id, item.value))
         for name, default in defaults:
-            if isinstance(default, ast.Constant) and default.value in DEMO_NAMES:
+            if (isinstance(default, ast.Constant) and default.value in DEMO_NAMES) or (
+                isinstance(default, ast.Name) and default.id in constants
+            ):
                 yield default.lineno, name
 
 
@@ -162,7 +175,8 @@ def test_library_code_has_no_demo_names_as_defaults() -> None:
 
 def test_a_demo_default_is_found() -> None:
     source = (
-        "def f(stream: str = 'transactions', *, model='fraud'): ...\n"
+        "MODEL = 'fraud'\n"
+        "def f(stream: str = 'transactions', *, model='fraud', name=MODEL, other=OTHER): ...\n"
         "class Config:\n    model: str = 'fraud'\n    other: str = 'x'\n"
     )
-    assert sorted(name for _, name in demo_defaults(source)) == ["model", "model", "stream"]
+    assert sorted(name for _, name in demo_defaults(source)) == ["model", "model", "name", "stream"]
