@@ -45,7 +45,7 @@ app = typer.Typer(
             "api-keys": "lookup_api.cli:keys_app",
             "schemas": "schemas.cli:app",
             "produce": "scorecast.app.produce_cli:produce",
-            "replay": "scorers.replay.cli:replay",
+            "replay": "scorers.replay.cli:app",
             "worker": "scorecast.app.cli:worker_app",
             "signals": "streams.cli:app",
             "shadow": "shadow.cli:app",

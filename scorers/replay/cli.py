@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 from pathlib import Path
@@ -18,7 +19,9 @@ from scorers.replay.progress import Bar
 
 if TYPE_CHECKING:
     from scorers.replay.findings import Findings
-    from scorers.replay.runner import ReplayOutcome
+    from scorers.replay.runner import ReplayOutcome, ReplayRequest
+    from scorers.replay.sharded import ShardOutcome
+    from scorers.replay.shards import Shard
 
 # The runner, metrics and report pull in scikit-learn, matplotlib and pyarrow; they are imported when a replay
 # runs, so that every other `scorecast` command (a scorer worker above all) does not carry them in memory.
@@ -43,14 +46,20 @@ def _fmt(value: float | None) -> str:
 
 
 def print_summary(outcome: ReplayOutcome, out: Console = console) -> None:
+    print_findings(outcome.findings, outcome.phases, outcome.resumed, out)
+    out.print(f"results: {outcome.results}" + (f"; rejects: {outcome.rejects}" if outcome.rejects else ""))
+    if outcome.report is not None:
+        out.print(f"report: {outcome.report}")
+
+
+def print_findings(f: Findings, phases: dict[str, float], resumed: bool = False, out: Console = console) -> None:
     from scorers.replay.report import PSI_WATCH, label, when
 
-    f: Findings = outcome.findings
     r = f.range
     out.print(
         f"[bold]replayed[/] {f.events:,} events of {r.topic} ({when(r.start_ms)} → {when(r.end_ms)} UTC) "
         f"in {f.seconds:.1f} s ({f.events / max(f.seconds, 1e-9):,.0f} events/s)"
-        + (" [dim](continued from a checkpoint)[/]" if outcome.resumed else "")
+        + (" [dim](continued from a checkpoint)[/]" if resumed else "")
     )
     table = Table("version", "events", "labelled", "mean score", "AUC", "log loss", "Brier", title="metrics")
     for key, m in f.overall.items():
@@ -67,23 +76,34 @@ def print_summary(outcome: ReplayOutcome, out: Console = console) -> None:
         out.print("[yellow]rejected events[/]: " + ", ".join(f"{k} {v:,}" for k, v in f.rejects.items()))
     if f.unreadable_labels:
         out.print(f"[yellow]unreadable label records[/]: {f.unreadable_labels:,}")
-    out.print("[dim]time: " + ", ".join(f"{name} {s:.1f}s" for name, s in outcome.phases.items()) + "[/]")
-    out.print(f"results: {outcome.results}" + (f"; rejects: {outcome.rejects}" if outcome.rejects else ""))
-    if outcome.report is not None:
-        out.print(f"report: {outcome.report}")
+    out.print("[dim]time: " + ", ".join(f"{name} {s:.1f}s" for name, s in phases.items()) + "[/]")
 
 
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.callback(invoke_without_command=True)
 def replay(
-    stream: Annotated[str, typer.Option(help="stream whose <stream>.events topic is replayed")],
+    ctx: typer.Context,
+    stream: Annotated[str | None, typer.Option(help="stream whose <stream>.events topic is replayed")] = None,
     from_: Annotated[
-        str, typer.Option("--from", help="start (included): ISO-8601 time, epoch ms, offset, p:offset list, earliest")
-    ],
-    to: Annotated[str, typer.Option(help="end (excluded): ISO-8601 time, epoch ms, offset, p:offset list, latest")],
-    model: Annotated[list[str], typer.Option(help="NAME@VERSION (or NAME@ALIAS) to score with; repeatable")],
+        str | None,
+        typer.Option("--from", help="start (included): ISO-8601 time, epoch ms, offset, p:offset list, earliest"),
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option(help="end (excluded): ISO-8601 time, epoch ms, offset, p:offset list, latest")
+    ] = None,
+    model: Annotated[
+        list[str] | None, typer.Option(help="NAME@VERSION (or NAME@ALIAS) to score with; repeatable")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="HTML report")] = Path("replay-report.html"),
-    results: Annotated[Path, typer.Option(help="Parquet results; its checkpoint folder sits beside it")] = Path(
-        "replay-results.parquet"
-    ),
+    results: Annotated[
+        str | None,
+        typer.Option(
+            help="Parquet results, its checkpoint folder beside it [default: replay-results.parquet]; with "
+            "--shard, the folder or object-store URL (s3://bucket/prefix) of the parts"
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(help="scan processes (one per core)", min=1)] = 1,
     label_horizon: Annotated[str, typer.Option(help="how long after an event its label may come (e.g. 7d)")] = "7d",
     batch: Annotated[int, typer.Option(help="events per scoring batch", min=1)] = 4000,
@@ -91,13 +111,27 @@ def replay(
         Path | None, typer.Option(help="folder of decoded labels kept by topic range [default: user cache folder]")
     ] = None,
     no_label_cache: Annotated[bool, typer.Option(help="read every label from Kafka and keep none")] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="I/N: replay only shard I (0-based) of N and write its part to --results; no report"),
+    ] = None,
 ) -> None:
     """Backtest: score a topic range with any versions; never commits offsets or writes live tables.
 
-    Rerunning the same command after an interruption continues from the checkpoint.
+    Rerunning the same command after an interruption continues from the checkpoint. With --shard, N
+    machines each replay a share; `scorecast replay merge` then makes the report from their parts.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from scorecast.io.kafka import require_kafka
+    from scorers.replay.errors import ReplayError
+    from scorers.replay.shards import Shard
 
+    if stream is None or from_ is None or to is None or not model:
+        raise ReplayError("a replay needs --stream, --from, --to and at least one --model")
+    part = None if shard is None else Shard.parse(shard)
+    if part is not None and results is None:
+        raise ReplayError("--shard needs --results: the folder or object-store URL every shard writes its part to")
     settings = Settings()
     require_kafka(settings)  # one line now rather than a traceback from the first metadata request
     from scorers.replay.label_cache import default_root
@@ -108,7 +142,7 @@ def replay(
         start=from_,
         end=to,
         models=tuple(model),
-        results=results,
+        results=Path(results or "replay-results.parquet"),
         report=out,
         horizon_ms=parse_duration(label_horizon, "--label-horizon"),
         workers=workers,
@@ -118,7 +152,54 @@ def replay(
     stop = _stop_on_interrupt()
     try:
         with Bar() as bar:
-            outcome = run_replay(settings, request, bar, stop)
+            if part is None:
+                outcome = run_replay(settings, request, bar, stop)
+            else:
+                assert results is not None
+                done = _run_shard(settings, request, part, results, bar, stop)
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    print_summary(outcome)
+    if part is None:
+        print_summary(outcome)
+    else:
+        print_shard(done)
+
+
+def _run_shard(
+    settings: Settings, request: ReplayRequest, shard: Shard, url: str, bar: Bar, stop: threading.Event
+) -> ShardOutcome:
+    from scorers.replay.parts import ResultStore
+    from scorers.replay.sharded import checkpoint_base, run_shard
+
+    store = ResultStore(url)
+    local = dataclasses.replace(request, results=checkpoint_base(store, shard), report=None)
+    return run_shard(settings, local, shard, store, bar, stop)
+
+
+def print_shard(outcome: ShardOutcome, out: Console = console) -> None:
+    share = ", ".join(f"{r.partition}: {r.start}-{r.end}" for r in outcome.covered) or "none (more shards than events)"
+    out.print(f"[bold]shard {outcome.shard}[/] scored {outcome.rows:,} events of offsets {share}")
+    if outcome.rejects:
+        out.print("[yellow]rejected events[/]: " + ", ".join(f"{k} {v:,}" for k, v in outcome.rejects.items()))
+    out.print("[dim]time: " + ", ".join(f"{name} {s:.1f}s" for name, s in outcome.phases.items()) + "[/]")
+    out.print(f"part: {outcome.part}")
+
+
+@app.command("merge")
+def merge(
+    results: Annotated[str, typer.Option(help="folder or object-store URL (s3://bucket/prefix) of the parts")],
+    out: Annotated[Path | None, typer.Option(help="HTML report")] = Path("replay-report.html"),
+    table: Annotated[
+        Path | None, typer.Option(help="also write the merged results as one Parquet file, as a replay does")
+    ] = None,
+) -> None:
+    """Check the parts of a sharded replay (every shard there, none overlapping, one run) and make its report."""
+    from scorers.replay.merge import merge_parts
+
+    merged = merge_parts(Settings(), results, out, table)
+    print_findings(merged.findings, merged.phases)
+    console.print(f"parts: {len(merged.parts)} at {results}")
+    if merged.table is not None:
+        console.print(f"results: {merged.table}" + (f"; rejects: {merged.rejects}" if merged.rejects else ""))
+    if merged.report is not None:
+        console.print(f"report: {merged.report}")

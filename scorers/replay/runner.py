@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from scorecast.settings import Settings
 from scorers.registry import Registry
@@ -59,12 +62,27 @@ class ReplayOutcome:
     phase_cpu: dict[str, float]  # CPU seconds of this process (all its threads, not its children) per phase
 
 
-def run_replay(
+@dataclass(frozen=True)
+class Scanned:
+    """A range scanned into the checkpoint, with its labels read: what the results of a replay are made from."""
+
+    manifest: Manifest
+    pinned: PinnedVersions
+    checkpoint: Checkpoint
+    labels: pa.Table
+    unreadable_labels: int
+    resumed: bool
+    clock: Phases
+
+
+def scan_range(
     settings: Settings,
     request: ReplayRequest,
     progress: ProgressSink | None = None,
     stop: threading.Event | None = None,
-) -> ReplayOutcome:
+    share: Callable[[tuple[PartitionRange, ...]], tuple[PartitionRange, ...]] | None = None,
+) -> Scanned:
+    """Pin, then scan the range (or the ``share`` of it that one shard reads) while its labels are read."""
     clock = Phases()
     progress = progress or Quiet()
     stop = stop or threading.Event()
@@ -72,6 +90,8 @@ def run_replay(
     manifest, pinned, resumed = _pin(settings, request, checkpoint)
     clock.lap("resolve")
     replay = manifest.range
+    if share is not None:
+        replay = dataclasses.replace(replay, partitions=share(replay.partitions))
     checkpoint.discard_uncommitted()
     offsets = checkpoint.next_offsets(replay)
     remaining = tuple(PartitionRange(r.partition, offsets[r.partition], r.end) for r in replay.partitions)
@@ -106,8 +126,21 @@ def run_replay(
         )
     label_table, unreadable = labels.result()
     clock.lap("labels (after the scan)")
+    return Scanned(manifest, pinned, checkpoint, label_table, unreadable, resumed, clock)
+
+
+def run_replay(
+    settings: Settings,
+    request: ReplayRequest,
+    progress: ProgressSink | None = None,
+    stop: threading.Event | None = None,
+) -> ReplayOutcome:
+    done = scan_range(settings, request, progress, stop)
+    pinned, checkpoint, clock, replay = done.pinned, done.checkpoint, done.clock, done.manifest.range
     feature_names = tuple(pinned.versions[0][0].feature_spec.names)
-    events, backtest = merge(checkpoint, feature_names, pinned.keys, label_table, request.horizon_ms, unreadable)
+    events, backtest = merge(
+        checkpoint, feature_names, pinned.keys, done.labels, request.horizon_ms, done.unreadable_labels
+    )
     clock.lap("merge")
     write_parquet(results_table(events, pinned.keys), request.results)
     rejects = write_rejects(checkpoint, request.results)
@@ -119,7 +152,7 @@ def run_replay(
         write_report(findings, request.report)
         clock.lap("report")
     checkpoint.remove()
-    return ReplayOutcome(findings, request.results, rejects, request.report, resumed, clock.laps, clock.cpu)
+    return ReplayOutcome(findings, request.results, rejects, request.report, done.resumed, clock.laps, clock.cpu)
 
 
 def _pin(settings: Settings, request: ReplayRequest, checkpoint: Checkpoint) -> tuple[Manifest, PinnedVersions, bool]:
