@@ -145,6 +145,8 @@ class ResultStore:
         return bool(self.fs.get_file_info(f"{self.root}/{name}").type == fs.FileType.File)
 
     def _make_root(self) -> None:
+        if not self.local:
+            return  # an object store has no folders: a key's prefix needs no creating (nor bucket rights)
         try:
             self.fs.create_dir(self.root, recursive=True)
         except OSError as error:

@@ -51,6 +51,8 @@ def parse_cli(args: list[str]) -> tuple[str, dict[str, Any]]:
         if not hasattr(command, "resolve_command"):
             return " ".join(path), dict(context.params)
         rest = [*context._protected_args, *context.args]
+        if not rest:  # a group that runs itself without a sub-command (`replay`)
+            return " ".join(path), dict(context.params)
         name, command, rest = command.resolve_command(context, rest)
         path.append(name)
 
@@ -354,3 +356,50 @@ def test_without_a_tls_secret_nothing_is_mounted_and_files_that_cannot_work_are_
         _render("tls.secretName=scorecast-tls", "tls.kafkaCa=ca.pem")
     with pytest.raises(AssertionError, match="SCORECAST_CASSANDRA_SSL"):
         _render("tls.secretName=scorecast-tls", "tls.cassandraCa=ca.pem")
+
+
+BACKTEST = {
+    "backtest": {
+        "enabled": True,
+        "stream": "transactions",
+        "from": "2026-11-01T00:00:00Z",
+        "to": "2026-11-08T00:00:00Z",
+        "models": ["fraud@3", "fraud@4"],
+        "results": "s3://backtests/fraud-2026-11",
+        "shards": 8,
+        "envFrom": [{"secretRef": {"name": "backtest-s3"}}],
+    }
+}
+
+
+def test_no_backtest_job_by_default() -> None:
+    assert not [m for m in _render() if m["metadata"]["labels"].get("app.kubernetes.io/component") == "backtest"]
+
+
+def test_the_backtest_is_an_indexed_job_whose_completion_index_is_the_shard() -> None:
+    (job,) = [j for j in of_kind(_render(values=BACKTEST), "Job").values() if "backtest" in j["metadata"]["name"]]
+    assert job["spec"]["completionMode"] == "Indexed"
+    assert job["spec"]["completions"] == job["spec"]["parallelism"] == 8
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    (container,) = pod["containers"]
+    command, params = parse_cli(container["args"])
+    assert command == "replay"
+    assert params["shard"] == "$(JOB_COMPLETION_INDEX)/8"  # expanded by the kubelet from the env below
+    index = next(e for e in container["env"] if e["name"] == "JOB_COMPLETION_INDEX")
+    assert (
+        index["valueFrom"]["fieldRef"]["fieldPath"]
+        == "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    )
+    assert params["results"] == "s3://backtests/fraud-2026-11"
+    assert params["model"] == ["fraud@3", "fraud@4"]
+    assert params["from_"] == "2026-11-01T00:00:00Z"
+    assert {"configMapRef": {"name": "prod-scorecast-settings"}} in container["envFrom"]
+    assert {"secretRef": {"name": "backtest-s3"}} in container["envFrom"]
+    assert "/models" in {m["mountPath"] for m in container["volumeMounts"]}  # versions load from the store
+
+
+def test_a_backtest_without_its_range_is_refused_at_render() -> None:
+    values = {"backtest": {**BACKTEST["backtest"], "to": ""}}
+    with pytest.raises(AssertionError, match=r"backtest\.to is required"):
+        _render(values=values)
