@@ -21,7 +21,9 @@ from tests.integration.pipeline.conftest import worker_env
 from tests.integration.replay.conftest import STREAM, Produce, Replay, every_version
 
 
-def run_shards(settings: Settings, count: int, start: str, end: str, models: tuple[str, ...], url: str) -> None:
+def run_shards(
+    settings: Settings, count: int, start: str, end: str, models: tuple[str, ...], url: str, cache: str
+) -> None:
     """Every shard as its own `scorecast replay --shard I/N` process, all at once."""
     scorecast = Path(sys.executable).with_name("scorecast")
     common = ["replay", "--stream", STREAM, "--from", start, "--to", end, "--results", url]
@@ -29,7 +31,7 @@ def run_shards(settings: Settings, count: int, start: str, end: str, models: tup
     processes = [
         subprocess.Popen(
             [str(scorecast), *common, "--shard", f"{i}/{count}"],
-            env=worker_env(settings),
+            env={**worker_env(settings), "XDG_CACHE_HOME": cache},  # the label cache's default folder
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -74,7 +76,7 @@ def test_three_shards_merged_equal_one_process_row_for_row(
     models = every_version(registered)
     one = replay(start, end, models, name="one")
     parts = tmp_path / "parts"
-    run_shards(pipeline_settings, 3, start, end, models, str(parts))
+    run_shards(pipeline_settings, 3, start, end, models, str(parts), str(tmp_path / "cache"))
     assert sorted(p.name for p in parts.iterdir()) == [f"part-{i}-of-3.parquet" for i in range(3)]
 
     table = tmp_path / "merged.parquet"
