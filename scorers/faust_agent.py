@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import replace
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import faust
 from confluent_kafka import Message
@@ -42,6 +42,17 @@ T = TypeVar("T")
 _RETRY_BACKOFF_MAX_S = 2.0  # as BatchConsumer: a sink's return is noticed within seconds
 
 
+class Scorer(Protocol):
+    """What the agent needs of a batch scorer (scorers.worker.BatchScorer)."""
+
+    def handle(self, messages: list[Message]) -> Deliver: ...
+
+    def close(self) -> object: ...
+
+
+ScorerFactory = Callable[[Settings, WorkerConfig], AbstractContextManager[Scorer]]
+
+
 def scorecast_agent(
     app: faust.App,
     settings: Settings,
@@ -49,13 +60,15 @@ def scorecast_agent(
     *,
     topic: faust.TopicT | None = None,
     within_s: float = 0.05,
+    scorer: ScorerFactory = batch_scorer,
 ) -> faust.types.AgentT[Any]:
     """Add to ``app`` an agent that scores ``config.stream``'s source topic with the model alias ``config.alias``.
 
     ``topic`` defaults to the stream's source topic by scorecast's naming (``settings.topic``); a topic passed
     in must deliver raw bytes (``value_serializer="raw"``). Batches hold up to ``config.batch_max`` events and
     wait at most ``within_s`` for company. The Kafka consumer group is the faust app's (its id), and so is the
-    consumer named by dead letters and spans unless ``config.group_id`` says otherwise.
+    consumer named by dead letters and spans unless ``config.group_id`` says otherwise. ``scorer`` wires the
+    batch scorer when the agent starts (the worker's, from settings; tests pass a double).
     """
     if config.group_id is None:
         config = replace(config, group_id=app.conf.id)
@@ -68,19 +81,23 @@ def scorecast_agent(
     )
 
     async def score(stream: faust.StreamT[Any]) -> None:
-        await _score(app, settings, config, stream, within_s)
+        await _score(app, scorer(settings, config), config, stream, within_s)
 
     name = f"scorecast.{config.stream}.{config.source}.{config.model}.{config.alias}"
     return app.agent(source, name=name)(score)
 
 
 async def _score(
-    app: faust.App, settings: Settings, config: WorkerConfig, stream: faust.StreamT[Any], within_s: float
+    app: faust.App,
+    wiring: AbstractContextManager[Scorer],
+    config: WorkerConfig,
+    stream: faust.StreamT[Any],
+    within_s: float,
 ) -> None:
     stack = ExitStack()
     try:
         # Opening Cassandra and loading and probing the models block for seconds: off the event loop.
-        scorer = await _finish(asyncio.to_thread(stack.enter_context, batch_scorer(settings, config)))
+        scorer = await _finish(asyncio.to_thread(stack.enter_context, wiring))
         stack.callback(scorer.close)
         manual = _without_acks(stream)
         retry_log = RetryLog("delivery")

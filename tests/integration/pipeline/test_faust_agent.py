@@ -82,24 +82,29 @@ def _tail(log_path: Path) -> str:
 FaustApp = tuple[str, subprocess.Popen[bytes], Path]  # its id (the consumer group), the process, its log
 
 
+StartFaustApp = Callable[..., FaustApp]
+
+
 @pytest.fixture
-def start_faust_app(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Callable[[], FaustApp]]:
-    """Starts the docs' example app as `faust -A docs.examples.faust_app worker` runs it; stopped with SIGTERM."""
+def start_faust_app(pipeline_settings: Settings, tmp_path: Path) -> Iterator[StartFaustApp]:
+    """Starts a faust app as `faust -A <module> worker` runs it (the docs' example by default), with ``env``
+    added to its environment; stopped with SIGTERM."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start() -> FaustApp:
+    def start(module: str = "docs.examples.faust_app", **env: str) -> FaustApp:
         app_id = f"{pipeline_settings.topic_prefix}faust-{uuid.uuid4().hex[:6]}"
         log_path = tmp_path / "faust.log"
-        env = {
+        environment = {
             **worker_env(pipeline_settings),
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
             "EXAMPLE_APP_ID": app_id,
             "EXAMPLE_STREAM": STREAM,
+            **env,
         }
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [FAUST, "-A", "docs.examples.faust_app", "worker", "--without-web", "-l", "info"],
-                env=env,
+                [FAUST, "-A", module, "worker", "--without-web", "-l", "info"],
+                env=environment,
                 cwd=tmp_path,  # faust keeps its data directory in the working directory
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -121,7 +126,7 @@ def test_a_faust_app_writes_the_rows_and_dead_letters_the_worker_writes(
     pipeline_settings: Settings,
     registered: list[ModelVersion],
     run_worker: RunWorker,
-    start_faust_app: Callable[[], FaustApp],
+    start_faust_app: StartFaustApp,
 ) -> None:
     settings = pipeline_settings
     events = settings.topic(STREAM, "events")
@@ -166,3 +171,43 @@ def test_a_faust_app_writes_the_rows_and_dead_letters_the_worker_writes(
     assert by_consumer[app_id] == by_consumer[worker_group]  # same events, same reasons
     predictions = read_topic(settings, settings.topic(STREAM, "predictions"), 600)
     assert len(predictions) == 600  # each scored event's record, from the worker and from the app
+
+
+REFUSING_APP = "tests.integration.pipeline.faust_refusing_app"
+
+
+def test_a_batch_the_agent_could_not_deliver_is_never_committed(
+    pipeline_settings: Settings, start_faust_app: StartFaustApp, tmp_path: Path
+) -> None:
+    # faust's own take() acknowledges a batch even when the agent raises: this app's delivery always raises
+    # ConfigError, which must crash the app with nothing committed.
+    settings = pipeline_settings
+    _produce(settings, [(f"k{i}".encode(), f"event {i}".encode()) for i in range(50)])
+    journal = tmp_path / "journal"
+    app_id, process, log_path = start_faust_app(REFUSING_APP, REFUSE="config", JOURNAL=str(journal))
+    try:
+        process.wait(GIVE_UP_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the app did not stop on a ConfigError:\n{_tail(log_path)}")
+    assert journal.read_text().split("\n")[0] == "refused"
+    assert process.returncode != 0, _tail(log_path)
+    assert _uncommitted(settings, app_id) == 50
+
+
+def test_a_delivery_that_fails_for_a_while_is_retried_then_committed(
+    pipeline_settings: Settings, start_faust_app: StartFaustApp, tmp_path: Path
+) -> None:
+    settings = pipeline_settings
+    _produce(settings, [(f"k{i}".encode(), f"event {i}".encode()) for i in range(50)])
+    journal = tmp_path / "journal"
+    app_id, process, log_path = start_faust_app(REFUSING_APP, REFUSE="retryable", JOURNAL=str(journal))
+    deadline = time.monotonic() + GIVE_UP_S
+    while _uncommitted(settings, app_id) > 0:
+        assert process.poll() is None, f"the faust app exited ({process.returncode}):\n{_tail(log_path)}"
+        assert time.monotonic() < deadline, f"the app did not commit every event:\n{_tail(log_path)}"
+        time.sleep(1.0)
+    attempts = journal.read_text().split()
+    # Retried in place: an agent restarted by faust would wire a new scorer, refusing three times more.
+    assert attempts[:3] == ["refused"] * 3
+    assert set(attempts[3::2]) == {"delivered"}
+    assert sum(int(n) for n in attempts[4::2]) == 50
