@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # read still sees every acknowledged write. ONE-class levels trade that for latency.
     cassandra_consistency: Literal["ONE", "LOCAL_ONE", "TWO", "THREE", "QUORUM", "LOCAL_QUORUM", "ALL"] = "LOCAL_QUORUM"
     predictions_ttl_s: int = Field(default=0, ge=0, description="default TTL of prediction rows; 0 keeps them")
+    # The client a scorer writes its prediction rows with (scorers.prediction_sink): acsylla, the DataStax C++
+    # driver, costs a fraction of cassandra-driver's CPU per row (docs/performance.md, "Write path").
+    prediction_write_client: Literal["acsylla", "cassandra-driver"] = "acsylla"
 
     # TLS and authentication (README "TLS and authentication"), beside the credentials above. Certificates and
     # keys are PEM files that must exist when settings are read; passwords are SecretStr (repr, str and logs

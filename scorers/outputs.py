@@ -26,7 +26,7 @@ from scorecast.io.producer import DeliveryError, KafkaProducer
 from scorecast.settings import Settings
 from scorecast.telemetry import trace_ids
 from scorers.metrics import WorkerMetrics
-from scorers.prediction_sink import PredictionRows, PredictionWriter
+from scorers.prediction_sink import PredictionRows, PredictionSink
 from scorers.scoring import ScoredBatch
 
 # The dead-letter reason of an event whose prediction a sink refused deterministically.
@@ -49,7 +49,7 @@ class BatchOutputs:
         store: SchemaStore,
         stream: str,
         sink_kind: str,
-        writer: PredictionWriter,
+        writer: PredictionSink,
         consumer_name: str,
         metrics: WorkerMetrics | None = None,
         producer: KafkaProducer | None = None,

@@ -34,7 +34,7 @@ from scorers.artifacts import open_store as open_artifact_store
 from scorers.hot_reload import follow
 from scorers.metrics import WorkerMetrics
 from scorers.outputs import BatchOutputs, Delivery
-from scorers.prediction_sink import PredictionWriter
+from scorers.prediction_sink import PredictionSink, prediction_sink
 from scorers.quarantine import GuardedModel, VersionGuard
 from scorers.quarantine_notice import QuarantineReport
 from scorers.registry import Registry
@@ -217,6 +217,7 @@ def batch_scorer(
         )
         watcher.start()  # falls back to an earlier version, or raises one line if no version can serve
         report: QuarantineReport | None = None
+        sink: PredictionSink | None = None
         try:
             store = open_schema_store(settings, stop)
             source_topic = settings.topic(config.stream, config.source)
@@ -224,12 +225,13 @@ def batch_scorer(
             actor = f"scorer {config.instance_id or socket.gethostname()}:{os.getpid()} ({config.group})"
             report = QuarantineReport(settings, config.stream, registry, session, store, metrics, actor)
             guard = VersionGuard(watcher, config.alias, report)  # says at once what start refused
+            sink = prediction_sink(settings, session)
             outputs = BatchOutputs(
                 settings,
                 store,
                 config.stream,
                 config.sink,
-                PredictionWriter(session, settings.keyspace),
+                sink,
                 consumer_name=config.group,
                 metrics=metrics,
             )
@@ -237,6 +239,8 @@ def batch_scorer(
             yield BatchScorer(settings, config, core, guard, outputs, metrics)
         finally:
             watcher.stop()
+            if sink is not None:
+                sink.close()
             if report is not None:
                 report.close()
     finally:
