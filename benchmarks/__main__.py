@@ -78,18 +78,38 @@ def runtime(settings: Settings, plan: Plan, models: Any) -> Section:
     return section
 
 
+def writes(settings: Settings, plan: Plan, _: Any) -> Section:
+    from benchmarks import bench_cassandra
+
+    section = Section("Write path: prediction sinks and raw clients, one interleaved run (Cassandra's ceiling)")
+    ceiling, section.measurements = bench_cassandra.run(settings, n=plan.n, repeats=plan.repeats)
+    section.measurements.insert(0, ceiling)
+    section.lines = bench_cassandra.report(ceiling, section.measurements)
+    return section
+
+
 def pipeline(settings: Settings, plan: Plan, models: Any) -> Section:
     from benchmarks import bench_cassandra, bench_pipeline
+    from benchmarks.bench_pipeline import scorecast_name
 
-    section = Section("End-to-end scoring vs the Cassandra write ceiling and a naive pipeline")
+    section = Section("End-to-end scoring vs Cassandra's write ceiling and a naive pipeline, per prediction sink")
     ceiling, _ = bench_cassandra.run(settings, n=plan.n, repeats=plan.repeats)
-    naive, one, two, rss = bench_pipeline.run(settings, models, n=plan.n, repeats=plan.repeats)
-    section.measurements = [ceiling, naive, one, two, rss]
+    measured = bench_pipeline.run(settings, models, n=plan.n, repeats=plan.repeats)
+    section.measurements = [ceiling, *measured]
+    by_name = {m.name: m for m in measured}
+    naive, rss = by_name["naive per-event pipeline"], by_name["scorer worker peak RSS"]
+    default = Settings().prediction_write_client
+    one, two = by_name[scorecast_name(1, default)], by_name[scorecast_name(2, default)]
     section.lines = [
-        f"1 worker / ceiling: {ratio(one, ceiling):.2f} (target >= 0.90)",
+        f"1 worker / ceiling: {ratio(one, ceiling):.2f} (target >= 0.90; {default} sink)",
         f"2 workers / ceiling: {ratio(two, ceiling):.2f} (target >= 0.90)",
         f"1 worker / naive: {ratio(one, naive):.1f}x (target >= 10x)",
         f"2 workers / 1 worker: {ratio(two, one):.2f}x",
+        *[
+            f"{w} worker(s), acsylla / cassandra-driver sink: "
+            f"{ratio(by_name[scorecast_name(w, 'acsylla')], by_name[scorecast_name(w, 'cassandra-driver')]):.2f}x"
+            for w in (1, 2)
+        ],
         f"peak worker RSS {rss.median:.0f} MB (target <= 300 MB)",
     ]
     return section
@@ -136,6 +156,7 @@ SECTIONS: dict[str, Callable[[Settings, Plan, Any], Section]] = {
     "consume": consume,
     "codec": codec,
     "runtime": runtime,
+    "writes": writes,
     "pipeline": pipeline,
     "freshness": freshness,
     "lookup": lookup,

@@ -98,6 +98,19 @@ def sink_variant(client: str, rows_per_request: int = 50, in_flight: int = 32) -
     return write
 
 
+def write_rate(settings: Settings, rows: PredictionRows, rows_per_request: int, in_flight: int, chunk: int) -> float:
+    """rows/s of the cassandra-driver sink at one request shape, ``chunk`` rows a write (tests/faults uses it)."""
+    session = connect(settings, settings.keyspace)
+    try:
+        writer = PredictionWriter(session, settings.keyspace, rows_per_request, in_flight)
+        started = time.perf_counter()
+        for start in range(0, len(rows), chunk):
+            writer.write(_slice(rows, start, start + chunk))
+        return len(rows) / (time.perf_counter() - started)
+    finally:
+        session.cluster.shutdown()
+
+
 def acsylla_variant(rows_per_request: int, in_flight: int) -> Write:
     """acsylla in asyncio alone: every row streamed, ``in_flight`` requests at a time (1 row: plain inserts)."""
 

@@ -1,8 +1,10 @@
 """End-to-end scoring throughput against its baselines, measured in one run on the same box.
 
-- ceiling: the raw Cassandra write rate of the same prediction rows by the same driver (bench_cassandra);
+- ceiling: Cassandra's write ceiling, the fastest client's raw insert rate of the same prediction rows
+  (bench_cassandra);
 - naive: poll one event, decode it, score one row, insert it synchronously (the pipeline people write first);
-- scorecast: `scorecast worker score` processes (1 and 2) draining a pre-filled events topic; the rate is taken
+- scorecast: `scorecast worker score` processes (1 and 2) draining a pre-filled events topic, writing through
+  each prediction sink (``SCORECAST_PREDICTION_WRITE_CLIENT``) in turn, interleaved; the rate is taken
   from the group's committed offsets, so it counts only events whose writes were acknowledged;
 - worker RSS (peak resident memory of a worker process).
 """
@@ -82,8 +84,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def scorecast_rate(settings: Settings, models: list[ExampleModel], n: int, workers: int) -> tuple[float, float]:
-    """(events/s over the drain of a backlog of ``n`` events by ``workers`` processes, peak worker RSS in MB)."""
+def scorecast_rate(
+    settings: Settings, models: list[ExampleModel], n: int, workers: int, write_client: str | None = None
+) -> tuple[float, float]:
+    """(events/s over the drain of a backlog of ``n`` events by ``workers`` processes, peak worker RSS in MB).
+    ``write_client`` picks the workers' prediction sink (the settings' by default)."""
+    if write_client is not None:
+        settings = settings.model_copy(update={"prediction_write_client": write_client})
     with isolated(settings, models, f"w{workers}") as scoped:
         scorecast = str(Path(sys.executable).with_name("scorecast"))
         processes = [
@@ -116,6 +123,8 @@ def scorecast_rate(settings: Settings, models: list[ExampleModel], n: int, worke
             first = last = None
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
+                if any(process.poll() is not None for process in processes):
+                    raise RuntimeError(f"a worker exited early (code {[p.poll() for p in processes]})")
                 done = committed(scoped, group, probe)
                 now = time.perf_counter()
                 if first is None and done > 0:
@@ -172,18 +181,31 @@ def naive_rate(settings: Settings, models: list[ExampleModel], n: int) -> float:
             session.cluster.shutdown()
 
 
-def run(settings: Settings, models: list[ExampleModel], n: int = 100_000, repeats: int = 3) -> list[Measurement]:
+WRITE_CLIENTS = ("cassandra-driver", "acsylla")
+
+
+def scorecast_name(workers: int, client: str) -> str:
+    return f"scorecast end-to-end, {workers} worker{'s' if workers > 1 else ''}, {client} sink"
+
+
+def run(
+    settings: Settings,
+    models: list[ExampleModel],
+    n: int = 100_000,
+    repeats: int = 3,
+    workers: tuple[int, ...] = (1, 2),
+    clients: tuple[str, ...] = WRITE_CLIENTS,
+) -> list[Measurement]:
+    """The naive pipeline, then scorecast with each worker count and sink, interleaved repeat by repeat (so a
+    before/after ratio compares runs on the same box state), and the workers' peak RSS."""
     rss: list[float] = []
-
-    def once(workers: int) -> float:
-        rate, peak = scorecast_rate(settings, models, n, workers)
-        rss.append(peak)
-        return rate
-
-    results = [
-        measure("naive per-event pipeline", "events/s", lambda: naive_rate(settings, models, 3_000), repeats),
-        measure("scorecast end-to-end, 1 worker", "events/s", lambda: once(1), repeats),
-        measure("scorecast end-to-end, 2 workers", "events/s", lambda: once(2), repeats),
-    ]
+    rates: dict[tuple[int, str], list[float]] = {(w, c): [] for w in workers for c in clients}
+    results = [measure("naive per-event pipeline", "events/s", lambda: naive_rate(settings, models, 3_000), repeats)]
+    for _ in range(repeats):
+        for (count, client), values in rates.items():
+            rate, peak = scorecast_rate(settings, models, n, count, client)
+            values.append(rate)
+            rss.append(peak)
+    results += [Measurement.of(scorecast_name(w, c), "events/s", values) for (w, c), values in rates.items()]
     results.append(Measurement.of("scorer worker peak RSS", "MB", rss))
     return results

@@ -2,8 +2,8 @@
 
 Same contract as ``PredictionWriter`` (scorers.prediction_sink): UNLOGGED batches grouped by replica, a bounded
 number in flight, refused requests bisected down to the rows Cassandra refuses, errors translated by class
-(``acsylla_error``). A row is bound in C instead of the Python driver's Python, and requests are encoded and
-sent by the C++ driver's own I/O thread, outside the GIL (docs/performance.md, "Write path").
+(``acsylla_error``). A row binds in ~1 µs (cassandra-driver: 6-12 µs on the 2-core box), and requests are
+encoded and sent by the C++ driver's own I/O thread, outside the GIL (docs/performance.md, "Write path").
 
 The worker is synchronous, acsylla asynchronous. The sink owns a private event loop and runs it only inside
 ``write``, in the caller's thread, until every request of the call is settled: one hand-off per micro-batch

@@ -1,6 +1,6 @@
 """An acsylla (DataStax C++ driver) cluster configured from settings as ``scorecast.cassandra.connect`` configures
-cassandra-driver's: hosts, port, credentials, local-DC token-aware routing, LOCAL_QUORUM, bounded connect and
-request timeouts, and a lost node tried again every ≤ 2 s."""
+cassandra-driver's: hosts, port, credentials, local-DC token-aware routing, the consistency level of
+SCORECAST_CASSANDRA_CONSISTENCY, bounded connect and request timeouts, and a lost node tried again every ≤ 2 s."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def acsylla_cluster(settings: Settings, *, application_name: str, request_timeou
         port=settings.cassandra_port,
         username=settings.cassandra_username,
         password=password if settings.cassandra_username is not None else None,
-        consistency=acsylla.Consistency.LOCAL_QUORUM,  # as scorecast.cassandra.connect
+        consistency=getattr(acsylla.Consistency, settings.cassandra_consistency),  # as scorecast.cassandra.connect
         load_balance_dc_aware=settings.cassandra_local_dc,
         token_aware_routing=True,
         request_timeout=request_timeout_s,

@@ -105,7 +105,7 @@ def cassandra_error(error: BaseException, what: str = "Cassandra", *, service: s
 
 # acsylla (the DataStax C++ driver) errors by what the caller should do; any other CassException is transient.
 # Matched by class name, so that this module (imported by every process) does not import acsylla, which only
-# the lookup API uses.
+# the lookup API and the scorer's acsylla sink use.
 _ACSYLLA_UNREACHABLE = frozenset(
     {
         "CassErrorLibNoHostsAvailable",

@@ -191,3 +191,19 @@ def test_closing_the_acsylla_sink_leaves_no_thread_and_a_second_close_is_harmles
     writer.close()
     writer.close()
     assert set(threading.enumerate()) - before == set()
+
+
+def test_the_acsylla_sink_writes_at_the_configured_consistency(settings: Settings) -> None:
+    # THREE on the one-node test Cassandra asks for replicas that do not exist: Cassandra answers Unavailable, the
+    # driver tries the next host (there is none) and the write fails as retryable. The same rows at the default
+    # level are written: the level was sent, not a default.
+    for level, fails in [("THREE", True), ("LOCAL_QUORUM", False)]:
+        writer = AcsyllaPredictionWriter.open(settings.model_copy(update={"cassandra_consistency": level}))
+        try:
+            if fails:
+                with pytest.raises(RetryableError):
+                    writer.write(_rows(3, scored_at_ms=1))
+            else:
+                assert writer.write(_rows(3, scored_at_ms=1)) == []
+        finally:
+            writer.close()
