@@ -5,7 +5,9 @@ lines, one of them red, per session created), and ``preload_dlls`` prints to std
 terminal raw. So: ORT's default logger is set to FATAL once; a CUDA session is created inside
 ``ort_output_to_logging``, which points fd 2 at a temporary file for that call only and replays each ORT line
 into the ``onnxruntime`` logger at its own severity (a line that is not ORT's, written meanwhile by another
-thread, goes back to stderr unchanged). CPU sessions need no capture: at severity ERROR they print nothing.
+thread, goes back to stderr unchanged). CPU sessions are created inside it too: a session profiled for placement
+whose load fails ends that profile and logs an ERROR ("Could not write a profile because no model was loaded").
+When the captured call raises, its exception tells the failure: ORT's lines about it are replayed at DEBUG.
 """
 
 from __future__ import annotations
@@ -62,8 +64,10 @@ def ort_output_to_logging(ort: ModuleType) -> Iterator[int]:
     """Capture fd 2 for one call into ORT and replay its lines into logging; yields the session log severity.
 
     One capture at a time (a lock). The temporary file cannot fill up and block a writer as a pipe would.
+    When the call raises, ORT's lines are DEBUG records: the exception is the one account of the failure.
     """
     severity = ort_severity(log.getEffectiveLevel())
+    failed = False
     with _capture, tempfile.TemporaryFile() as sink:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -72,20 +76,24 @@ def ort_output_to_logging(ort: ModuleType) -> Iterator[int]:
             if hasattr(ort, "set_default_logger_severity"):
                 ort.set_default_logger_severity(severity)
             yield severity
+        except BaseException:
+            failed = True
+            raise
         finally:
             quiet_default_logger(ort)
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             sink.seek(0)
-            _replay(sink.read().decode(errors="replace"))
+            _replay(sink.read().decode(errors="replace"), failed)
 
 
-def _replay(text: str) -> None:
+def _replay(text: str, failed: bool) -> None:
     for line in text.splitlines():
         parsed = parse_ort_line(line)
         if parsed is not None:
-            log.log(*parsed)
+            level, message = parsed
+            log.log(logging.DEBUG if failed else level, message)
         elif line.strip():
             sys.stderr.write(line + "\n")  # another thread's output, written while fd 2 was captured
 

@@ -210,11 +210,11 @@ def _session(
     if graph is None:
         graph, form = data, "onnx"
     try:
-        if on_gpu:  # provider load writes from C++ to fd 2: into logging instead
-            with ort_output_to_logging(ort) as severity:
+        # ORT writes from C++ to fd 2 while it loads (a provider's libraries; the placement profile of a model that
+        # failed to load): into logging instead. A CPU session keeps severity ERROR for its runs.
+        with ort_output_to_logging(ort) as severity:
+            if on_gpu:
                 options.log_severity_level = severity
-                session = ort.InferenceSession(graph, sess_options=options, providers=providers)
-        else:
             session = ort.InferenceSession(graph, sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own pybind exception types for every kind of bad file
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -80,3 +80,19 @@ def test_the_cpu_build_has_no_cuda_provider(monkeypatch: pytest.MonkeyPatch) -> 
     problem = cuda_problem(ort)
     assert problem is not None
     assert "scorecast[gpu]" in problem
+
+
+def test_a_model_that_fails_to_load_prints_nothing_and_logs_at_debug(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from schemas.features import load_feature_spec
+    from scorers.errors import ModelVerificationError
+    from scorers.runtime import OnnxModel
+
+    # profiled for placement, a session whose load fails ends a profile it never started: ORT logs an ERROR
+    with caplog.at_level(logging.DEBUG, logger="onnxruntime"), pytest.raises(ModelVerificationError):
+        OnnxModel.load(build.logistic()[:-25], load_feature_spec("transactions"), device="cpu")
+    assert capfd.readouterr().err == ""
+    ort_records = [r for r in caplog.records if r.name == "onnxruntime"]
+    assert any("Could not write a profile" in r.getMessage() for r in ort_records)
+    assert all(r.levelno == logging.DEBUG for r in ort_records)
