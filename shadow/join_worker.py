@@ -46,7 +46,9 @@ class ShadowJoiner:
 
 
 @contextmanager
-def shadow_joiner(settings: Settings, config: JoinConfig) -> Iterator[ShadowJoiner]:
+def shadow_joiner(
+    settings: Settings, config: JoinConfig, stop: threading.Event | None = None
+) -> Iterator[ShadowJoiner]:
     """A joiner wired from settings: registry (champion versions), lookups, progress, writer, dead letters."""
     session = open_cassandra(settings)
     try:
@@ -54,7 +56,7 @@ def shadow_joiner(settings: Settings, config: JoinConfig) -> Iterator[ShadowJoin
         topic = settings.topic(config.stream, "shadow-predictions")
         handler = JoinHandler(
             config,
-            AvroCodec(open_schema_store(settings), topic, schema_name(config.stream, "shadow-predictions")),
+            AvroCodec(open_schema_store(settings, stop), topic, schema_name(config.stream, "shadow-predictions")),
             settings.topic(config.stream, "predictions"),
             ChampionVersions(registry, config.model, settings.model_poll_interval_s),
             ChampionLookup(session, settings.keyspace, config.model),

@@ -112,11 +112,12 @@ def join(
         batch_max=batch_max,
         instance_id=instance_id,
     )
-    with shadow_joiner(settings, config) as joiner:
+    stop = stop_on_signals()
+    with shadow_joiner(settings, config, stop) as joiner:
         console.print(
             f"joining {settings.topic(stream, 'shadow-predictions')} with {model}'s champion (group {config.group})"
         )
-        stats = joiner.run(stop_on_signals(), idle_exit_s=idle_exit)
+        stats = joiner.run(stop, idle_exit_s=idle_exit)
     console.print(
         f"joined {stats.joined} of {stats.received} challenger predictions; {stats.champion_missing} not scored by "
         f"the champion, {stats.unmatched} unmatched, {stats.dead_lettered} dead letters; "

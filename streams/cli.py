@@ -91,7 +91,7 @@ def drift(
     options = _options(config, model, webhook_url, drift={"window_s": window, "slide_s": slide, "alpha": alpha})
     _start(f"scorecast-drift-{stream}", metrics_port)
     stop = stop_on_signals()
-    with drift_processor(Settings(), stream, model, options, reference) as worker:
+    with drift_processor(Settings(), stream, model, options, reference, stop) as worker:
         d = options.drift
         console.print(
             f"drift of {model} on {stream}: windows of {d.window_s:g}s"
@@ -121,7 +121,7 @@ def promotion(
     options = _options(config, model, webhook_url, promotion={"alpha": alpha, "loss": loss, "horizon_s": horizon})
     _start(f"scorecast-promotion-{stream}", metrics_port)
     stop = stop_on_signals()
-    with promotion_processor(Settings(), stream, model, options) as worker:
+    with promotion_processor(Settings(), stream, model, options, stop) as worker:
         console.print(
             f"promotion of {model} on {stream}: mSPRT on {options.promotion.loss}, alpha {options.promotion.alpha:g}"
         )

@@ -8,6 +8,7 @@ are committed. Run one instance per (stream, model) processor.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -17,7 +18,10 @@ import numpy as np
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from scorecast.io.reader import KafkaReader
+from scorecast.process import StopRequestedError
 from scorecast.settings import Settings
+
+log = logging.getLogger(__name__)
 
 TP = tuple[str, int]
 
@@ -128,13 +132,19 @@ def drive(
 ) -> None:
     """The processors' loop: take a batch through the reader, process it, checkpoint every ``checkpoint_s`` and
     once more at the end. A fatal consumer error raises without that last checkpoint (a batch may be half
-    processed); the restarted processor resumes from the previous one."""
+    processed), and a stop that cut an outage's wait short returns without it; the restarted processor resumes
+    from the previous one."""
     source = reader(client)
     last_checkpoint = time.monotonic()
     while not stop.is_set():
         batch = source.take()
         if batch.records or batch.ends:
-            process(batch.records, [(e.topic, e.partition) for e in batch.ends], stop)
+            try:
+                process(batch.records, [(e.topic, e.partition) for e in batch.ends], stop)
+            except StopRequestedError as stopped:
+                # No last checkpoint: the batch in hand may be half processed; the restart reads it again.
+                log.warning("%s; the batch in hand is left unprocessed and read again after the restart", stopped)
+                return
         if not batch.records and idle_exit_s is not None and source.quiet_for() > idle_exit_s:
             break
         if time.monotonic() - last_checkpoint >= checkpoint_s:

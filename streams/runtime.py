@@ -7,6 +7,7 @@ producers, webhook thread, session) on exit.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -72,10 +73,12 @@ def alerter(options: AlertOptions) -> Alerter:
 
 
 @contextmanager
-def wiring(settings: Settings, stream: str, names: Names, options: ModelOptions) -> Iterator[Wiring]:
+def wiring(
+    settings: Settings, stream: str, names: Names, options: ModelOptions, stop: threading.Event | None = None
+) -> Iterator[Wiring]:
     with ExitStack() as stack:
         session = stack.enter_context(cassandra_session(settings))
-        schemas = open_schema_store(settings)
+        schemas = open_schema_store(settings, stop)  # a stop ends a wait for an unreachable registry
         alerts = alerter(options.alerts)
         stack.callback(alerts.close)
         try:
@@ -106,10 +109,15 @@ def references(settings: Settings, session: Session, model: str, stream: str, re
 
 @contextmanager
 def drift_processor(
-    settings: Settings, stream: str, model: str, options: ModelOptions, reference: Path | None = None
+    settings: Settings,
+    stream: str,
+    model: str,
+    options: ModelOptions,
+    reference: Path | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[DriftWorker]:
     names = Names.of("drift", stream, model)
-    with wiring(settings, stream, names, options) as w:
+    with wiring(settings, stream, names, options, stop) as w:
         refs = references(settings, w.session, model, stream, reference)
         champion = refs.champion()
         if champion is not None and refs.profile(champion) is None:
@@ -125,10 +133,10 @@ def drift_processor(
 
 @contextmanager
 def promotion_processor(
-    settings: Settings, stream: str, model: str, options: ModelOptions
+    settings: Settings, stream: str, model: str, options: ModelOptions, stop: threading.Event | None = None
 ) -> Iterator[PromotionWorker]:
     names = Names.of("promotion", stream, model)
-    with wiring(settings, stream, names, options) as w:
+    with wiring(settings, stream, names, options, stop) as w:
         refs = references(settings, w.session, model, stream, None)
         worker = PromotionWorker(
             settings,

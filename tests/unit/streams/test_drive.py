@@ -11,6 +11,7 @@ from confluent_kafka import Consumer, KafkaError, Message
 
 from scorecast.errors import ConfigError
 from scorecast.io.testing import ConsumerDouble, end_of_partition, record
+from scorecast.process import StopRequestedError
 from streams.kafka import TP, drive
 
 
@@ -37,3 +38,16 @@ def test_a_fatal_consumer_error_ends_the_processor_instead_of_idling() -> None:
         run(ConsumerDouble([[record(0, 0)], [Message(error=fenced)]]), seen, checkpoints)
     assert seen == [([0], [])]
     assert checkpoints == []  # a half-processed batch is never checkpointed
+
+
+def test_a_stop_during_an_outage_ends_the_processor_quietly_without_the_last_checkpoint() -> None:
+    """A stop that cut a wait for an unreachable schema registry short (StopRequestedError) ends the processor at
+    once, like the scorer: no traceback, and no checkpoint of a batch that was never processed."""
+    checkpoints: list[int] = []
+
+    def process(messages: list[Message], ends: list[TP], stop: threading.Event) -> None:
+        raise StopRequestedError("stopped while waiting for schema id 7: registry unreachable")
+
+    double = ConsumerDouble([[record(0, 0)]])
+    drive(cast("Consumer", double), process, lambda: checkpoints.append(1), threading.Event(), 0.05, 60.0)
+    assert checkpoints == []
