@@ -2,7 +2,9 @@
 
 The level comes from ``SCORECAST_LOG_LEVEL`` (or ``--verbose``, which sets it to DEBUG). librdkafka's own
 lines are DEBUG records of the ``librdkafka`` logger (scorecast.io.librdkafka), so they reach the terminal
-only when DEBUG is asked for; workers log INFO, one line per change of a client's state.
+only when DEBUG is asked for; workers log INFO, one line per change of a client's state. So do the Cassandra
+driver's: it logs a traceback per failed connection attempt (~18 lines for a missing keyspace, a WARNING each
+reconnection try), while scorecast says the same in one line of its own (scorecast.io.cassandra).
 """
 
 from __future__ import annotations
@@ -27,9 +29,15 @@ def log_level(default: int = logging.INFO) -> int:
     return level if isinstance(level, int) else default
 
 
+DRIVER_LOGGERS = ("cassandra",)  # third-party loggers whose lines reach the terminal only at DEBUG
+
+
 def configure_logging(default: int = logging.INFO) -> None:
     """Log to stderr at ``log_level(default)``; a long-running worker's one call at start."""
-    logging.basicConfig(level=log_level(default), format=LOG_FORMAT)
+    level = log_level(default)
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    for name in DRIVER_LOGGERS:
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.CRITICAL)
 
 
 def stop_on_signals() -> threading.Event:

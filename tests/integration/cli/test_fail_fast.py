@@ -1,9 +1,11 @@
 """Every CLI command, run as a user runs it, against services it cannot reach: a non-zero exit within the time
 bound, at most three lines, naming what was unreachable and the setting to check.
 
-No service is needed: every endpoint points somewhere nothing listens (or cannot be resolved), so nothing
-here touches a real cluster. The base environment makes all of them unreachable; each row then names the
-one whose message is expected (the service the command contacts first).
+Most rows need no service: every endpoint points somewhere nothing listens (or cannot be resolved), so they
+touch no real cluster. The base environment makes all of them unreachable; each row then names the one whose
+message is expected (the service the command contacts first). The kinds in ``ON_REAL_SERVICES`` start from the
+real services instead (a test's own topics), where what is wrong is one setting: a keyspace that does not
+exist, or Cassandra unreachable while Kafka answers.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from scorecast.settings import Settings
 
 ONE_SHOT_S = 10.0  # the issue's bound for one-shot commands
 WORKER_START_S = 30.0  # a worker that starts with nothing reachable
@@ -48,7 +52,16 @@ KINDS: dict[str, tuple[dict[str, str], str]] = {
         {"SCORECAST_KAFKA_START_TIMEOUT_S": "2"},
         r"Kafka at 127\.0\.0\.1:1 unreachable.*SCORECAST_KAFKA_BOOTSTRAP",
     ),
+    "keyspace missing": (
+        {"SCORECAST_KEYSPACE": "scorecast_no_such_keyspace"},
+        r"keyspace scorecast_no_such_keyspace does not exist in Cassandra at .*SCORECAST_KEYSPACE",
+    ),
+    "cassandra refused, kafka up": (
+        {"SCORECAST_CASSANDRA_HOSTS": "127.0.0.1", "SCORECAST_CASSANDRA_PORT": "1"},
+        r"Cassandra at 127\.0\.0\.1:1 unreachable.*SCORECAST_CASSANDRA_HOSTS",
+    ),
 }
+ON_REAL_SERVICES = frozenset({"keyspace missing", "cassandra refused, kafka up"})
 
 
 @dataclass(frozen=True)
@@ -87,14 +100,24 @@ ROWS = [
     ),
     Row(("worker", "rollout", "--model", "fraud"), "kafka refused (worker waits 2 s)", WORKER_START_S),
     Row(("worker", "score", "--stream", "transactions"), "bad settings", WORKER_START_S),
+    # the Cassandra driver logs a traceback per failed connection: a worker's logging must not show it
+    Row(("worker", "score", "--stream", "transactions"), "keyspace missing", WORKER_START_S),
+    Row(("worker", "score", "--stream", "transactions"), "cassandra refused, kafka up", WORKER_START_S),
+    Row(("models", "list"), "keyspace missing"),
 ]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
-def test_an_unreachable_service_is_one_line_and_a_non_zero_exit(row: Row, tmp_path: Path) -> None:
+def test_an_unreachable_service_is_one_line_and_a_non_zero_exit(
+    row: Row, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     extra, expected = KINDS[row.kind]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
-    env |= UNREACHABLE | extra | {"SCORECAST_INFRA_DIR": str(tmp_path / "infra")}
+    if row.kind in ON_REAL_SERVICES:
+        settings: Settings = request.getfixturevalue("settings")  # only these rows start the real services
+        env |= settings.environment() | extra
+    else:
+        env |= UNREACHABLE | extra | {"SCORECAST_INFRA_DIR": str(tmp_path / "infra")}
     command = [sys.executable, "-c", "from scorecast.app.cli import main; main()", *row.args]
     started = time.monotonic()
     try:

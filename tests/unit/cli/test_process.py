@@ -83,3 +83,13 @@ def test_verbose_logs_debug_through_the_shared_set_up() -> None:
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["DEBUG", "DEBUG", "1"]  # child processes inherit the level too
+
+
+@pytest.mark.parametrize(("value", "shown"), [("INFO", False), ("WARNING", False), ("DEBUG", True)])
+def test_driver_lines_are_shown_only_at_debug(monkeypatch: pytest.MonkeyPatch, value: str, shown: bool) -> None:
+    monkeypatch.setenv("SCORECAST_LOG_LEVEL", value)
+    driver = logging.getLogger("cassandra.cluster")
+    monkeypatch.setattr(logging.getLogger("cassandra"), "level", logging.NOTSET)  # restored after the test
+    process.configure_logging()
+    assert driver.isEnabledFor(logging.ERROR) is shown
+    assert driver.isEnabledFor(logging.DEBUG) is shown
