@@ -88,3 +88,12 @@ def test_three_shards_merged_equal_one_process_row_for_row(
     same_findings(one.findings, merged.findings)
     assert merged.findings.range == one.findings.range
     assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") >= 4
+    if bounds is None:  # the command prints the summary a one-process replay prints
+        scorecast = Path(sys.executable).with_name("scorecast")
+        command = [str(scorecast), "replay", "merge", "--results", str(parts), "--out", str(tmp_path / "cli.html")]
+        done = subprocess.run(command, env={**worker_env(pipeline_settings), "COLUMNS": "200"}, capture_output=True,
+                              text=True, timeout=120, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert f"replayed {one.findings.events:,} events" in done.stdout
+        assert f"parts: 3 at {parts}" in done.stdout
+        assert (tmp_path / "cli.html").exists()
