@@ -1,12 +1,15 @@
 """A replay split over 3 shards run as 3 processes, then merged, equals a one-process replay row for row, and
-its report and summary are the same (only the replay time differs)."""
+its report and summary are the same (only the replay time differs); an interrupted shard writes no part and
+its rerun continues from its checkpoint."""
 
 from __future__ import annotations
 
 import dataclasses
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -14,11 +17,17 @@ import pytest
 
 from scorecast.settings import Settings
 from scorers.registry import ModelVersion
+from scorers.replay.errors import ReplayInterruptedError
 from scorers.replay.findings import Findings
 from scorers.replay.merge import merge_parts
+from scorers.replay.parts import ResultStore
 from scorers.replay.report import render
+from scorers.replay.runner import ReplayRequest
+from scorers.replay.sharded import ShardOutcome, checkpoint_base, run_shard
+from scorers.replay.shards import Shard
 from tests.integration.pipeline.conftest import worker_env
 from tests.integration.replay.conftest import STREAM, Produce, Replay, every_version
+from tests.integration.replay.test_resume import StopAfter
 
 
 def run_shards(
@@ -97,3 +106,31 @@ def test_three_shards_merged_equal_one_process_row_for_row(
         assert f"replayed {one.findings.events:,} events" in done.stdout
         assert f"parts: 3 at {parts}" in done.stdout
         assert (tmp_path / "cli.html").exists()
+
+
+def test_an_interrupted_shard_writes_no_part_and_its_rerun_continues(
+    registered: list[ModelVersion], produce: Produce, pipeline_settings: Settings, tmp_path: Path
+) -> None:
+    produced = produce(12_000)
+    models = every_version(registered)
+    shard = Shard(1, 2)
+
+    def run(store: ResultStore, **options: Any) -> ShardOutcome:
+        request = ReplayRequest(STREAM, *produced.window, models, checkpoint_base(store, shard), batch=1_000,
+                                flush_events=2_000)  # fmt: skip
+        return run_shard(pipeline_settings, request, shard, store, **options)
+
+    straight = ResultStore(str(tmp_path / "straight"))
+    run(straight)
+    store = ResultStore(str(tmp_path / "parts"))
+    stop = threading.Event()
+    with pytest.raises(ReplayInterruptedError, match="rerun the same command to continue"):
+        run(store, progress=StopAfter(2_500, stop), stop=stop)
+    assert store.names() == []  # nothing a merge could take for this shard's share
+    assert checkpoint_base(store, shard).with_name(".part-1-of-2.checkpoint").is_dir()
+
+    outcome = run(store)
+    assert outcome.rows > 2_500
+    assert store.read("part-1-of-2.parquet").equals(straight.read("part-1-of-2.parquet"))
+    assert store.record("part-1-of-2.parquet").covered == straight.record("part-1-of-2.parquet").covered
+    assert [p.name for p in (tmp_path / "parts").iterdir()] == ["part-1-of-2.parquet"]  # the checkpoint is gone
