@@ -26,6 +26,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from benchmarks.bench_lookup import free_port, start_api
 from benchmarks.bench_pipeline import STREAM, isolated, worker_env
 from benchmarks.common import Measurement
+from lookup_api.config import ApiSettings
 from lookup_api.keys import KeyAdmin
 from schemas.codec import AvroCodec
 from schemas.registry import open_store
@@ -135,7 +136,7 @@ def _check_served(settings: Settings, samples: list[Sample]) -> None:
     token = KeyAdmin(session).create("bench", rate_limit_rps=0)[1]
     session.cluster.shutdown()
     port = free_port()
-    api = start_api(settings, port, workers=1)
+    api = start_api(settings, port, workers=1, client=ApiSettings().cassandra_client)  # the API's default
     try:
         for sample in samples:
             response = httpx.get(

@@ -209,3 +209,38 @@ def run(
     results += [Measurement.of(scorecast_name(w, c), "events/s", values) for (w, c), values in rates.items()]
     results.append(Measurement.of("scorer worker peak RSS", "MB", rss))
     return results
+
+
+def main() -> None:
+    """Before/after of the prediction sink: Cassandra's ceiling, then 1 worker on each sink, interleaved."""
+    import argparse
+
+    from benchmarks import bench_cassandra
+    from benchmarks.__main__ import _models
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--n", type=int, default=20_000, help="events (and rows) per run")
+    parser.add_argument("--repeats", type=int, default=5, help="pipeline repeats (the ceiling takes 3)")
+    args = parser.parse_args()
+    settings = Settings()
+    models = _models()
+    ceiling, writes = bench_cassandra.run(settings, n=args.n, repeats=3)
+    for line in bench_cassandra.report(ceiling, writes):
+        print(line, flush=True)
+    rates: dict[str, list[float]] = {client: [] for client in WRITE_CLIENTS}
+    for _ in range(args.repeats):
+        for client, values in rates.items():
+            values.append(scorecast_rate(settings, models, args.n, 1, client)[0])
+            print(f"1 worker, {client} sink: {values[-1]:,.0f} events/s (load {os.getloadavg()[0]:.1f})", flush=True)
+    medians = {client: Measurement.of(client, "events/s", values) for client, values in rates.items()}
+    for measurement in medians.values():
+        print(measurement, f"= {measurement.median / ceiling.median:.2f} of the ceiling")
+    pairs = [a / d for a, d in zip(rates["acsylla"], rates["cassandra-driver"], strict=True)]
+    print(
+        f"acsylla / cassandra-driver: {medians['acsylla'].median / medians['cassandra-driver'].median:.2f}x "
+        f"(pairwise {', '.join(f'{p:.2f}' for p in pairs)})"
+    )
+
+
+if __name__ == "__main__":
+    main()
