@@ -7,7 +7,7 @@ encoded and sent by the C++ driver's own I/O thread, outside the GIL (docs/perfo
 
 The worker is synchronous, acsylla asynchronous. The sink owns a private event loop and runs it only inside
 ``write``, in the caller's thread, until every request of the call is settled: one hand-off per micro-batch
-(~35 µs on the 2-core box against ~150 µs through a loop thread and ``run_coroutine_threadsafe``), no second
+(~30 µs on the 2-core box against ~140 µs through a loop thread and ``run_coroutine_threadsafe``), no second
 Python thread, and nothing left running between writes or after ``close`` (the C++ driver's I/O thread keeps
 connections and reconnects meanwhile). A session answers on the loop it was created on, so the sink is used
 by one thread at a time (a lock makes sure).

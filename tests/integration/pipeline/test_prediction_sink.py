@@ -207,3 +207,23 @@ def test_the_acsylla_sink_writes_at_the_configured_consistency(settings: Setting
                 assert writer.write(_rows(3, scored_at_ms=1)) == []
         finally:
             writer.close()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_timestamps_are_stored_to_the_millisecond(settings: Settings, session: Session, client: str) -> None:
+    # acsylla stores int(seconds * 1000): for these instants of 2004 (x / 1000) * 1000 falls just below x in a
+    # double, so seconds bound as x / 1000 would be stored one millisecond early (~1% of instants in 2000-2020).
+    instants = [1093077386909, 1083503979814, 1087745809258, 1095072153722, 1767225600001]
+    rows = replace(_rows(len(instants), scored_at_ms=instants[0]), event_times_ms=np.array(instants, dtype=np.int64))
+    writer = _writer(client, settings, session)
+    try:
+        assert writer.write(rows) == []
+    finally:
+        writer.close()
+    stored = session.execute(
+        "SELECT event_id, blobAsBigint(timestampAsBlob(event_time)) AS event_ms, "
+        "blobAsBigint(timestampAsBlob(scored_at)) AS scored_ms FROM predictions"
+    )
+    assert {r.event_id: (r.event_ms, r.scored_ms) for r in stored} == {
+        f"evt-{i}": (instant, instants[0]) for i, instant in enumerate(instants)
+    }
