@@ -1,8 +1,9 @@
 """TLS and authentication settings turned into each client's options, and the rules that keep them consistent.
 
 Every Kafka client gets its options through ``Settings.kafka_config()`` (``kafka_tls_config`` here), every
-cassandra-driver session through ``scorecast.cassandra.connect`` (``cassandra_ssl_context``); the lookup API's
-acsylla client builds its own from the same settings (``lookup_api.acsylla_connection``).
+cassandra-driver session through ``scorecast.cassandra.connect`` (``cassandra_ssl_context``); the acsylla
+clients (the lookup API's, the scorer's prediction sink) theirs from the same settings
+(``scorecast.io.acsylla_cluster.tls_options``).
 """
 
 from __future__ import annotations

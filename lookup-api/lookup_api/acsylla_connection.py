@@ -9,10 +9,7 @@ other is a bug and propagates as itself (500).
 
 from __future__ import annotations
 
-import ipaddress
-import ssl
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import acsylla
@@ -21,6 +18,7 @@ from lookup_api.config import ApiSettings
 from lookup_api.connection import Row, statements
 from lookup_api.errors import UNAVAILABLE, Unavailable
 from scorecast.errors import RetryableError
+from scorecast.io.acsylla_cluster import tls_options
 from scorecast.io.errors import acsylla_error
 from scorecast.settings import Settings
 
@@ -83,44 +81,3 @@ class AcsyllaConnection:
 
     async def close(self) -> None:
         await self._session.close()
-
-
-def tls_options(settings: Settings) -> dict[str, Any]:
-    """acsylla's TLS options from the settings every other client uses (scorecast.security); none while
-    ``cassandra_ssl`` is off. The C++ driver takes certificates and keys as PEM text, not paths, and trusts no
-    CA of its own: without a CA file the system's bundle is passed. Hostname verification matches a node's
-    IP address against the certificate's IP SANs (PEER_IDENTITY), or, when a contact point is a name, its
-    reverse-resolved name (PEER_IDENTITY_DNS, which needs hostname resolution on)."""
-    if not settings.cassandra_ssl:
-        return {}
-    ca = settings.cassandra_ssl_ca_file or _system_ca_bundle()
-    options: dict[str, Any] = {
-        "ssl_enabled": True,
-        "ssl_trusted_cert": ca.read_text() if ca is not None else None,
-        "ssl_verify_flags": acsylla.SSLVerifyFlags.PEER_CERT,
-    }
-    if settings.cassandra_ssl_verify_hostname:
-        by_name = not all(_is_ip(host) for host in settings.cassandra_hosts)
-        options["ssl_verify_flags"] = (
-            acsylla.SSLVerifyFlags.PEER_IDENTITY_DNS if by_name else acsylla.SSLVerifyFlags.PEER_IDENTITY
-        )
-        options["hostname_resolution"] = by_name
-    if settings.cassandra_ssl_cert_file is not None and settings.cassandra_ssl_key_file is not None:
-        options["ssl_cert"] = settings.cassandra_ssl_cert_file.read_text()
-        options["ssl_private_key"] = settings.cassandra_ssl_key_file.read_text()
-        if settings.cassandra_ssl_key_password is not None:
-            options["ssl_private_key_password"] = settings.cassandra_ssl_key_password.get_secret_value()
-    return options
-
-
-def _system_ca_bundle() -> Path | None:
-    cafile = ssl.get_default_verify_paths().cafile
-    return Path(cafile) if cafile else None
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

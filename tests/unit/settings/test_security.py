@@ -13,8 +13,8 @@ import pytest
 from confluent_kafka import Producer
 from pydantic import SecretStr, ValidationError
 
-from lookup_api.acsylla_connection import tls_options
 from scorecast.app.cli import settings_error
+from scorecast.io.acsylla_cluster import tls_options
 from scorecast.security import cassandra_ssl_context
 from scorecast.settings import Settings
 from tests.certificates import TestAuthority
