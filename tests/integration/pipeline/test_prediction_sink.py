@@ -13,7 +13,7 @@ import pytest
 from cassandra.cluster import Session
 
 from scorecast.cassandra import connect
-from scorecast.errors import PermanentError, RetryableError
+from scorecast.errors import ConfigError, PermanentError, RetryableError
 from scorecast.io.cql import insert_prediction
 from scorecast.settings import Settings
 from scorers.acsylla_sink import AcsyllaPredictionWriter, routing_key
@@ -227,3 +227,10 @@ def test_timestamps_are_stored_to_the_millisecond(settings: Settings, session: S
     assert {r.event_id: (r.event_ms, r.scored_ms) for r in stored} == {
         f"evt-{i}": (instant, instants[0]) for i, instant in enumerate(instants)
     }
+
+
+def test_the_acsylla_sink_speaks_tls_when_the_settings_ask_for_it(settings: Settings) -> None:
+    # The test Cassandra speaks plaintext: a sink that sends a TLS handshake is refused; one that ignored
+    # SCORECAST_CASSANDRA_SSL would connect in plaintext.
+    with pytest.raises(ConfigError, match="SSL handshake"):
+        AcsyllaPredictionWriter.open(settings.model_copy(update={"cassandra_ssl": True}))
