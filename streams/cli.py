@@ -21,7 +21,6 @@ from scorecast.process import configure_logging, stop_on_signals
 from scorecast.settings import Settings
 from scorecast.telemetry import configure
 from streams.config import ConceptOptions, DriftOptions, load_config
-from streams.runtime import drift_processor, promotion_processor
 from streams.signals import Signal
 from streams.store import SignalStore
 
@@ -91,6 +90,8 @@ def drift(
     options = _options(config, model, webhook_url, drift={"window_s": window, "slide_s": slide, "alpha": alpha})
     _start(f"scorecast-drift-{stream}", metrics_port)
     stop = stop_on_signals()
+    from streams.runtime import drift_processor  # scipy: seconds that `signals show` never needs
+
     with drift_processor(Settings(), stream, model, options, reference, stop) as worker:
         d = options.drift
         console.print(
@@ -121,6 +122,8 @@ def promotion(
     options = _options(config, model, webhook_url, promotion={"alpha": alpha, "loss": loss, "horizon_s": horizon})
     _start(f"scorecast-promotion-{stream}", metrics_port)
     stop = stop_on_signals()
+    from streams.runtime import promotion_processor
+
     with promotion_processor(Settings(), stream, model, options, stop) as worker:
         console.print(
             f"promotion of {model} on {stream}: mSPRT on {options.promotion.loss}, alpha {options.promotion.alpha:g}"

@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from streams.drift import DriftPolicy, WindowReport
-from streams.performance import PerformanceReport
-from streams.promotion import PromotionReport
+if TYPE_CHECKING:  # annotations only: importing them pulls in scipy, which `signals show` never needs
+    from streams.drift import DriftPolicy, WindowReport
+    from streams.performance import PerformanceReport
+    from streams.promotion import PromotionReport
 
 Kind = Literal["DRIFT", "PROMOTION", "ALERT"]
 

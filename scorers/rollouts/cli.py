@@ -20,11 +20,8 @@ from scorecast.telemetry import configure
 from scorers.artifacts import open_store
 from scorers.registry import Registry
 from scorers.rollouts import lifecycle
-from scorers.rollouts.controller import ControllerConfig, rollout_controller
 from scorers.rollouts.spec import DEFAULT_STAGES, Guardrails, RolloutSpec, Strategy, parse_stages
 from scorers.rollouts.store import Rollout, RolloutStore
-from streams.alerts import Alerter
-from streams.webhook import WebhookSender
 
 app = typer.Typer(no_args_is_help=True, help="Canary and A/B rollouts of a candidate version.")
 console = Console(highlight=False)
@@ -134,6 +131,11 @@ def worker(
     until_done: Annotated[bool, typer.Option(help="exit once no rollout of the model is running")] = False,
 ) -> None:
     """The rollout controller: evaluates guardrails every INTERVAL seconds, advances or rolls back."""
+    # here, not at the top: they import scipy (seconds on a busy machine) that the one-shot commands never use
+    from scorers.rollouts.controller import ControllerConfig, rollout_controller
+    from streams.alerts import Alerter
+    from streams.webhook import WebhookSender
+
     configure_logging()  # its decisions are INFO lines: without it only warnings reached the log
     configure(f"scorecast-rollout-{model}")
     settings = Settings()

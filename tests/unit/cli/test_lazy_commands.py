@@ -57,3 +57,21 @@ def test_an_error_in_a_lazily_loaded_command_ends_as_one_line() -> None:
     )
     assert result.returncode == 1
     assert result.stderr == "error: give exactly one of --file and --synthetic\n"
+
+
+def test_one_shot_commands_import_no_scipy() -> None:
+    # scipy is ~1 s of CPU to import: on a busy two-core machine signals show and rollout status took 2-6 s to
+    # fail on a bad setting (the fail-fast bound is 10 s). Only the workers that test statistics need it.
+    commands = (["signals", "show"], ["rollout", "status"], ["models", "list"], ["shadow", "report"], ["replay"])
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from scorecast.app.cli import app\n"
+        f"for command in {commands!r}:\n"
+        "    result = CliRunner().invoke(app, [*command, '--help'])\n"
+        "    assert result.exit_code == 0, result.output\n"
+        "    print(*command, 'scipy' in sys.modules)\n"
+    )
+    result = python(code)
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stdout.splitlines() if line.endswith("True")] == []
