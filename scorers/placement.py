@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -79,13 +81,30 @@ def parse_profile(events: Iterable[Mapping[str, Any]]) -> Placement:
     return Placement(dict(nodes), copies, tuple(sorted(cpu_ops)))
 
 
-def end_profiling(session: Any) -> Placement:
-    """Stop the session's profiling and read, then delete, the profile it wrote."""
+def profile_directory() -> str:
+    """A new temporary directory for one session's profile (``SessionOptions.profile_file_prefix`` inside it).
+
+    ORT opens the profile file when it constructs the session, before it parses the model, so a load that fails
+    leaves a file behind; one directory per session is removed whole, whatever happened (``discard_profile``).
+    """
+    return tempfile.mkdtemp(prefix="scorecast-placement-")
+
+
+def discard_profile(directory: str) -> None:
+    """Delete a profile directory and whatever ORT wrote there."""
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def end_profiling(session: Any, directory: str | None = None) -> Placement:
+    """Stop the session's profiling and read the profile it wrote; the file (or its ``directory``) is deleted."""
     path = session.end_profiling()
     try:
         with open(path) as file:
             events = json.load(file)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        if directory is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        else:
+            discard_profile(directory)
     return parse_profile(events if isinstance(events, list) else events.get("traceEvents", []))

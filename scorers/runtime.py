@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from scorers.ort_env import (
     ort_output_to_logging,
     quiet_default_logger,
 )
-from scorers.placement import Placement, end_profiling
+from scorers.placement import Placement, discard_profile, end_profiling, profile_directory
 from scorers.signature import OutputSpec, read_signature
 
 if TYPE_CHECKING:
@@ -170,9 +169,10 @@ class _Loaded:
     session: Any
     provider: str
     form: str  # "onnx": the registered graph; "tensor": its standard-op form for a GPU (scorers.device_form)
+    profile: str  # the directory of the session's placement profile, deleted once the first probe ran
 
 
-def _options(ort: ModuleType, intra_op_threads: int) -> Any:
+def _options(ort: ModuleType, intra_op_threads: int, profile: str) -> Any:
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
@@ -183,7 +183,7 @@ def _options(ort: ModuleType, intra_op_threads: int) -> Any:
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     # The first probe run is profiled to see where nodes run (scorers.placement); the file is read and deleted.
     options.enable_profiling = True
-    options.profile_file_prefix = os.path.join(tempfile.gettempdir(), f"scorecast-placement-{os.getpid()}")
+    options.profile_file_prefix = os.path.join(profile, "profile")
     return options
 
 
@@ -203,12 +203,13 @@ def _available(ort: ModuleType, device: Device) -> list[str]:
 def _session(
     ort: ModuleType, data: bytes, device: Device, intra_op_threads: int, gpu: GpuOptions, tensor_form: bool = True
 ) -> _Loaded:
-    options = _options(ort, intra_op_threads)
     providers = choose_providers(_available(ort, device), device, gpu)
     on_gpu = providers[0] != CPU
     graph, form = (_device_form(data), "tensor") if on_gpu and tensor_form else (None, "onnx")
     if graph is None:
         graph, form = data, "onnx"
+    profile = profile_directory()
+    options = _options(ort, intra_op_threads, profile)
     try:
         # ORT writes from C++ to fd 2 while it loads (a provider's libraries; the placement profile of a model that
         # failed to load): into logging instead. A CPU session keeps severity ERROR for its runs.
@@ -217,6 +218,7 @@ def _session(
                 options.log_severity_level = severity
             session = ort.InferenceSession(graph, sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own pybind exception types for every kind of bad file
+        discard_profile(profile)
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if on_gpu:
             return _cpu_instead(ort, data, device, intra_op_threads, gpu, first_line[:300])
@@ -225,13 +227,15 @@ def _session(
     active = session.get_providers()
     if on_gpu and CUDA not in active:
         cuda_failed(ort, "the CUDA provider could not start on this machine (no usable GPU or driver)")
+    if CUDA not in active and (device == "cuda" or form != "onnx"):
+        end_profiling(session, profile)  # this session is not served: its profile is deleted now
     if device == "cuda" and CUDA not in active:
         raise RuntimeUnavailableError("device 'cuda' asked for but the CUDA provider could not start on this machine")
     if CUDA not in active and form != "onnx":  # CUDA dropped after all: serve the registered graph on CPU
         return _session(ort, data, "cpu", intra_op_threads, gpu)
     if form != "onnx":
         log.info("serving the tensor form (standard ops) of the model on %s", CUDA)
-    return _Loaded(session, CUDA if CUDA in active else CPU, form)
+    return _Loaded(session, CUDA if CUDA in active else CPU, form, profile)
 
 
 def _cpu_instead(
@@ -242,6 +246,7 @@ def _cpu_instead(
     model; if not, the model's (ModelVerificationError from the CPU attempt)."""
     loaded = _session(ort, data, "cpu", intra_op_threads, gpu)
     if device == "cuda":
+        end_profiling(loaded.session, loaded.profile)  # not served: its profile is deleted now
         raise RuntimeUnavailableError(f"device 'cuda' asked for but the CUDA session failed: {failure}")
     log.warning("CUDA session failed (%s): serving on CPU", failure)
     return loaded
@@ -374,20 +379,21 @@ class OnnxModel:
         probe: np.ndarray | None,
         probe_sizes: Sequence[int],
     ) -> OnnxModel:
-        output = read_signature(loaded.session.get_inputs(), loaded.session.get_outputs(), spec)
-        device_type = BINDING_DEVICE.get(loaded.provider)
-        runner: Any = (
-            BoundRunner(ort, loaded.session, output, device_type, gpu.device_id)
-            if device_type is not None
-            else PlainRunner(loaded.session, output)
-        )
-        model = cls(spec, output, digest, loaded.provider, runner, loaded.form)
         batch = probe_batch(spec, rows=max(probe_sizes, default=PROBE_ROWS)) if probe is None else probe
         sizes = sorted(set(probe_sizes)) or [len(batch)]
         try:
+            output = read_signature(loaded.session.get_inputs(), loaded.session.get_outputs(), spec)
+            device_type = BINDING_DEVICE.get(loaded.provider)
+            runner: Any = (
+                BoundRunner(ort, loaded.session, output, device_type, gpu.device_id)
+                if device_type is not None
+                else PlainRunner(loaded.session, output)
+            )
+            model = cls(spec, output, digest, loaded.provider, runner, loaded.form)
             model._verify_probe(batch[: sizes[0]])
-        finally:  # also when the probe failed: the profile file is deleted either way
-            model.placement = end_profiling(loaded.session)
+        finally:  # whatever failed (signature, probe): a profiled session left to the GC writes a file nobody deletes
+            placement = end_profiling(loaded.session, loaded.profile)
+        model.placement = placement
         _check_placement(model.placement, loaded.provider, device, gpu)
         for size in sizes[1:]:
             model._verify_probe(batch[:size])
