@@ -77,9 +77,11 @@ class Settings(BaseSettings):
     # read still sees every acknowledged write. ONE-class levels trade that for latency.
     cassandra_consistency: Literal["ONE", "LOCAL_ONE", "TWO", "THREE", "QUORUM", "LOCAL_QUORUM", "ALL"] = "LOCAL_QUORUM"
     predictions_ttl_s: int = Field(default=0, ge=0, description="default TTL of prediction rows; 0 keeps them")
-    # The client a scorer writes its prediction rows with (scorers.prediction_sink): acsylla, the DataStax C++
-    # driver, costs a fraction of cassandra-driver's CPU per row (docs/performance.md, "Write path").
-    prediction_write_client: Literal["acsylla", "cassandra-driver"] = "acsylla"
+    # The client a scorer writes its prediction rows with (scorers.prediction_sink). acsylla (the DataStax C++
+    # driver) costs ~1.4x less worker CPU per event, but end to end a worker gained only ~1.1x (it mostly waits on
+    # acknowledgements), short of the 1.3x that would justify a second client on the write path by default
+    # (docs/performance.md, "Write path"): choose it where workers are bound by their own core.
+    prediction_write_client: Literal["acsylla", "cassandra-driver"] = "cassandra-driver"
 
     # TLS and authentication (README "TLS and authentication"), beside the credentials above. Certificates and
     # keys are PEM files that must exist when settings are read; passwords are SecretStr (repr, str and logs

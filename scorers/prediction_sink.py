@@ -12,9 +12,9 @@ returned so the caller can dead-letter their events, and every other row is writ
 raised for the caller to retry.
 
 Two implementations share that contract (``PredictionSink``): ``PredictionWriter`` on cassandra-driver, and
-``scorers.acsylla_sink.AcsyllaPredictionWriter`` on acsylla (the DataStax C++ driver), the default since it
-measured faster (docs/performance.md, "Write path"). ``prediction_sink(settings, session)`` picks one from
-``SCORECAST_PREDICTION_WRITE_CLIENT``.
+``scorers.acsylla_sink.AcsyllaPredictionWriter`` on acsylla (the DataStax C++ driver), opt-in: it writes faster
+at less CPU per row, but a worker end to end gained only ~1.1x (docs/performance.md, "Write path").
+``prediction_sink(settings, session)`` picks one from ``SCORECAST_PREDICTION_WRITE_CLIENT``.
 """
 
 from __future__ import annotations
