@@ -35,6 +35,7 @@ faults-cluster: $(STAMP)
 	$(BIN)/pytest -m faults tests/faults/test_cluster.py
 
 bench: $(STAMP)
+	$(BIN)/scorecast infra up
 	$(BIN)/python -m benchmarks
 
 # CPU vs CUDA for the example models (docs/performance.md, "GPU"): export needs the train extra, run only

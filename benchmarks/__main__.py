@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -216,6 +217,9 @@ def main() -> None:
     ]
     (REPORTS / "benchmarks.json").write_text(json.dumps(records, indent=1))
     print(f"report: {REPORTS / 'benchmarks.md'}")
+    if failed := [s.title for s in sections if s.error]:
+        # A suite that measured nothing must not pass for one that did (a script or CI reads the exit code).
+        sys.exit(f"{len(failed)} of {len(sections)} sections not measured: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
