@@ -83,26 +83,10 @@ def test_no_models_scores_nothing_but_still_reports_rejects() -> None:
     assert [r.position for r in scored.rejects] == [0]
 
 
-class _CopyCountingOrt:
-    """onnxruntime whose OrtValue.ortvalue_from_numpy (the host-to-device copy) is counted."""
-
-    def __init__(self) -> None:
-        self.copies = 0
-        outer = self
-
-        class OrtValue:
-            @staticmethod
-            def ortvalue_from_numpy(array: np.ndarray, device: str, device_id: int) -> Any:
-                outer.copies += 1
-                return ort.OrtValue.ortvalue_from_numpy(array, device, device_id)
-
-        self.OrtValue = OrtValue
-
-
 def test_a_batch_is_copied_to_the_device_once_for_every_version() -> None:
     # Bound (GPU-style) sessions with their tensors on the CPU: the same code path as CUDA, counting copies.
     spec = load_feature_spec(STREAM)
-    counting = _CopyCountingOrt()
+    counting = build.CopyCountingOrt()
     versions = []
     for version in (1, 2, 3):
         session = ort.InferenceSession(build.logistic(), providers=["CPUExecutionProvider"])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
+import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 WIDTH = 16
@@ -143,3 +146,19 @@ def amount_bucket_trap(limit: float = 10_000.0, buckets: int = 10, width: int = 
             *(numpy_helper.from_array(np.array(v, dtype=np.int64), k) for k, v in ints.items()),
         ],
     )
+
+
+class CopyCountingOrt:
+    """onnxruntime whose OrtValue.ortvalue_from_numpy (the host-to-device copy) is counted."""
+
+    def __init__(self) -> None:
+        self.copies = 0
+        outer = self
+
+        class OrtValue:
+            @staticmethod
+            def ortvalue_from_numpy(array: np.ndarray, device: str, device_id: int) -> Any:
+                outer.copies += 1
+                return ort.OrtValue.ortvalue_from_numpy(array, device, device_id)
+
+        self.OrtValue = OrtValue

@@ -338,25 +338,9 @@ def test_cuda_session_with_nodes_on_the_cpu_is_refused_or_logged(
     assert sum("nodes run on the CPU in a CUDA session" in r.message for r in caplog.records) == 2
 
 
-class _CountingOrt:
-    """onnxruntime with a count of host-to-device copies (OrtValue.ortvalue_from_numpy calls)."""
-
-    def __init__(self) -> None:
-        self.copies = 0
-        outer = self
-
-        class OrtValue:
-            @staticmethod
-            def ortvalue_from_numpy(array: np.ndarray, device: str, device_id: int) -> Any:
-                outer.copies += 1
-                return ort.OrtValue.ortvalue_from_numpy(array, device, device_id)
-
-        self.OrtValue = OrtValue
-
-
 def test_one_device_copy_of_a_batch_serves_every_version(spec: FeatureSpec) -> None:
     sessions = [ort.InferenceSession(build.logistic(), providers=[CPU]) for _ in range(3)]
-    counting = _CountingOrt()
+    counting = build.CopyCountingOrt()
     models = []
     for session in sessions:
         output = read_signature(session.get_inputs(), session.get_outputs(), spec)
