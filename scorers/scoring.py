@@ -59,14 +59,7 @@ class ScoringCore:
         rejects = list(events.failures)
         if len(events) == 0 or not models:
             return ScoredBatch(events, rejects=rejects)
-        outputs = []
-        keep = np.ones(len(events), dtype=bool)
-        features = DeviceBatch.of(events.features)  # on a GPU: one device copy for every version
-        for model in models:
-            started = time.perf_counter()
-            scores = model.predict_unchecked(features)
-            outputs.append((model, scores, time.perf_counter() - started))
-            keep &= np.isfinite(scores)
+        outputs, keep = self.predict(events.features, models)
         if not keep.all():
             for row in np.flatnonzero(~keep):
                 rejects.append(
@@ -92,6 +85,22 @@ class ScoringCore:
             for model, scores, latency in outputs
         ]
         return ScoredBatch(events, results, rejects)
+
+    @staticmethod
+    def predict(
+        features: np.ndarray, models: Sequence[Model]
+    ) -> tuple[list[tuple[Model, np.ndarray, float]], np.ndarray]:
+        """(model, scores, seconds) per version for a decoded feature matrix, and which rows every version scored
+        finite (the others are rejected as ``non-finite-score``). Replay calls it on decoded columns it keeps."""
+        outputs = []
+        keep = np.ones(len(features), dtype=bool)
+        batch = DeviceBatch.of(features)  # on a GPU: one device copy for every version
+        for model in models:
+            started = time.perf_counter()
+            scores = model.predict_unchecked(batch)
+            outputs.append((model, scores, time.perf_counter() - started))
+            keep &= np.isfinite(scores)
+        return outputs, keep
 
 
 def _select(events: DecodedBatch, keep: np.ndarray) -> DecodedBatch:

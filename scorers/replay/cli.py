@@ -111,6 +111,14 @@ def replay(
         Path | None, typer.Option(help="folder of decoded labels kept by topic range [default: user cache folder]")
     ] = None,
     no_label_cache: Annotated[bool, typer.Option(help="read every label from Kafka and keep none")] = False,
+    event_cache: Annotated[
+        Path | None,
+        typer.Option(help="folder of decoded events kept by topic range [default: user cache folder]"),
+    ] = None,
+    no_event_cache: Annotated[bool, typer.Option(help="read and decode every event from Kafka and keep none")] = False,
+    event_cache_gb: Annotated[
+        float, typer.Option(help="size bound of the event cache; least recently used spans go first", min=0)
+    ] = 4.0,
     shard: Annotated[
         str | None,
         typer.Option(help="I/N: replay only shard I (0-based) of N and write its part to --results; no report"),
@@ -134,6 +142,7 @@ def replay(
         raise ReplayError("--shard needs --results: the folder or object-store URL every shard writes its part to")
     settings = Settings()
     require_kafka(settings)  # one line now rather than a traceback from the first metadata request
+    from scorers.replay import event_cache as events
     from scorers.replay.label_cache import default_root
     from scorers.replay.runner import ReplayRequest, run_replay  # seconds of imports (scikit-learn, scipy)
 
@@ -148,6 +157,8 @@ def replay(
         workers=workers,
         batch=batch,
         label_cache=None if no_label_cache else label_cache or default_root(),
+        event_cache=None if no_event_cache else event_cache or events.default_root(),
+        event_cache_bytes=int(event_cache_gb * (1 << 30)),
     )
     stop = _stop_on_interrupt()
     try:

@@ -17,6 +17,7 @@ from scorers.registry import Registry
 from scorers.replay.bounds import parse_bound
 from scorers.replay.checkpoint import Checkpoint, Manifest
 from scorers.replay.errors import ReplayError, ReplayInterruptedError
+from scorers.replay.event_cache import DEFAULT_MAX_BYTES
 from scorers.replay.findings import Findings, find
 from scorers.replay.label_fetch import LabelFetch, label_window
 from scorers.replay.labels import DEFAULT_HORIZON_MS
@@ -44,6 +45,8 @@ class ReplayRequest:
     flush_events: int = 250_000
     flush_s: float = 10.0
     label_cache: Path | None = None  # decoded labels kept by topic range across replays (label_cache.py)
+    event_cache: Path | None = None  # decoded events kept by topic range across replays (event_cache.py)
+    event_cache_bytes: int = DEFAULT_MAX_BYTES
 
     def key(self) -> dict[str, Any]:
         """What must match for a rerun to continue a checkpoint (not the outputs, not the worker count)."""
@@ -109,6 +112,8 @@ def scan_range(
             batch=request.batch,
             flush_events=request.flush_events,
             flush_s=request.flush_s,
+            event_cache=request.event_cache,
+            event_cache_bytes=request.event_cache_bytes,
         )
         try:
             scan_all(job, request.workers, advance, stop)

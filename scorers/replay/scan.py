@@ -1,14 +1,18 @@
 """One scan process: read its partitions' ranges, score each batch through the scoring core, commit parts.
 
 This is the replay's hot path, and it holds no per-event Python object of its own: a batch is the list of
-message values, numpy columns of partitions and offsets, one ``ScoringCore.score`` call (the live scorer's
-decoder and ONNX sessions, one contiguous float32 matrix per version) and column appends. Every ``flush_s``
+message values, decoded by the live scorer's decoder into columns (``decoded.Decoded``: numpy, Arrow ids),
+one ``ScoringCore.predict`` call (the live scorer's ONNX sessions, one contiguous float32 matrix per version)
+and column appends. With an event cache (``event_cache.py``) the decoded columns of spans read before come
+from there instead of Kafka and the decoder, and what is read from Kafka is kept for the next replay. Every ``flush_s``
 seconds or ``flush_events`` events the buffered columns become one checkpoint part.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +27,13 @@ from schemas.rules import EventRules
 from scorecast.settings import Settings
 from scorers.hot_reload import ModelLoader
 from scorers.replay.checkpoint import Checkpoint
+from scorers.replay.decoded import REJECT_SCHEMA, Decoded, concat, of_partition
+from scorers.replay.event_cache import DEFAULT_MAX_BYTES, EventCache, Segment, decoder_fingerprint
+from scorers.replay.label_cache import topic_identity
 from scorers.replay.ranges import PartitionRange
-from scorers.replay.reader import RangeReader, RawBatch
+from scorers.replay.reader import RangeReader
 from scorers.replay.versions import PinnedVersions
-from scorers.scoring import ScoredBatch, ScoringCore
+from scorers.scoring import ScoringCore
 
 VARIANT = "replay"
 ENVELOPE = ("partition", "offset", "event_id", "entity_id", "event_time")
@@ -57,6 +64,8 @@ class ScanJob:
     batch: int = 4000
     flush_events: int = 250_000
     flush_s: float = 10.0
+    event_cache: Path | None = None  # decoded event columns kept by topic range across replays (event_cache.py)
+    event_cache_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass
@@ -80,26 +89,22 @@ class PartBuffer:
     rejects: dict[str, list[Any]] = field(default_factory=dict)
     rows: int = 0
 
-    def add(self, raw: RawBatch, scored: ScoredBatch) -> None:
-        self.next.update(raw.advanced)
-        if len(scored.events):
-            at = scored.positions
-            events = scored.events
-            self._append(self.columns, "partition", raw.partitions[at])
-            self._append(self.columns, "offset", raw.offsets[at])
-            self._append(self.columns, "event_id", pa.array(events.event_ids, pa.string()))
-            self._append(self.columns, "entity_id", pa.array(events.entity_ids, pa.string()))
-            self._append(self.columns, "event_time", events.event_times)
-            self._append(self.columns, "features", events.features)
-            for result in scored.results:
-                self._append(self.columns, score_column(result.rows.model, result.rows.version), result.rows.scores)
-            self.rows += len(events)
-        if scored.rejects:
-            at = np.array([r.position for r in scored.rejects], dtype=np.int64)
-            self._append(self.rejects, "partition", raw.partitions[at])
-            self._append(self.rejects, "offset", raw.offsets[at])
-            self._append(self.rejects, "reason", pa.array([r.reason for r in scored.rejects], pa.string()))
-            self._append(self.rejects, "detail", pa.array([r.detail for r in scored.rejects], pa.string()))
+    def add(self, batch: Decoded, scores: list[np.ndarray]) -> None:
+        """A scored batch (its rows, one score array per version in ``versions`` order, its rejects)."""
+        self.next.update(batch.advanced)
+        if len(batch):
+            self._append(self.columns, "partition", batch.partitions)
+            self._append(self.columns, "offset", batch.offsets)
+            self._append(self.columns, "event_id", batch.event_ids)
+            self._append(self.columns, "entity_id", batch.entity_ids)
+            self._append(self.columns, "event_time", batch.event_times)
+            self._append(self.columns, "features", batch.features)
+            for version, column in zip(self.versions, scores, strict=True):
+                self._append(self.columns, score_column(*version), column)
+            self.rows += len(batch)
+        if batch.rejects.num_rows:
+            for name in REJECT_SCHEMA.names:
+                self._append(self.rejects, name, batch.rejects.column(name).combine_chunks())
 
     @staticmethod
     def _append(columns: dict[str, list[Any]], name: str, value: Any) -> None:
@@ -108,7 +113,9 @@ class PartBuffer:
     def take(self) -> tuple[pa.Table, pa.Table | None, dict[int, tuple[int, int]]]:
         covered = {p: (self.starts[p], n) for p, n in self.next.items() if n > self.starts[p]}
         events = self._events()
-        rejects = pa.table({k: _concat(v) for k, v in self.rejects.items()}) if self.rejects else None
+        rejects = (
+            pa.table({k: _concat(v) for k, v in self.rejects.items()}, schema=REJECT_SCHEMA) if self.rejects else None
+        )
         self.starts.update(self.next)
         self.next, self.columns, self.rejects, self.rows = {}, {}, {}, 0
         return events, rejects, covered
@@ -139,18 +146,92 @@ def _concat(chunks: list[Any]) -> Any:
     return np.concatenate(chunks)
 
 
+def score(batch: Decoded, models: list[Any]) -> tuple[Decoded, list[np.ndarray]]:
+    """Score a decoded batch with every version through the scoring core; a row any version scores non-finite
+    becomes a ``non-finite-score`` reject, as in the live scorer."""
+    if not len(batch):
+        return batch, [np.zeros(0, np.float32) for _ in models]
+    outputs, keep = ScoringCore.predict(batch.features, models)
+    scores = [s for _, s, _ in outputs]
+    if keep.all():
+        return batch, scores
+    bad = ~keep
+    failed = pa.table(
+        {
+            "partition": pa.array(batch.partitions[bad], pa.int32()),
+            "offset": pa.array(batch.offsets[bad], pa.int64()),
+            "reason": pa.array(["non-finite-score"] * int(bad.sum()), pa.string()),
+            "detail": pa.array(["a model returned NaN or inf"] * int(bad.sum()), pa.string()),
+        },
+        schema=REJECT_SCHEMA,
+    )
+    kept = dataclasses.replace(batch.select(keep), rejects=pa.concat_tables([batch.rejects, failed]))
+    return kept, [s[keep] for s in scores]
+
+
+class CacheWriter:
+    """The decoded batches read from Kafka since the last store, kept in the event cache as one chunk per
+    partition span (every record of it) once ``limit`` rows are held or the reading of a round ends."""
+
+    def __init__(self, cache: EventCache, width: int, limit: int) -> None:
+        self._cache, self._width, self._limit = cache, width, limit
+        self._starts: dict[int, int] = {}
+        self._next: dict[int, int] = {}
+        self._batches: list[Decoded] = []
+        self._rows = 0
+
+    def begin(self, spans: list[PartitionRange]) -> None:
+        self._starts = {s.partition: s.start for s in spans}
+        self._next = dict(self._starts)
+
+    def add(self, batch: Decoded) -> None:
+        self._batches.append(batch)
+        self._next.update(batch.advanced)
+        self._rows += len(batch)
+        if self._rows >= self._limit:
+            self.store()
+
+    def store(self) -> None:
+        batch = concat(self._batches, self._width)
+        for partition, reached in self._next.items():
+            start = self._starts[partition]
+            if reached > start:
+                chunk = of_partition(batch, partition, reached)
+                self._cache.store(PartitionRange(partition, start, reached), chunk)
+        self._starts = dict(self._next)
+        self._batches, self._rows = [], 0
+
+
+def open_event_cache(job: ScanJob, decoder: EventBatchDecoder) -> EventCache | None:
+    if job.event_cache is None:
+        return None
+    topic = job.settings.topic(job.stream, "events")
+    identity = topic_identity(job.settings, topic)
+    if identity is None:
+        return None
+    fingerprint = decoder_fingerprint(decoder)
+    return EventCache(job.event_cache, identity[0], topic, identity[1], fingerprint, len(decoder.spec),
+                      job.event_cache_bytes)  # fmt: skip
+
+
 def scan(job: ScanJob, progress: Callable[[int], None], stop: Stop) -> ScanStats:
-    """Score ``job.ranges`` into checkpoint parts until done or ``stop`` is set (then the buffer is committed)."""
+    """Score ``job.ranges`` into checkpoint parts until done or ``stop`` is set (then the buffer is committed).
+
+    With an event cache, each partition's range is cut into cached chunks and gaps; a round scores every
+    partition's cached chunks up to its next gap, then reads those gaps (one per partition) from Kafka together
+    and keeps what it decoded. Each partition is scanned in offset order, so every part covers one span."""
     started = time.perf_counter()
     store = open_store(job.settings)
     topic = job.settings.topic(job.stream, "events")
-    core = ScoringCore(EventBatchDecoder(store, job.stream, topic, EventRules.of(job.settings)))
+    decoder = EventBatchDecoder(store, job.stream, topic, EventRules.of(job.settings))
     loader = ModelLoader(job.versions, job.settings, job.stream)
     models = [loader.load(name, version) for name, version in job.versions.keys]
     checkpoint = Checkpoint(job.checkpoint)
-    buffer = PartBuffer(core.decoder.spec.names, job.versions.keys, {r.partition: r.start for r in job.ranges})
+    width = len(decoder.spec)
+    buffer = PartBuffer(decoder.spec.names, job.versions.keys, {r.partition: r.start for r in job.ranges})
     stats = ScanStats()
-    reader = RangeReader(job.settings, job.settings.topic(job.stream, "events"), job.ranges, job.batch)
+    cache = open_event_cache(job, decoder)
+    writer = None if cache is None else CacheWriter(cache, width, job.flush_events)
     last_flush = time.monotonic()
 
     def flush() -> None:
@@ -159,20 +240,50 @@ def scan(job: ScanJob, progress: Callable[[int], None], stop: Stop) -> ScanStats
             checkpoint.commit(events, rejects, covered)
             stats.parts += 1
 
-    for raw in reader:
-        before = {p: buffer.next.get(p, buffer.starts[p]) for p in raw.advanced}
-        scored = core.score(raw.values, models, VARIANT)  # an empty batch only moves offsets (end of partition)
-        buffer.add(raw, scored)
-        read = sum(n - before[p] for p, n in raw.advanced.items())
+    def handle(batch: Decoded) -> None:
+        nonlocal last_flush
+        before = {p: buffer.next.get(p, buffer.starts[p]) for p in batch.advanced}
+        kept, scores = score(batch, models)  # an empty batch only moves offsets (end of partition)
+        buffer.add(kept, scores)
+        read = sum(n - before[p] for p, n in batch.advanced.items())
         stats.events += read
-        stats.scored += len(scored.events)
-        stats.rejected += len(scored.rejects)
+        stats.scored += len(kept)
+        stats.rejected += len(batch) + batch.rejects.num_rows - len(kept)
         progress(read)
         if buffer.rows >= job.flush_events or time.monotonic() - last_flush >= job.flush_s:
             flush()
             last_flush = time.monotonic()
-        if stop.is_set():
-            break
+
+    pending = {
+        r.partition: deque(cache.segments(r) if cache is not None else [Segment(r, None)])
+        for r in job.ranges
+        if r.events > 0
+    }
+    while pending and not stop.is_set():
+        gaps: list[PartitionRange] = []
+        for partition, segments in list(pending.items()):
+            while segments and not stop.is_set():
+                segment = segments.popleft()
+                chunk = None if segment.path is None or cache is None else cache.read(segment)
+                if chunk is None:  # not cached, or its file was unreadable: read it from Kafka this round
+                    gaps.append(segment.span)
+                    break
+                for batch in chunk.batches(partition, job.batch):
+                    handle(batch)
+            if not segments:
+                del pending[partition]
+        if gaps and not stop.is_set():
+            if writer is not None:
+                writer.begin(gaps)
+            for raw in RangeReader(job.settings, topic, tuple(gaps), job.batch):
+                batch = Decoded.of(raw.partitions, raw.offsets, decoder.decode(raw.values), raw.advanced)
+                if writer is not None:
+                    writer.add(batch)
+                handle(batch)
+                if stop.is_set():
+                    break
+            if writer is not None:
+                writer.store()
     flush()
     stats.seconds = time.perf_counter() - started
     return stats

@@ -11,8 +11,9 @@ from schemas.batch import EventBatchDecoder
 from schemas.codec import AvroCodec
 from schemas.registry import LocalSchemaStore
 from schemas.synthetic import TransactionGenerator
+from scorers.replay.decoded import Decoded
 from scorers.replay.reader import RawBatch
-from scorers.replay.scan import PartBuffer, feature_matrix, score_column
+from scorers.replay.scan import PartBuffer, feature_matrix, score, score_column
 from scorers.scoring import ScoringCore
 
 STREAM = "transactions"
@@ -26,6 +27,10 @@ class Ratio:
     def predict_unchecked(self, features: np.ndarray) -> np.ndarray:
         scores: np.ndarray = features[:, 0] / (features[:, 0] + self.version)
         return scores
+
+
+def decoded(core: ScoringCore, raw: RawBatch) -> Decoded:
+    return Decoded.of(raw.partitions, raw.offsets, core.decoder.decode(raw.values), raw.advanced)
 
 
 def test_buffered_batches_become_one_part_with_the_offsets_they_cover() -> None:
@@ -42,7 +47,7 @@ def test_buffered_batches_become_one_part_with_the_offsets_they_cover() -> None:
     )
     second = RawBatch(values[6:], np.array([0, 0, 0, 0], np.int32), np.array([103, 104, 105, 106]), {0: 107})
     for raw in (first, second):
-        buffer.add(raw, core.score(raw.values, models, "replay"))
+        buffer.add(*score(decoded(core, raw), models))
     events, rejects, covered = buffer.take()
     assert covered == {0: (100, 107), 1: (7, 10)}
     assert events.num_rows == 9
@@ -64,5 +69,5 @@ def test_buffered_batches_become_one_part_with_the_offsets_they_cover() -> None:
     nothing, no_rejects, none_covered = buffer.take()
     assert (nothing.num_rows, no_rejects, none_covered) == (0, None, {})
     assert nothing.schema.field("features").type == pa.list_(pa.float32(), len(spec))
-    buffer.add(RawBatch([], np.zeros(0, np.int32), np.zeros(0, np.int64), {0: 110}), core.score([], models, "replay"))
+    buffer.add(*score(decoded(core, RawBatch([], np.zeros(0, np.int32), np.zeros(0, np.int64), {0: 110})), models))
     assert buffer.take()[2] == {0: (107, 110)}  # an end-of-partition batch still moves the covered offsets
