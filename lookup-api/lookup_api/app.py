@@ -1,7 +1,7 @@
 """The ASGI app: built by a function from settings (no module-level app), one Cassandra session per process.
 
-``create_app(settings, api)`` for tests and embedding; ``app_from_env()`` is the factory uvicorn imports in
-each worker process.
+``create_app(settings, api)`` for tests and embedding; ``app_from_env()`` is the factory the HTTP server
+(lookup_api.server) calls in each worker process.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from lookup_api.config import ApiSettings
 from lookup_api.errors import ApiError, Unavailable, unavailable
-from lookup_api.observability import Metrics, MetricsServer, TelemetryMiddleware
+from lookup_api.hot_path import JSON_TYPE, PredictionLookups, auth_headers, lookup_target
+from lookup_api.observability import Metrics, MetricsServer, SpanPolicy, TelemetryMiddleware
 from lookup_api.routes import Routes
 from lookup_api.service import LookupService
 from scorecast.settings import Settings
@@ -32,9 +34,28 @@ def _error_response(error: ApiError) -> Response:
     return Response(error.body(), status_code=error.status, headers=error.headers, media_type="application/json")
 
 
+class LookupApp(Starlette):
+    """The Starlette app, with single lookups (``GET /v1/predictions/{model}/{entity_id}``) taken first by
+    ``hot_path`` and every other request served by Starlette's routes, middleware and error handlers."""
+
+    lookups: PredictionLookups
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        target = lookup_target(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if target is None:
+            await super().__call__(scope, receive, send)
+            return
+        headers, traceparent = auth_headers(scope["headers"])
+        answer = await self.lookups.answer(target[0], target[1], scope["query_string"], headers, traceparent)
+        raw = [(b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(answer.body)).encode())]
+        raw += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers.items()]
+        await send({"type": "http.response.start", "status": answer.status, "headers": raw})
+        await send({"type": "http.response.body", "body": answer.body})
+
+
 def create_app(
     settings: Settings, api: ApiSettings | None = None, tracer_provider: TracerProvider | None = None
-) -> Starlette:
+) -> LookupApp:
     api = api or ApiSettings()
     metrics = Metrics(caches=lambda: service.caches())  # noqa: PLW0108 (service is bound on the next line)
     service = LookupService(settings, api, on_rate_limited=lambda key: metrics.rate_limited.labels(key.key_id).inc())
@@ -44,7 +65,8 @@ def create_app(
         else None
     )
     routes = Routes(service, metrics)
-    tracer = (tracer_provider or get_tracer_provider()).get_tracer("lookup_api")
+    provider = tracer_provider or get_tracer_provider()
+    spans = SpanPolicy(provider.get_tracer("lookup_api"), provider)
 
     async def api_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, ApiError)
@@ -75,9 +97,9 @@ def create_app(
                 metrics_server.stop()
             await service.store.stop()
 
-    app = Starlette(
+    app = LookupApp(
         routes=routes.routes(),
-        middleware=[Middleware(TelemetryMiddleware, metrics=metrics, tracer=tracer)],
+        middleware=[Middleware(TelemetryMiddleware, metrics=metrics, spans=spans)],
         exception_handlers={
             ApiError: api_error,
             Unavailable: cassandra_down,
@@ -88,11 +110,12 @@ def create_app(
     )
     app.state.service = service
     app.state.metrics = metrics
+    app.lookups = PredictionLookups(service, metrics, spans)
     return app
 
 
-def app_from_env() -> Starlette:
-    """Factory for uvicorn workers: settings from the environment, OpenTelemetry configured per process."""
+def app_from_env() -> LookupApp:
+    """Factory for the server's workers: settings from the environment, OpenTelemetry configured per process."""
     from scorecast.telemetry import configure
 
     # The API is a leaf (its spans propagate nowhere), so it may skip recording spans while nothing exports

@@ -9,10 +9,8 @@ malformed, unknown or revoked key); 403 means "known, but not for this model"; 4
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-
-from starlette.datastructures import Headers
 
 from lookup_api.connection import Row
 from lookup_api.errors import forbidden, rate_limited, unauthorized
@@ -22,7 +20,7 @@ from lookup_api.ratelimit import RateLimiter, retry_after_header
 from lookup_api.ttl_cache import MISSING, AsyncTTLCache
 
 
-def token_from(headers: Headers) -> str | None:
+def token_from(headers: Mapping[str, str]) -> str | None:
     authorization = headers.get("authorization")
     if authorization is not None:
         scheme, _, token = authorization.partition(" ")
@@ -48,7 +46,7 @@ class Authenticator:
         self._on_rate_limited = on_rate_limited
         self.cache: AsyncTTLCache[str, ApiKey | None] = AsyncTTLCache(maxsize=maxsize, ttl_s=ttl_s)
 
-    async def authenticate(self, headers: Headers) -> ApiKey:
+    async def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
         """The caller's key, after the rate limit; raises 401 or 429."""
         token = token_from(headers)
         if not token:

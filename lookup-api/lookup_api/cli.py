@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
+from lookup_api.config import ApiSettings
 from lookup_api.keys import ApiKey, KeyAdmin
+from lookup_api.server import server_command
 from scorecast.io.cassandra import cassandra_session
 from scorecast.settings import Settings
 
@@ -25,20 +26,11 @@ def serve(
     """Serve the lookup API (settings: SCORECAST_* and SCORECAST_API_* environment variables)."""
     # every worker reads its settings from the environment; each enforces 1/workers of a key's rate limit
     os.environ["SCORECAST_API_WORKERS"] = str(workers)
-    # Replace this process with uvicorn's own CLI: worker processes are spawned, and a spawned child
+    # Replace this process with the server's own CLI: worker processes are spawned, and a spawned child
     # re-imports the parent's __main__; from `scorecast` that is every area's CLI (model training libraries
-    # included), slow enough on a busy box for uvicorn's health check to declare the workers dead.
-    os.execv(
-        sys.executable,
-        [
-            sys.executable, "-m", "uvicorn", "lookup_api.app:app_from_env", "--factory",
-            "--host", host, "--port", str(port), "--workers", str(workers),
-            "--loop", "uvloop", "--http", "httptools",
-            "--no-access-log",  # for speed; keys travel in headers, which no log line of ours contains
-            "--no-proxy-headers",  # nothing reads the client address
-            "--no-server-header", "--log-level", "info",
-        ],
-    )  # fmt: skip
+    # included), slow enough on a busy box for a server's health check to declare the workers dead.
+    command = server_command(ApiSettings().http_server, host, port, workers)
+    os.execv(command[0], command)
 
 
 @contextmanager

@@ -28,6 +28,9 @@ class ApiSettings(BaseSettings):
     cassandra_client: Literal["acsylla", "cassandra-driver"] = Field(
         default="acsylla", description="client of the lookup reads; cassandra-driver is kept to compare"
     )
+    http_server: Literal["granian", "uvicorn"] = Field(
+        default="granian", description="HTTP server of `scorecast api`; uvicorn is kept to compare"
+    )
     request_timeout_s: float = Field(default=2.0, gt=0, description="Cassandra read timeout; past it -> 503")
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After sent with a 503")
     reconnect_interval_s: float = Field(default=2.0, gt=0, description="least time between connection attempts")

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry import propagate
+from opentelemetry.trace import Span, SpanKind, Tracer
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -79,6 +79,19 @@ class Metrics:
             child = self._latency_children[(route, method, status)] = self.latency.labels(route, method, str(status))
         child.observe(seconds)
 
+    def observer(self, route: str, method: str) -> Callable[[int, float], None]:
+        """``observe`` for one route and method: one dict lookup a request instead of a tuple key."""
+        children: dict[int, Any] = {}
+        latency = self.latency
+
+        def observe(status: int, seconds: float) -> None:
+            child = children.get(status)
+            if child is None:
+                child = children[status] = latency.labels(route, method, str(status))
+            child.observe(seconds)
+
+        return observe
+
 
 class MetricsServer:
     """The registry served on a port of its own (``metrics_access=port``), without auth, in a daemon thread.
@@ -118,10 +131,10 @@ def _route_template(scope: Scope) -> str:
 
 
 class TelemetryMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, tracer: Tracer | None = None) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, spans: SpanPolicy) -> None:
         self.app = app
         self.metrics = metrics
-        self.tracer = tracer or trace.get_tracer("lookup_api")
+        self.spans = spans
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -138,24 +151,50 @@ class TelemetryMiddleware:
 
         method = scope["method"]
         # not made current: the request creates no child spans, and attaching a context costs per request
-        span = self.tracer.start_span(method, context=_incoming_context(scope), kind=SpanKind.SERVER)
+        span = self.spans.start(method, _traceparent(scope)) if self.spans.recording() else None
         try:
             await self.app(scope, receive, send_status)
         finally:
             route = _route_template(scope)
-            if span.is_recording():
-                span.update_name(f"{method} {route}")
-                span.set_attributes(
-                    {"http.request.method": method, "http.route": route, "http.response.status_code": status}
-                )
+            if span is not None:
                 model = scope.get("path_params", {}).get("model")
-                if model is not None:  # never entity ids: they may be personal data
-                    span.set_attribute("scorecast.model", model)
-                scored_in = scope.get(SCORING_TRACE_IDS)
-                if scored_in:  # from this lookup to the traces that scored what it returned
-                    span.set_attribute("scorecast.scoring.trace_ids", scored_in)
-            span.end()
+                finish_span(span, method, route, status, model, scope.get(SCORING_TRACE_IDS))
             self.metrics.observe(route, method, status, time.perf_counter() - start)
+
+
+class SpanPolicy:
+    """Server spans of a tracer, and whether to open any: none while no span processor would see them.
+
+    A span that no processor receives is seen by nobody (it is not made current, and the API's answer does not
+    carry it), so while scorecast's provider (``scorecast.telemetry``) has no processor none is made. Any
+    other provider gets a span per request, as it decides.
+    """
+
+    def __init__(self, tracer: Tracer, provider: object) -> None:
+        self.tracer = tracer
+        # scorecast's SpanProcessors says whether any processor was added; other providers have no such flag
+        self._processors = getattr(provider, "_active_span_processor", None)
+
+    def recording(self) -> bool:
+        return getattr(self._processors, "exporting", True) is not False
+
+    def start(self, method: str, traceparent: str | None) -> Span:
+        context = propagate.extract({"traceparent": traceparent}) if traceparent is not None else None
+        return self.tracer.start_span(method, context=context, kind=SpanKind.SERVER)
+
+
+def finish_span(
+    span: Span, method: str, route: str, status: int, model: str | None, scored_in: list[str] | None
+) -> None:
+    """Name and label a request's span once answered, and end it."""
+    if span.is_recording():
+        span.update_name(f"{method} {route}")
+        span.set_attributes({"http.request.method": method, "http.route": route, "http.response.status_code": status})
+        if model is not None:  # never entity ids: they may be personal data
+            span.set_attribute("scorecast.model", model)
+        if scored_in:  # from this lookup to the traces that scored what it returned
+            span.set_attribute("scorecast.scoring.trace_ids", scored_in)
+    span.end()
 
 
 def point_to_scoring(scope: Scope, trace_ids: Iterable[str | None]) -> None:
@@ -165,9 +204,10 @@ def point_to_scoring(scope: Scope, trace_ids: Iterable[str | None]) -> None:
         scope[SCORING_TRACE_IDS] = list(itertools.islice(distinct, _MAX_TRACE_IDS))
 
 
-def _incoming_context(scope: Scope) -> Any:
-    """W3C trace context from the request headers, so the API's span joins the caller's trace."""
+def _traceparent(scope: Scope) -> str | None:
+    """The W3C trace context of the request, so the API's span joins the caller's trace."""
     for name, value in scope["headers"]:
         if name == b"traceparent":
-            return propagate.extract({"traceparent": value.decode("latin-1")})
+            decoded: str = value.decode("latin-1")
+            return decoded
     return None

@@ -1,8 +1,10 @@
-"""Through a real uvicorn server started by `scorecast api` on a loopback port, and the CLI's error line."""
+"""Through a real server started by `scorecast api` on a loopback port (granian, with one and two workers, and
+uvicorn, still selectable), stopped by SIGTERM; and the CLI's error line."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -27,12 +29,18 @@ def _free_port() -> int:
     return port
 
 
-@pytest.fixture
-def server(api_keyspace: Settings) -> Iterator[str]:
+@pytest.fixture(params=[("granian", 1), ("granian", 2), ("uvicorn", 1)], ids=lambda p: f"{p[0]}-{p[1]}")
+def server(api_keyspace: Settings, request: pytest.FixtureRequest) -> Iterator[str]:
+    http_server, workers = request.param
     port = _free_port()
-    env = {**os.environ, "SCORECAST_KEYSPACE": api_keyspace.keyspace, "SCORECAST_API_AUTH_ENABLED": "true"}
+    env = {
+        **os.environ,
+        "SCORECAST_KEYSPACE": api_keyspace.keyspace,
+        "SCORECAST_API_AUTH_ENABLED": "true",
+        "SCORECAST_API_HTTP_SERVER": http_server,
+    }
     process = subprocess.Popen(
-        [SCORECAST, "api", "--host", "127.0.0.1", "--port", str(port)],
+        [SCORECAST, "api", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -53,6 +61,7 @@ def server(api_keyspace: Settings) -> Iterator[str]:
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
+        assert process.returncode in (0, -signal.SIGTERM), output  # a graceful stop (uvicorn re-raises SIGTERM)
         assert "sck_" not in output  # keys never reach the log
 
 
