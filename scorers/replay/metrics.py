@@ -11,6 +11,7 @@ PSI, and KS or chi-square p-values), so a backtest and the live drift monitor ag
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,7 +147,8 @@ def _drift(layout: Layout, values: np.ndarray, event_times: np.ndarray, edges: n
     slices = len(edges) - 1
     psi = np.full((len(layout.columns), slices), np.nan)
     p_values = np.full((len(layout.columns), slices), np.nan)
-    total = layout.summary()
+    # The whole range is compared on its bin counts only (its PSI): no sketch to merge or test.
+    total = dataclasses.replace(layout.summary(), sketches={})
     order = np.argsort(which, kind="stable")  # each slice's rows as one block: no full-length mask per slice
     bounds = np.searchsorted(which[order], np.arange(slices + 1))
     for s in range(slices):
@@ -155,7 +157,7 @@ def _drift(layout: Layout, values: np.ndarray, event_times: np.ndarray, edges: n
         rows = values[order[bounds[s] : bounds[s + 1]]]
         summary = layout.summary()
         summary.add(layout, rows)
-        total.merge(summary)
+        total.counts += summary.counts
         for j, column in enumerate(layout.columns):
             result = compare(column, summary, j)
             psi[j, s], p_values[j, s] = result.psi, result.p_value

@@ -19,6 +19,8 @@ from scorers.replay.metrics import (
 )
 from scorers.replay.ranges import PartitionRange, ReplayRange
 from scorers.replay.results import Backtest
+from streams.drift_stats import compare
+from streams.summary import Layout
 
 RANGE = ReplayRange("t.events", (PartitionRange(0, 0, 24_000),), 0, 1)
 
@@ -106,3 +108,17 @@ def test_every_slice_matches_scikit_learn_with_tied_scores() -> None:
         assert abs(m.log_loss - log_loss(y, np.clip(p, 1e-6, 1 - 1e-6))) < 1e-12
         assert abs(m.brier - brier_score_loss(y, p)) < 1e-12
         assert abs(m.mean_score - scores[rows].mean()) < 1e-6
+
+
+def test_the_whole_range_psi_is_that_of_every_event_summarised_at_once(
+    backtest: Backtest, versions: list[ModelVersion], spec: FeatureSpec
+) -> None:
+    """The whole-range PSI comes from the slices' bin counts alone, as from one summary of every row."""
+    profile = versions[0].reference_profile
+    assert profile is not None
+    drift = feature_drift(backtest, slice_edges(backtest.event_times, 8), spec, profile)
+    layout = Layout.of_features(spec, profile)
+    whole = layout.summary()
+    whole.add(layout, backtest.features[:, [backtest.feature_names.index(n) for n in spec.names]])
+    expected = [compare(c, whole, j).psi for j, c in enumerate(layout.columns)]
+    np.testing.assert_array_equal(drift.psi_whole, expected)
