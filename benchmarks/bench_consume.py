@@ -3,6 +3,9 @@
 This is the measurement behind the scorer's transport choice (ARCHITECTURE.md): the same topic, the same
 messages, each client draining it from the beginning in its own consumer group. faust-streaming is the
 ``faust`` extra (in ``dev``, so ``make bench`` has it); without it only confluent-kafka is measured.
+Beside it, the replay reader's range read (``assign()`` + ``read_range``) of the same topic, per CPU-second of
+the process and librdkafka's threads, with its own consumer settings and with librdkafka tuned for a bulk drain
+(larger fetches and prefetch queue, shorter fetch waits, larger batches): whether the tuning pays.
 """
 
 from __future__ import annotations
@@ -11,15 +14,19 @@ import asyncio
 import importlib.util
 import multiprocessing
 import os
+import sys
 import time
 import uuid
+from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from benchmarks.common import Measurement, measure
 from infra.topics import ensure_topics
 from scorecast.io.read_policy import take_batch
+from scorecast.io.reader import Span, read_range
 from scorecast.settings import Settings
+from scorers.replay.reader import replay_consumer
 
 MESSAGE = os.urandom(180)  # about one Avro-encoded transaction event
 
@@ -57,6 +64,36 @@ def confluent_rate(settings: Settings, topic: str, n: int, batch: int = 2000) ->
     elapsed = time.perf_counter() - (started or time.perf_counter())
     consumer.close()
     return seen / elapsed if elapsed > 0 else 0.0
+
+
+# librdkafka settings for a bulk drain, against the replay reader's own (scorers.replay.reader.replay_consumer)
+BULK_DRAIN: dict[str, Any] = {
+    "max.partition.fetch.bytes": 16 << 20,
+    "queued.max.messages.kbytes": 262144,
+    "queued.min.messages": 1_000_000,
+    "fetch.wait.max.ms": 10,
+}
+RANGE_READS: tuple[tuple[str, dict[str, Any], int], ...] = (
+    ("replay reader settings, batch 4000", {}, 4000),
+    ("bulk-drain tuning, batch 4000", BULK_DRAIN, 4000),
+    ("bulk-drain tuning, batch 20000", BULK_DRAIN, 20000),
+)
+
+
+def range_read_cpu_rate(settings: Settings, topic: str, tuning: dict[str, Any], batch: int) -> float:
+    """Records per CPU-second (this process, librdkafka's threads included) of one range read of the topic."""
+    consumer = replay_consumer(settings, tuning)
+    try:
+        ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1] for p in range(4)]
+        spans = [Span(p, 0, end) for p, end in enumerate(ends)]
+        seen = 0
+        cpu = time.process_time()
+        for read in read_range(consumer, topic, spans, batch=batch):
+            values = [m.value() for m in read.messages]  # as the replay reader takes them
+            seen += len(values)
+        return seen / (time.process_time() - cpu)
+    finally:
+        consumer.close()
 
 
 def faust_rate(settings: Settings, topic: str, n: int, batch: int = 2000, timeout_s: float = 180) -> float:
@@ -117,6 +154,9 @@ def run(settings: Settings, n: int = 200_000, repeats: int = 3) -> list[Measurem
             repeats,
         )
     ]
+    for name, tuning, batch in RANGE_READS:
+        rates = [range_read_cpu_rate(settings, topic, tuning, batch) for _ in range(repeats)]
+        measurements.append(Measurement.of(f"kafka range read: {name} (per CPU-second)", "msg/CPU-s", rates))
     if faust_installed():
         measurements.append(
             measure(
@@ -128,3 +168,14 @@ def run(settings: Settings, n: int = 200_000, repeats: int = 3) -> list[Measurem
 
 def faust_installed() -> bool:
     return importlib.util.find_spec("faust") is not None
+
+
+def main() -> None:
+    """``python -m benchmarks.bench_consume [n]``: this section alone (the topic holds 5n messages)."""
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+    for result in run(Settings(), n=n):
+        print(result)
+
+
+if __name__ == "__main__":
+    main()
