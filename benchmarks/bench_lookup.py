@@ -1,17 +1,18 @@
 """Lookup API under open-loop HTTP load on loopback, against raw client reads of the same keys in the same run.
 
-The API runs as `scorecast api` (uvicorn, uvloop, httptools, one worker, auth on) in its own process. The load
-comes from vegeta, an open-loop generator in another process: at a fixed rate it sends on schedule whether or
-not earlier answers came back, so a slow server shows up as latency instead of as a lower request rate
-(closed-loop tools such as wrk hide that: coordinated omission). Phases: 1,000 and 2,000 req/s, then the
-most it sustains (rate 0 with a fixed number of workers, best of a few). Each Cassandra client the API can
-use (``SCORECAST_API_CASSANDRA_CLIENT``: acsylla, cassandra-driver) is measured in the same run, interleaved:
-raw reads of the same rows with the API's own prepared statement and connection, in a process of their own,
-at the best of a few concurrency levels (cassandra-driver also with its own callback chaining), then the API
-on that client.
+The API runs as `scorecast api` (one worker, auth on) in its own process, on each HTTP server it can use
+(``SCORECAST_API_HTTP_SERVER``: granian, and uvicorn as the baseline), one after the other in the same run.
+The load comes from vegeta, an open-loop generator in another process: at a fixed rate it sends on schedule
+whether or not earlier answers came back, so a slow server shows up as latency instead of as a lower request
+rate (closed-loop tools such as wrk hide that: coordinated omission). Phases: 1,000 and 2,000 req/s, then the
+most it sustains (rate 0 with a fixed number of workers, best of a few), then 1/4 and 1/2 of that maximum.
+Each Cassandra client measured (``SCORECAST_API_CASSANDRA_CLIENT``: acsylla; cassandra-driver on request)
+first reads the same rows raw, with the API's own prepared statement and connection, in a process of their
+own, at the best of a few concurrency levels (cassandra-driver also with its own callback chaining); the API
+on that client is then measured on each server.
 
     python -m benchmarks.bench_lookup [--seconds 10] [--entities 20000] [--workers 1 2] [--repeats 3]
-                                      [--clients acsylla cassandra-driver]
+                                      [--clients acsylla cassandra-driver] [--servers granian uvicorn]
 
 vegeta is a Go module; when it is not on PATH or in ~/go/bin it is built once with `go install`.
 """
@@ -53,6 +54,7 @@ VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 MODEL = "bench"
 RAW_CONCURRENCY = (32, 128, 256)
 CLIENTS = ("acsylla", "cassandra-driver")
+SERVERS = ("granian", "uvicorn")  # the API's server, then the one it replaced (the baseline)
 # raw read modes of each client: through the API's connection, and the driver's own callback chaining
 RAW_MODES = {"acsylla": ("acsylla",), "cassandra-driver": ("driver", "asyncio")}
 MAX_WORKERS = (16, 64)
@@ -131,13 +133,14 @@ def free_port() -> int:
     return port
 
 
-def start_api(settings: Settings, port: int, workers: int, client: str) -> subprocess.Popen[bytes]:
+def start_api(settings: Settings, port: int, workers: int, client: str, server: str) -> subprocess.Popen[bytes]:
     scorecast = str(Path(sys.executable).with_name("scorecast"))
     env = {
         **os.environ,
         "SCORECAST_KEYSPACE": settings.keyspace,
         "SCORECAST_API_AUTH_ENABLED": "true",
         "SCORECAST_API_CASSANDRA_CLIENT": client,
+        "SCORECAST_API_HTTP_SERVER": server,
     }
     process = subprocess.Popen(
         [scorecast, "api", "--port", str(port), "--workers", str(workers)],
@@ -170,7 +173,7 @@ def write_targets(path: Path, base: str, ids: list[str], token: str) -> None:
 
 
 def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its live children (uvicorn workers), from /proc."""
+    """User + system CPU seconds of a process and its live children (the server's workers), from /proc."""
     ticks = os.sysconf("SC_CLK_TCK")
     total, pending = 0.0, [pid]
     while pending:
@@ -333,12 +336,20 @@ def raw_reference(settings: Settings, ids: list[str], seconds: float, client: st
 
 
 def api_phases(
-    vegeta: str, settings: Settings, ids: list[str], token: str, workers: int, seconds: float, client: str
-) -> tuple[list[LoadResult], list[LoadResult], list[float]]:
-    """Fixed rates, then the maximum, against a fresh server; then alias flips. Pauses let backlogs drain."""
+    vegeta: str,
+    settings: Settings,
+    ids: list[str],
+    token: str,
+    workers: int,
+    seconds: float,
+    client: str,
+    http_server: str,
+) -> tuple[list[LoadResult], list[LoadResult], list[LoadResult], list[float]]:
+    """Fixed rates, the maximum, then 1/4 and 1/2 of it, against a fresh server; then alias flips. Pauses let
+    backlogs drain."""
     port = free_port()
-    tag = f"{client} w{workers}"
-    server = start_api(settings, port, workers, client)
+    tag = f"{http_server} {client} w{workers}"
+    server = start_api(settings, port, workers, client, http_server)
     base = f"http://127.0.0.1:{port}"
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -355,6 +366,13 @@ def api_phases(
                 time.sleep(2)
                 maxima.append(attack(vegeta, targets, f"{tag} max/{concurrency}", 0, seconds, server.pid, concurrency))
                 print(maxima[-1].line(), flush=True)
+            best = max(r.ok_rps for r in maxima)
+            fractions = []
+            for share in (4, 2):
+                time.sleep(2)
+                rate = max(1, round(best / share))
+                fractions.append(attack(vegeta, targets, f"{tag} max/{share} rate", rate, seconds, server.pid))
+                print(fractions[-1].line(), flush=True)
         try:
             follow = flip_follow_ms(base, token, settings)
         except Exception as error:  # an overloaded box can refuse the extra session; keep the load figures
@@ -364,7 +382,7 @@ def api_phases(
     finally:
         server.terminate()
         server.wait(30)
-    return loads, maxima, follow
+    return loads, maxima, fractions, follow
 
 
 def run(
@@ -373,9 +391,10 @@ def run(
     entities: int = 20_000,
     workers: tuple[int, ...] = (1, 2),
     repeats: int = 3,
-    clients: tuple[str, ...] = CLIENTS,
+    clients: tuple[str, ...] = ("acsylla",),
+    servers: tuple[str, ...] = SERVERS,
 ) -> list[Measurement]:
-    """Per client, raw reads then every API phase, ``repeats`` times, the clients interleaved within each
+    """Per client, raw reads then every API phase on each server, ``repeats`` times, interleaved within each
     repeat (a fresh API process each time); medians with spread."""
     settings = base_settings.model_copy(update={"keyspace": f"bench_lookup_{uuid.uuid4().hex[:8]}"})
     vegeta = vegeta_binary()
@@ -384,8 +403,8 @@ def run(
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     # (best reads/s, client CPU µs per read at that setting) per client
     raw_runs: dict[str, list[tuple[float, float]]] = {c: [] for c in clients}
-    api_runs: dict[tuple[str, int], list[tuple[list[LoadResult], LoadResult, list[float]]]] = {
-        (c, w): [] for c in clients for w in workers
+    api_runs: dict[tuple[str, str, int], list[tuple[list[LoadResult], LoadResult, list[LoadResult], list[float]]]] = {
+        (c, s, w): [] for c in clients for s in servers for w in workers
     }
     try:
         for n in range(repeats):
@@ -393,9 +412,13 @@ def run(
             for client in clients:
                 raw = raw_reference(settings, ids, seconds / 2, client)
                 raw_runs[client].append(max(raw.values()))
-                for w in workers:
-                    loads, maxima, follow = api_phases(vegeta, settings, ids, token, w, seconds, client)
-                    api_runs[client, w].append((loads, max(maxima, key=lambda r: r.ok_rps), follow))
+                for server in servers:
+                    for w in workers:
+                        loads, maxima, fractions, follow = api_phases(
+                            vegeta, settings, ids, token, w, seconds, client, server
+                        )
+                        best = max(maxima, key=lambda r: r.ok_rps)
+                        api_runs[client, server, w].append((loads, best, fractions, follow))
             print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     finally:
         session = connect(settings)
@@ -409,8 +432,8 @@ def run(
             Measurement.of(f"raw {client} reads, best setting", "reads/s", [rate for rate, _ in runs]),
             Measurement.of(f"raw {client} client CPU per read", "µs", [cpu for _, cpu in runs]),
         ]
-    for (client, w), api in api_runs.items():
-        label = f"API on {client} ({w} worker{'s' if w > 1 else ''})"
+    for (client, server, w), api in api_runs.items():
+        label = f"API {server} on {client} ({w} worker{'s' if w > 1 else ''})"
         for i, rate in enumerate((1000, 2000)):
             measurements.append(Measurement.of(f"{label} p50 at {rate:,} req/s", "ms", [r[0][i].p50_ms for r in api]))
             measurements.append(Measurement.of(f"{label} p99 at {rate:,} req/s", "ms", [r[0][i].p99_ms for r in api]))
@@ -418,8 +441,13 @@ def run(
             Measurement.of(f"{label} max throughput", "req/s", [r[1].ok_rps for r in api]),
             Measurement.of(f"{label} p99 at max throughput", "ms", [r[1].p99_ms for r in api]),
             Measurement.of(f"{label} server CPU per request at max", "µs", [r[1].server_cpu_us for r in api]),
+            Measurement.of(f"{label} p99 at 1/4 of max", "ms", [r[2][0].p99_ms for r in api]),
+            Measurement.of(f"{label} p99 at 1/2 of max", "ms", [r[2][1].p99_ms for r in api]),
             Measurement.of(
-                f"{label} alias flip followed after", "ms", [f for r in api for f in r[2]] or [float("nan")]
+                f"{label} server CPU per request at 2,000 req/s", "µs", [r[0][1].server_cpu_us for r in api]
+            ),
+            Measurement.of(
+                f"{label} alias flip followed after", "ms", [f for r in api for f in r[3]] or [float("nan")]
             ),
         ]
     for line in summary(measurements):
@@ -428,24 +456,40 @@ def run(
 
 
 def summary(measurements: list[Measurement]) -> list[str]:
-    """The brief's lookup targets against this run's medians, each API against its own client's raw reads."""
+    """The lookup targets against this run's medians, each API against its own client's raw reads, and each
+    server against the first one measured on the same client and workers."""
     by_name = {m.name: m for m in measurements}
     lines = []
     suffix = " max throughput"
     # "p99 at max throughput" ends with the suffix too: only the req/s measurement names a label
-    for label in [m.name.removesuffix(suffix) for m in measurements if m.name.endswith(suffix) and m.unit == "req/s"]:
-        client = label.removeprefix("API on ").split(" (")[0]
+    labels = [m.name.removesuffix(suffix) for m in measurements if m.name.endswith(suffix) and m.unit == "req/s"]
+    for label in labels:
+        server, client = label.removeprefix("API ").split(" (")[0].split(" on ")
         raw = by_name[f"raw {client} reads, best setting"]
         p99 = by_name[f"{label} p99 at 2,000 req/s"].median
         best = by_name[f"{label} max throughput"]
         cpu = by_name[f"{label} server CPU per request at max"].median
         raw_cpu = by_name[f"raw {client} client CPU per read"].median
+        quarter, half = (by_name[f"{label} p99 at 1/{n} of max"].median for n in (4, 2))
         lines += [
             f"{label}: max {best.median:,.0f} req/s (target >= 8,000); p99 at 2,000 req/s {p99:,.2f} ms "
-            f"(target <= 10 ms: {'met' if p99 <= 10 else f'missed by {p99 - 10:,.2f} ms'})",
+            f"(target <= 10 ms: {'met' if p99 <= 10 else f'missed by {p99 - 10:,.2f} ms'}); p99 at 1/4 of max "
+            f"{quarter:,.2f} ms, at 1/2 of max {half:,.2f} ms",
             f"{label}: max / raw reads {ratio(best, raw):.2f} (target >= 0.80); server CPU {cpu:.0f} µs/request "
             f"(target <= 120) against {raw_cpu:.0f} µs per raw read",
         ]
+    for label in labels:
+        server, rest = label.removeprefix("API ").split(" on ", 1)
+        baseline = next(other for other in labels if other.split(" on ", 1)[1] == rest)
+        if baseline == label:
+            continue
+        first = baseline.removeprefix("API ").split(" on ", 1)[0]
+        this, its = by_name[f"{label}{suffix}"], by_name[f"{label} server CPU per request at max"]
+        that, theirs = by_name[f"{baseline}{suffix}"], by_name[f"{baseline} server CPU per request at max"]
+        lines.append(
+            f"{first} against {server} on {rest}: max {ratio(that, this):.2f}x, "
+            f"server CPU per request at max {ratio(theirs, its):.2f}x"
+        )
     return lines
 
 
@@ -455,9 +499,18 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=20_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="API worker counts to measure")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--clients", nargs="+", default=list(CLIENTS), choices=CLIENTS)
+    parser.add_argument("--clients", nargs="+", default=["acsylla"], choices=CLIENTS)
+    parser.add_argument("--servers", nargs="+", default=list(SERVERS), choices=SERVERS, help="the first is the API's")
     args = parser.parse_args()
-    measurements = run(Settings(), args.seconds, args.entities, tuple(args.workers), args.repeats, tuple(args.clients))
+    measurements = run(
+        Settings(),
+        args.seconds,
+        args.entities,
+        tuple(args.workers),
+        args.repeats,
+        tuple(args.clients),
+        tuple(args.servers),
+    )
     for measurement in measurements:
         print(measurement)
 

@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 from opentelemetry.trace import TracerProvider, get_tracer_provider
@@ -23,6 +24,7 @@ from lookup_api.errors import ApiError, Unavailable, unavailable
 from lookup_api.hot_path import JSON_TYPE, PredictionLookups, auth_headers, lookup_target
 from lookup_api.observability import Metrics, MetricsServer, SpanPolicy, TelemetryMiddleware
 from lookup_api.routes import Routes
+from lookup_api.rsgi import RsgiApp, RsgiProtocol, RsgiScope
 from lookup_api.service import LookupService
 from scorecast.settings import Settings
 
@@ -36,9 +38,20 @@ def _error_response(error: ApiError) -> Response:
 
 class LookupApp(Starlette):
     """The Starlette app, with single lookups (``GET /v1/predictions/{model}/{entity_id}``) taken first by
-    ``hot_path`` and every other request served by Starlette's routes, middleware and error handlers."""
+    ``hot_path`` and every other request served by Starlette's routes, middleware and error handlers; on
+    ASGI, and on granian's RSGI (``rsgi.RsgiApp``)."""
 
     lookups: PredictionLookups
+    rsgi: RsgiApp
+
+    def __rsgi__(self, scope: RsgiScope, protocol: RsgiProtocol) -> Awaitable[None]:
+        return self.rsgi(scope, protocol)
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.rsgi.init(loop)
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.rsgi.close(loop)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = lookup_target(scope["method"], scope["path"]) if scope["type"] == "http" else None
@@ -111,6 +124,7 @@ def create_app(
     app.state.service = service
     app.state.metrics = metrics
     app.lookups = PredictionLookups(service, metrics, spans)
+    app.rsgi = RsgiApp(Starlette.__call__.__get__(app), app.lookups, lifespan(app))
     return app
 
 

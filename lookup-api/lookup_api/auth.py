@@ -9,8 +9,9 @@ malformed, unknown or revoked key); 403 means "known, but not for this model"; 4
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Protocol
 
 from lookup_api.connection import Row
 from lookup_api.errors import forbidden, rate_limited, unauthorized
@@ -20,7 +21,13 @@ from lookup_api.ratelimit import RateLimiter, retry_after_header
 from lookup_api.ttl_cache import MISSING, AsyncTTLCache
 
 
-def token_from(headers: Mapping[str, str]) -> str | None:
+class HeaderSource(Protocol):
+    """The request headers as authentication reads them (Starlette's Headers, a dict, granian's RSGI headers)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+def token_from(headers: HeaderSource) -> str | None:
     authorization = headers.get("authorization")
     if authorization is not None:
         scheme, _, token = authorization.partition(" ")
@@ -46,7 +53,7 @@ class Authenticator:
         self._on_rate_limited = on_rate_limited
         self.cache: AsyncTTLCache[str, ApiKey | None] = AsyncTTLCache(maxsize=maxsize, ttl_s=ttl_s)
 
-    async def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
+    async def authenticate(self, headers: HeaderSource) -> ApiKey:
         """The caller's key, after the rate limit; raises 401 or 429."""
         token = token_from(headers)
         if not token:

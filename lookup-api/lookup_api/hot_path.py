@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 import orjson
 from starlette.datastructures import QueryParams
 
+from lookup_api.auth import HeaderSource
 from lookup_api.errors import JSON_OPTIONS, ApiError, Unavailable, unavailable
 from lookup_api.observability import Metrics, SpanPolicy, finish_span
 from lookup_api.service import LookupService
@@ -60,7 +61,7 @@ class PredictionLookups:
         self._spans = spans
 
     async def answer(
-        self, model: str, entity_id: str, query: bytes | str, headers: Mapping[str, str], traceparent: str | None
+        self, model: str, entity_id: str, query: bytes | str, headers: HeaderSource, traceparent: str | None
     ) -> Answer:
         """The answer to one lookup; ``headers`` holds at least ``authorization`` and ``x-api-key`` if sent."""
         start = time.perf_counter()
@@ -82,7 +83,7 @@ class PredictionLookups:
         return answer
 
     async def _lookup(
-        self, model: str, entity_id: str, query: bytes | str, headers: Mapping[str, str]
+        self, model: str, entity_id: str, query: bytes | str, headers: HeaderSource
     ) -> tuple[Answer, list[str] | None]:
         service = self._service
         key = await service.auth.authenticate(headers) if self._auth else None

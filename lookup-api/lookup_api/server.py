@@ -1,8 +1,9 @@
-"""The HTTP server of `scorecast api`: granian (a Rust HTTP server) on the app's ASGI interface, one place.
+"""The HTTP server of `scorecast api`, in one place: granian (a Rust HTTP server) on its RSGI interface.
 
-granian parses HTTP and writes responses in Rust and hands the app ASGI messages on a uvloop event loop; on
-the same box it takes about a third less CPU per lookup than uvicorn with httptools (docs/performance.md).
-uvicorn stays selectable (``SCORECAST_API_HTTP_SERVER=uvicorn``) to compare the two in one benchmark run.
+granian parses HTTP and writes responses in Rust and calls the app on a uvloop event loop; through RSGI
+(``lookup_api.rsgi``) a lookup is one native request object in and one ``response_bytes`` call out, with no
+ASGI scope or message dicts. uvicorn (httptools, ASGI) stays selectable (``SCORECAST_API_HTTP_SERVER=uvicorn``)
+to compare the two in one benchmark run (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def server_command(server: str, host: str, port: int, workers: int) -> list[str]
     """
     if server == "granian":
         return [
-            sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+            sys.executable, "-m", "granian", "--interface", "rsgi", "--factory",
             "--host", host, "--port", str(port), "--workers", str(workers),
             "--loop", "uvloop", "--http", "1", "--no-ws",
             "--no-access-log", "--log-level", "info",

@@ -3,12 +3,20 @@ rows written directly with CQL, and an in-process app with its lifespan running.
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cassandra.cluster import Session
 from cassandra.query import UNSET_VALUE
@@ -23,6 +31,7 @@ from scorecast.cassandra import connect
 from scorecast.settings import Settings
 
 FAST = {"alias_ttl_ms": 200, "key_ttl_ms": 200, "request_timeout_s": 5.0}
+SCORECAST = str(Path(sys.executable).with_name("scorecast"))
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +122,50 @@ def serve(settings: Settings, tracer_provider: TracerProvider | None = None, **a
 
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:6]}"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@contextmanager
+def running_api(
+    settings: Settings, http_server: str = "granian", workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`scorecast api` on a free loopback port (auth on, ``env`` added) until ready; its base URL. Stopped with
+    SIGTERM, which must end it cleanly, and its output must hold no API key."""
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "SCORECAST_KEYSPACE": settings.keyspace,
+        "SCORECAST_API_AUTH_ENABLED": "true",
+        "SCORECAST_API_HTTP_SERVER": http_server,
+        **(env or {}),
+    }
+    process = subprocess.Popen(
+        [SCORECAST, "api", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server never became ready"
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+        assert process.returncode in (0, -signal.SIGTERM), output  # a graceful stop (uvicorn re-raises SIGTERM)
+        assert "sck_" not in output  # keys never reach the log

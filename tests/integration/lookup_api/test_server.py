@@ -4,65 +4,22 @@ uvicorn, still selectable), stopped by SIGTERM; and the CLI's error line."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from lookup_api.keys import KeyAdmin
 from scorecast.settings import Settings
-from tests.integration.lookup_api.conftest import Rows, unique
-
-SCORECAST = str(Path(sys.executable).with_name("scorecast"))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+from tests.integration.lookup_api.conftest import SCORECAST, Rows, running_api, unique
 
 
 @pytest.fixture(params=[("granian", 1), ("granian", 2), ("uvicorn", 1)], ids=lambda p: f"{p[0]}-{p[1]}")
 def server(api_keyspace: Settings, request: pytest.FixtureRequest) -> Iterator[str]:
     http_server, workers = request.param
-    port = _free_port()
-    env = {
-        **os.environ,
-        "SCORECAST_KEYSPACE": api_keyspace.keyspace,
-        "SCORECAST_API_AUTH_ENABLED": "true",
-        "SCORECAST_API_HTTP_SERVER": http_server,
-    }
-    process = subprocess.Popen(
-        [SCORECAST, "api", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server never became ready"
-            time.sleep(0.1)
+    with running_api(api_keyspace, http_server, workers) as base:
         yield base
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0].decode()
-        assert process.returncode in (0, -signal.SIGTERM), output  # a graceful stop (uvicorn re-raises SIGTERM)
-        assert "sck_" not in output  # keys never reach the log
 
 
 def test_lookups_through_a_real_server(server: str, rows: Rows, keys: KeyAdmin) -> None:
