@@ -16,6 +16,8 @@ APP = "lookup_api.app:app_from_env"  # the factory each worker process calls
 def server_command(server: str, host: str, port: int, workers: int) -> list[str]:
     """The command line that serves the API with ``server`` (granian or uvicorn).
 
+    granian runs each worker's Rust side on one thread (``--runtime-mode st``): with one Python event loop per
+    worker a multi-threaded runtime only adds hand-offs (about a tenth less CPU per lookup at max load here).
     Both log no access lines (for speed; API keys travel in headers, which no log line of ours contains),
     stop gracefully on SIGTERM/SIGINT (requests in flight are answered, then the lifespan closes the
     Cassandra connection), and spawn ``workers`` processes that each call the factory.
@@ -24,7 +26,7 @@ def server_command(server: str, host: str, port: int, workers: int) -> list[str]
         return [
             sys.executable, "-m", "granian", "--interface", "rsgi", "--factory",
             "--host", host, "--port", str(port), "--workers", str(workers),
-            "--loop", "uvloop", "--http", "1", "--no-ws",
+            "--loop", "uvloop", "--runtime-mode", "st", "--http", "1", "--no-ws",
             "--no-access-log", "--log-level", "info",
             APP,
         ]  # fmt: skip
