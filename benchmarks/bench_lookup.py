@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -72,13 +73,16 @@ class LoadResult:
     success: float
     status_codes: dict[str, int]
     server_cpu_us: float  # CPU time of the API process(es) per request answered
+    cassandra_cpu_us: float  # CPU time of the local Cassandra per request (nan when its pid is not known)
+    vegeta_cpu_us: float  # CPU time of the load generator per request
 
     def line(self) -> str:
         target = f"{self.target_rps:>6,.0f}" if self.target_rps else "   max"
         return (
             f"{self.phase:<30} target {target} req/s  sent {self.sent_rps:>7,.0f}  ok {self.ok_rps:>7,.0f} req/s  "
             f"p50 {self.p50_ms:6.2f} ms  p99 {self.p99_ms:6.2f} ms  max {self.max_ms:7.2f} ms  "
-            f"server CPU {self.server_cpu_us:4.0f} µs/req  success {self.success:.4f} {self.status_codes}"
+            f"server CPU {self.server_cpu_us:4.0f} µs/req (Cassandra {self.cassandra_cpu_us:3.0f}, vegeta "
+            f"{self.vegeta_cpu_us:3.0f})  success {self.success:.4f} {self.status_codes}"
         )
 
 
@@ -188,19 +192,35 @@ def process_cpu_s(pid: int) -> float:
     return total
 
 
+def cassandra_pid() -> int | None:
+    """The local Cassandra's pid, from the pid file `scorecast infra up` writes (None for another cluster)."""
+    pid_file = Path(os.environ.get("SCORECAST_INFRA_DIR", ".scorecast")) / "run" / "cassandra.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
 def attack(
     vegeta: str, targets: Path, phase: str, rate: int, seconds: float, server_pid: int, workers: int | None = None
 ) -> LoadResult:
+    cassandra = cassandra_pid()
+    cassandra_cpu = process_cpu_s(cassandra) if cassandra else float("nan")
+    vegeta_cpu = _children_cpu_s()
     cpu = process_cpu_s(server_pid)
     command = [vegeta, "attack", "-format=json", f"-targets={targets}", f"-duration={seconds}s", "-timeout=5s"]
     command += [f"-rate={rate}/1s"] if rate else ["-rate=0", f"-max-workers={workers}", f"-workers={workers}"]
     attack_run = subprocess.run(command, check=True, capture_output=True, timeout=seconds + 60)
+    server_cpu_s = process_cpu_s(server_pid) - cpu
+    cassandra_cpu_s = process_cpu_s(cassandra) - cassandra_cpu if cassandra else float("nan")
+    vegeta_cpu_s = _children_cpu_s() - vegeta_cpu
     report = subprocess.run(
         [vegeta, "report", "-type=json"], input=attack_run.stdout, check=True, capture_output=True, timeout=120
     )
     data: dict[str, Any] = json.loads(report.stdout)
     latencies = data["latencies"]
-    server_cpu_us = (process_cpu_s(server_pid) - cpu) / max(1, data["requests"]) * 1e6
+    requests = max(1, data["requests"])
     return LoadResult(
         phase=phase,
         target_rps=rate or None,
@@ -211,8 +231,16 @@ def attack(
         max_ms=latencies["max"] / 1e6,
         success=data["success"],
         status_codes=data["status_codes"],
-        server_cpu_us=server_cpu_us,
+        server_cpu_us=server_cpu_s / requests * 1e6,
+        cassandra_cpu_us=cassandra_cpu_s / requests * 1e6,
+        vegeta_cpu_us=vegeta_cpu_s / requests * 1e6,
     )
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's children that have ended (vegeta's runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def raw_read_rate(
@@ -441,6 +469,8 @@ def run(
             Measurement.of(f"{label} max throughput", "req/s", [r[1].ok_rps for r in api]),
             Measurement.of(f"{label} p99 at max throughput", "ms", [r[1].p99_ms for r in api]),
             Measurement.of(f"{label} server CPU per request at max", "µs", [r[1].server_cpu_us for r in api]),
+            Measurement.of(f"{label} Cassandra CPU per request at max", "µs", [r[1].cassandra_cpu_us for r in api]),
+            Measurement.of(f"{label} vegeta CPU per request at max", "µs", [r[1].vegeta_cpu_us for r in api]),
             Measurement.of(f"{label} p99 at 1/4 of max", "ms", [r[2][0].p99_ms for r in api]),
             Measurement.of(f"{label} p99 at 1/2 of max", "ms", [r[2][1].p99_ms for r in api]),
             Measurement.of(
@@ -471,7 +501,12 @@ def summary(measurements: list[Measurement]) -> list[str]:
         cpu = by_name[f"{label} server CPU per request at max"].median
         raw_cpu = by_name[f"raw {client} client CPU per read"].median
         quarter, half = (by_name[f"{label} p99 at 1/{n} of max"].median for n in (4, 2))
+        cassandra, vegeta = (by_name[f"{label} {who} CPU per request at max"].median for who in ("Cassandra", "vegeta"))
+        cores = (cpu + cassandra + vegeta) * best.median / 1e6
         lines += [
+            f"{label}: at max, CPU per request: API {cpu:.0f} µs + Cassandra {cassandra:.0f} + vegeta {vegeta:.0f} "
+            f"= {cores:.2f} cores busy at {best.median:,.0f} req/s; the API alone on a core: "
+            f"{1e6 / cpu:,.0f} req/s",
             f"{label}: max {best.median:,.0f} req/s (target >= 8,000); p99 at 2,000 req/s {p99:,.2f} ms "
             f"(target <= 10 ms: {'met' if p99 <= 10 else f'missed by {p99 - 10:,.2f} ms'}); p99 at 1/4 of max "
             f"{quarter:,.2f} ms, at 1/2 of max {half:,.2f} ms",
