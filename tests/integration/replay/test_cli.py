@@ -24,7 +24,7 @@ def cli(pipeline_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: 
     for name, value in worker_env(pipeline_settings).items():
         if name.startswith("SCORECAST_"):
             monkeypatch.setenv(name, value)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the label cache's default folder
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the label and event caches' default folder
     monkeypatch.chdir(tmp_path)
     return monkeypatch
 
@@ -60,6 +60,10 @@ def test_a_replay_writes_results_and_a_report_and_prints_a_summary(
     assert Path("out/report.html").read_text().count("data:image/png;base64,") >= 4
     assert not Path("out/r.parquet.checkpoint").exists()
     assert list(Path("cache/scorecast/replay-labels").rglob("*.arrow"))  # the labels kept for the next replay
+    assert list(Path("cache/scorecast/replay-events").rglob("*.arrow"))  # and the decoded events
+    code = run(cli, "--from", start, "--to", end, *models, "--no-event-cache", "--results", "again.parquet")
+    assert code == 0, capsys.readouterr().out
+    assert pq.read_table("again.parquet").equals(table)
 
 
 @pytest.mark.parametrize(
