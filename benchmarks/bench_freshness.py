@@ -161,3 +161,34 @@ def run(
             values = [float(r[i]) for r in runs]
             results.append(Measurement.of(f"freshness {name} at {rate:,.0f} events/s", "ms", values))
     return results
+
+
+def main() -> None:
+    """Freshness at a fraction of one worker's max throughput, measured in the same run, per prediction sink."""
+    import argparse
+    import os
+
+    from benchmarks.__main__ import _models
+    from benchmarks.bench_pipeline import scorecast_drain
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--n", type=int, default=20_000, help="events of the max-throughput drain")
+    parser.add_argument("--fraction", type=float, default=0.5, help="of the max throughput")
+    parser.add_argument("--seconds", type=float, default=20.0, help="of producing at that rate, per repeat")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--client", action="append", help="prediction sink(s); default: the settings'")
+    args = parser.parse_args()
+    models = _models()
+    for client in args.client or [Settings().prediction_write_client]:
+        settings = Settings().model_copy(update={"prediction_write_client": client})
+        peak = scorecast_drain(settings, models, args.n, 1).rate
+        rate = peak * args.fraction
+        print(f"{client}: max {peak:,.0f} events/s; freshness at {rate:,.0f} events/s", flush=True)
+        runs = [np.percentile(freshness(settings, models, rate, args.seconds), [50, 99]) for _ in range(args.repeats)]
+        p50 = Measurement.of("p50", "ms", [float(r[0]) for r in runs])
+        p99 = Measurement.of("p99", "ms", [float(r[1]) for r in runs])
+        print(f"{client}: {p50}; {p99} (load {os.getloadavg()[0]:.1f})", flush=True)
+
+
+if __name__ == "__main__":
+    main()

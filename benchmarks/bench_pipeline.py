@@ -5,7 +5,9 @@
 - naive: poll one event, decode it, score one row, insert it synchronously (the pipeline people write first);
 - scorecast: `scorecast worker score` processes (1 and 2) draining a pre-filled events topic, writing through
   each prediction sink (``SCORECAST_PREDICTION_WRITE_CLIENT``) in turn, interleaved; the rate is taken
-  from the group's committed offsets, so it counts only events whose writes were acknowledged;
+  from the group's committed offsets, so it counts only events whose writes were acknowledged, and the
+  worker's CPU per event over the same span (its user + system time, from /proc); ``--before`` adds each sink
+  with writes not overlapped with scoring (``SCORECAST_WORKER_OVERLAP_WRITES=false``, one batch at a time);
 - worker RSS (peak resident memory of a worker process).
 """
 
@@ -19,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
@@ -84,13 +87,42 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Drain:
+    rate: float  # events/s, committed
+    peak_rss_mb: float
+    cpu_us_per_event: float  # the workers' CPU over the same span
+
+
 def scorecast_rate(
     settings: Settings, models: list[ExampleModel], n: int, workers: int, write_client: str | None = None
 ) -> tuple[float, float]:
     """(events/s over the drain of a backlog of ``n`` events by ``workers`` processes, peak worker RSS in MB).
     ``write_client`` picks the workers' prediction sink (the settings' by default)."""
+    drain = scorecast_drain(settings, models, n, workers, write_client)
+    return drain.rate, drain.peak_rss_mb
+
+
+def scorecast_drain(
+    settings: Settings,
+    models: list[ExampleModel],
+    n: int,
+    workers: int,
+    write_client: str | None = None,
+    overlap: bool | None = None,
+) -> Drain:
+    """The drain of a backlog of ``n`` events by ``workers`` processes. ``write_client`` picks the workers'
+    prediction sink and ``overlap`` whether they write a batch while scoring the next (the settings' by default)."""
     if write_client is not None:
         settings = settings.model_copy(update={"prediction_write_client": write_client})
+    if overlap is not None:
+        settings = settings.model_copy(update={"worker_overlap_writes": overlap})
     with isolated(settings, models, f"w{workers}") as scoped:
         scorecast = str(Path(sys.executable).with_name("scorecast"))
         processes = [
@@ -121,6 +153,7 @@ def scorecast_rate(
         probe = Consumer({**scoped.kafka_config(), "group.id": group})
         try:
             first = last = None
+            cpu_first = cpu_last = 0.0
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
                 if any(process.poll() is not None for process in processes):
@@ -129,8 +162,10 @@ def scorecast_rate(
                 now = time.perf_counter()
                 if first is None and done > 0:
                     first = (now, done)
+                    cpu_first = sum(cpu_seconds(p.pid) for p in processes)
                 if done >= n:
                     last = (now, done)
+                    cpu_last = sum(cpu_seconds(p.pid) for p in processes)
                     break
                 time.sleep(0.05)
             rss = max(peak_rss_mb(p.pid) for p in processes)
@@ -142,7 +177,8 @@ def scorecast_rate(
                 process.wait(60)
         if first is None or last is None:
             raise RuntimeError(f"{workers} worker(s) did not drain {n} events in time")
-        return (last[1] - first[1]) / (last[0] - first[0]), rss
+        events = last[1] - first[1]
+        return Drain(events / (last[0] - first[0]), rss, (cpu_last - cpu_first) / max(events, 1) * 1e6)
 
 
 def naive_rate(settings: Settings, models: list[ExampleModel], n: int) -> float:
@@ -221,25 +257,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--n", type=int, default=20_000, help="events (and rows) per run")
     parser.add_argument("--repeats", type=int, default=5, help="pipeline repeats (the ceiling takes 3)")
+    parser.add_argument("--before", action="store_true", help="also each sink with writes not overlapped")
     args = parser.parse_args()
     settings = Settings()
     models = _models()
     ceiling, writes = bench_cassandra.run(settings, n=args.n, repeats=3)
     for line in bench_cassandra.report(ceiling, writes):
         print(line, flush=True)
-    rates: dict[str, list[float]] = {client: [] for client in WRITE_CLIENTS}
+    variants = [(client, True) for client in WRITE_CLIENTS]
+    if args.before:
+        variants += [(client, False) for client in WRITE_CLIENTS]
+    drains: dict[tuple[str, bool], list[Drain]] = {variant: [] for variant in variants}
     for _ in range(args.repeats):
-        for client, values in rates.items():
-            values.append(scorecast_rate(settings, models, args.n, 1, client)[0])
-            print(f"1 worker, {client} sink: {values[-1]:,.0f} events/s (load {os.getloadavg()[0]:.1f})", flush=True)
-    medians = {client: Measurement.of(client, "events/s", values) for client, values in rates.items()}
-    for measurement in medians.values():
-        print(measurement, f"= {measurement.median / ceiling.median:.2f} of the ceiling")
-    pairs = [a / d for a, d in zip(rates["acsylla"], rates["cassandra-driver"], strict=True)]
-    print(
-        f"acsylla / cassandra-driver: {medians['acsylla'].median / medians['cassandra-driver'].median:.2f}x "
-        f"(pairwise {', '.join(f'{p:.2f}' for p in pairs)})"
-    )
+        for (client, overlap), values in drains.items():
+            drain = scorecast_drain(settings, models, args.n, 1, client, overlap)
+            values.append(drain)
+            print(
+                f"1 worker, {client} sink, {'overlapped' if overlap else 'serial'} writes: {drain.rate:,.0f} events/s,"
+                f" {drain.cpu_us_per_event:.1f} µs CPU/event (load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+    medians = {}
+    for (client, overlap), values in drains.items():
+        name = f"{client}, {'overlapped' if overlap else 'serial'}"
+        medians[client, overlap] = rate = Measurement.of(name, "events/s", [d.rate for d in values])
+        cpu = Measurement.of(name, "µs CPU/event", [d.cpu_us_per_event for d in values])
+        print(rate, f"= {rate.median / ceiling.median:.2f} of the ceiling;", cpu)
+    for overlap in sorted({overlap for _, overlap in variants}, reverse=True):
+        a, d = drains["acsylla", overlap], drains["cassandra-driver", overlap]
+        pairs = [x.rate / y.rate for x, y in zip(a, d, strict=True)]
+        print(
+            f"acsylla / cassandra-driver, {'overlapped' if overlap else 'serial'}: "
+            f"{medians['acsylla', overlap].median / medians['cassandra-driver', overlap].median:.2f}x "
+            f"(pairwise {', '.join(f'{p:.2f}' for p in pairs)})"
+        )
+    if args.before:
+        for client in WRITE_CLIENTS:
+            print(f"{client}: overlapped / serial {medians[client, True].median / medians[client, False].median:.2f}x")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # acknowledgements), short of the 1.3x that would justify a second client on the write path by default
     # (docs/performance.md, "Write path"): choose it where workers are bound by their own core.
     prediction_write_client: Literal["acsylla", "cassandra-driver"] = "cassandra-driver"
+    # A scorer writes a batch (Cassandra rows, prediction records, then its offset commit) on a delivery thread
+    # while it consumes, decodes and scores the next one (scorecast.batch_consumer). Off: one batch at a time.
+    worker_overlap_writes: bool = True
 
     # TLS and authentication (README "TLS and authentication"), beside the credentials above. Certificates and
     # keys are PEM files that must exist when settings are read; passwords are SecretStr (repr, str and logs

@@ -15,11 +15,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from confluent_kafka import Message
 
-from schemas.codec import AvroCodec
+from schemas.codec import AvroCodec, frame
 from schemas.dead_letters import DeadLetterSink
+from schemas.prediction_encoder import PredictionEncoder
 from schemas.registry import SchemaStore, schema_name
 from scorecast.errors import PermanentError
 from scorecast.io.producer import DeliveryError, KafkaProducer
@@ -56,6 +58,7 @@ class BatchOutputs:
     ) -> None:
         self._topic = settings.topic(stream, sink_kind)
         self._codec = AvroCodec(store, self._topic, schema_name(stream, sink_kind))
+        self._encoder: PredictionEncoder | Literal[False] | None = None  # None: not chosen yet (at the first batch)
         self._writer = writer
         self._producer = producer or KafkaProducer(
             settings,
@@ -109,27 +112,14 @@ class BatchOutputs:
         self, rows: PredictionRows, scored: ScoredBatch, messages: Sequence[Message], delivery: Delivery
     ) -> list[tuple[int, int]]:
         """Queue the records not yet acknowledged; returns their (version, position) tags."""
-        encode, produce, topic = self._codec.encode, self._producer.produce, self._topic
+        produce, topic = self._producer.produce, self._topic
         version, rejected, published = rows.version, delivery.rejected, delivery.published
         sent = []
-        columns = (rows.entity_ids, rows.event_ids, rows.event_times_ms.tolist(), rows.scores.tolist())
-        for position, entity_id, event_id, event_time, score in zip(scored.positions.tolist(), *columns, strict=True):
+        for position, entity_id, value in zip(
+            scored.positions.tolist(), rows.entity_ids, self._encode(rows), strict=True
+        ):
             if position in rejected or (version, position) in published:
                 continue
-            value = encode(
-                {
-                    "event_id": event_id,
-                    "entity_id": entity_id,
-                    "event_time": event_time,
-                    "model": rows.model,
-                    "version": version,
-                    "score": score,
-                    "outputs": {},
-                    "scored_at": rows.scored_at_ms,
-                    "variant": rows.variant,
-                },
-                check=False,
-            )
             tag = (version, position)
             try:
                 produce(topic, value, entity_id.encode(), headers=messages[position].headers(), tag=tag)
@@ -138,6 +128,42 @@ class BatchOutputs:
                 continue
             sent.append(tag)
         return sent
+
+    def _encode(self, rows: PredictionRows) -> list[bytes]:
+        """The rows' prediction records: column by column where the schema is the layout schemas.prediction_encoder
+        writes (byte for byte fastavro's), through the codec record by record otherwise."""
+        if self._encoder is None:
+            self._encoder = PredictionEncoder.of(self._codec.raw_schema, frame(self._codec.schema_id, b"")) or False
+        if self._encoder:
+            return self._encoder.encode(
+                model=rows.model,
+                version=rows.version,
+                variant=rows.variant,
+                scored_at_ms=rows.scored_at_ms,
+                event_ids=rows.event_ids,
+                entity_ids=rows.entity_ids,
+                event_times_ms=rows.event_times_ms,
+                scores=rows.scores,
+            )
+        encode = self._codec.encode
+        columns = (rows.entity_ids, rows.event_ids, rows.event_times_ms.tolist(), rows.scores.tolist())
+        return [
+            encode(
+                {
+                    "event_id": event_id,
+                    "entity_id": entity_id,
+                    "event_time": event_time,
+                    "model": rows.model,
+                    "version": rows.version,
+                    "score": score,
+                    "outputs": {},
+                    "scored_at": rows.scored_at_ms,
+                    "variant": rows.variant,
+                },
+                check=False,
+            )
+            for entity_id, event_id, event_time, score in zip(*columns, strict=True)
+        ]
 
     def _flush(self, sent: list[tuple[int, int]], delivery: Delivery, timeout_s: float = 30.0) -> None:
         """Wait for the records; a permanently refused one dead-letters its event, anything else is raised."""

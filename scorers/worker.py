@@ -1,8 +1,11 @@
 """The scorer agent: a micro-batch of events is scored once, then delivered, and only then committed.
 
 Delivery (scorers.outputs) is Cassandra writes acknowledged → predictions and dead letters acknowledged by
-Kafka; the shared BatchConsumer retries it until it succeeds and commits offsets only after. SIGTERM finishes
-the batch in hand, commits it and leaves the group (a batch still waiting out an outage is abandoned uncommitted).
+Kafka; the shared BatchConsumer retries it until it succeeds and commits offsets only after, in batch order. It
+runs on the consumer's delivery thread while the next batch is consumed and scored (``overlap``, on unless
+``SCORECAST_WORKER_OVERLAP_WRITES`` is off): ``handle`` and ``deliver`` share only thread-safe parts (metrics,
+the Cassandra session), and one batch is delivered at a time. SIGTERM finishes the batch being written, commits
+it and leaves the group (a batch still waiting out an outage is abandoned uncommitted).
 Models are read once per batch, so a hot reload never splits a batch between versions. A version that fails on
 a batch is quarantined and the batch rescored with one that works (scorers.quarantine), so one broken version
 never stops scoring.
@@ -160,6 +163,7 @@ class ScorerWorker:
                 topics=(settings.topic(config.stream, config.source),),
                 batch_max=config.batch_max,
                 instance_id=config.instance_id,
+                overlap=settings.worker_overlap_writes,
             ),
             on_lag=scorer.metrics.lag,
         )
