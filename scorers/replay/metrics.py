@@ -20,8 +20,9 @@ from sklearn.calibration import calibration_curve
 from schemas.features import FeatureSpec
 from scorers.profile import NumericProfile, ReferenceProfile
 from scorers.replay.results import Backtest
+from streams.drift_quantiles import WeightedSample, ks_test
 from streams.drift_stats import compare
-from streams.summary import Layout
+from streams.summary import Column, Layout, Summary
 
 EPS = 1e-6  # scores are clipped before log loss: one confident miss cannot make it infinite
 
@@ -142,6 +143,18 @@ def score_drift(scores: np.ndarray, event_times: np.ndarray, edges: np.ndarray, 
     return _drift(Layout.of_score(profile), scores.reshape(-1, 1), event_times, edges)
 
 
+def psi_and_p_value(column: Column, summary: Summary, binned: Summary, j: int) -> tuple[float, float]:
+    """``compare``'s PSI and p-value, which are all a backtest shows: for a column tested on its sketch, without
+    the Wasserstein distance computed beside them (~0.2 us per event of a 200k-event replay); the PSI comes from
+    the bin counts alone (``binned``: ``summary`` without its sketches)."""
+    sketch = summary.sketches.get(j)
+    if column.test == "ks" and column.quantiles is not None and sketch is not None:
+        _, p_value = ks_test(column.quantiles, WeightedSample.of(sketch))
+        return compare(column, binned, j).psi, min(1.0, max(0.0, p_value))
+    result = compare(column, summary, j)
+    return result.psi, result.p_value
+
+
 def _drift(layout: Layout, values: np.ndarray, event_times: np.ndarray, edges: np.ndarray) -> Drift:
     which = slice_of(event_times, edges)
     slices = len(edges) - 1
@@ -158,9 +171,9 @@ def _drift(layout: Layout, values: np.ndarray, event_times: np.ndarray, edges: n
         summary = layout.summary()
         summary.add(layout, rows)
         total.counts += summary.counts
+        binned = dataclasses.replace(summary, sketches={})
         for j, column in enumerate(layout.columns):
-            result = compare(column, summary, j)
-            psi[j, s], p_values[j, s] = result.psi, result.p_value
+            psi[j, s], p_values[j, s] = psi_and_p_value(column, summary, binned, j)
     return Drift(
         tuple(c.name for c in layout.columns),
         tuple(c.test for c in layout.columns),

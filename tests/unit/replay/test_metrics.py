@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
@@ -14,6 +16,7 @@ from scorers.replay.metrics import (
     grouped_metrics,
     metrics,
     over_time,
+    psi_and_p_value,
     slice_edges,
     slice_of,
 )
@@ -122,3 +125,18 @@ def test_the_whole_range_psi_is_that_of_every_event_summarised_at_once(
     whole.add(layout, backtest.features[:, [backtest.feature_names.index(n) for n in spec.names]])
     expected = [compare(c, whole, j).psi for j, c in enumerate(layout.columns)]
     np.testing.assert_array_equal(drift.psi_whole, expected)
+
+
+def test_each_slice_gets_the_psi_and_p_value_of_the_full_comparison(
+    backtest: Backtest, versions: list[ModelVersion], spec: FeatureSpec
+) -> None:
+    profile = versions[0].reference_profile
+    assert profile is not None
+    layout = Layout.of_features(spec, profile)
+    summary = layout.summary()
+    summary.add(layout, backtest.features[:5_000, [backtest.feature_names.index(n) for n in spec.names]])
+    binned = dataclasses.replace(summary, sketches={})
+    assert any(c.test == "ks" and c.quantiles is not None for c in layout.columns)
+    for j, column in enumerate(layout.columns):
+        full = compare(column, summary, j)
+        assert psi_and_p_value(column, summary, binned, j) == (full.psi, full.p_value)
