@@ -58,7 +58,7 @@ CLIENTS = ("acsylla", "cassandra-driver")
 SERVERS = ("granian", "uvicorn")  # the API's server, then the one it replaced (the baseline)
 # raw read modes of each client: through the API's connection, and the driver's own callback chaining
 RAW_MODES = {"acsylla": ("acsylla",), "cassandra-driver": ("driver", "asyncio")}
-MAX_WORKERS = (16, 64)
+MAX_WORKERS = (16, 64, 128)
 
 
 @dataclass(frozen=True)
