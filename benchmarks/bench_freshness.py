@@ -136,7 +136,8 @@ def _check_served(settings: Settings, samples: list[Sample]) -> None:
     token = KeyAdmin(session).create("bench", rate_limit_rps=0)[1]
     session.cluster.shutdown()
     port = free_port()
-    api = start_api(settings, port, workers=1, client=ApiSettings().cassandra_client)  # the API's default
+    defaults = ApiSettings()
+    api = start_api(settings, port, workers=1, client=defaults.cassandra_client, server=defaults.http_server)
     try:
         for sample in samples:
             response = httpx.get(

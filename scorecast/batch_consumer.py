@@ -143,8 +143,10 @@ class BatchConsumer:
                 messages = reader.take().records  # a fatal error raises: what was delivered is committed below
                 self._raise_failure()
                 if not messages:
-                    self._settle_in_flight()  # caught up: the batch being written is committed now
-                    if time.monotonic() - self._commit_sent_at >= self.config.commit_retry_s:
+                    if self._in_flight:  # caught up: the batch being written is committed as soon as it is
+                        self._settle_in_flight()
+                        self._commit()
+                    elif time.monotonic() - self._commit_sent_at >= self.config.commit_retry_s:
                         self._commit()  # what a refused commit left pending, while no batch brings it along
                     if not self._consumer.assignment():
                         reader.still()  # idle counts only while partitions are held

@@ -197,3 +197,26 @@ def test_a_refused_batch_is_bisected_on_the_callers_thread(monkeypatch: pytest.M
     assert rejected == [2]
     assert handled_on == {threading.current_thread().name}
     assert double.committed == {0: 5}
+
+
+def test_the_last_batch_is_committed_as_soon_as_it_is_written_when_nothing_follows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    committed_when_idle: dict[int, int] = {}
+
+    def caught_up(double: ConsumerDouble) -> list[Message]:
+        return []  # no further batch: the idle loop settles the batch being written
+
+    def look(double: ConsumerDouble) -> list[Message]:
+        committed_when_idle.update(double.committed)
+        return []
+
+    # (an empty take asks consume twice: what is queued, then a short wait)
+    made, double = consumer(monkeypatch, [*steps(batch((0, 0)), batch((0, 1))), caught_up, caught_up, look])
+
+    def handle(messages: list[Message]) -> Deliver:
+        return lambda: None
+
+    made.run(handle, double.stop)
+    # At once, not commit_retry_s after the previous batch's commit.
+    assert committed_when_idle == {0: 2}
