@@ -78,12 +78,14 @@ class Settings(BaseSettings):
     cassandra_consistency: Literal["ONE", "LOCAL_ONE", "TWO", "THREE", "QUORUM", "LOCAL_QUORUM", "ALL"] = "LOCAL_QUORUM"
     predictions_ttl_s: int = Field(default=0, ge=0, description="default TTL of prediction rows; 0 keeps them")
     # The client a scorer writes its prediction rows with (scorers.prediction_sink). acsylla (the DataStax C++
-    # driver) costs ~1.4x less worker CPU per event, but end to end a worker gained only ~1.1x (it mostly waits on
-    # acknowledgements), short of the 1.3x that would justify a second client on the write path by default
-    # (docs/performance.md, "Write path"): choose it where workers are bound by their own core.
+    # driver) costs ~1.4x less worker CPU per event, but end to end a worker gained only ~1.1-1.2x (it mostly waits
+    # on acknowledgements, also with writes overlapped with scoring), short of the 1.3x that would justify a second
+    # client on the write path by default (docs/performance.md, "Write path"): choose it where workers are bound
+    # by their own core.
     prediction_write_client: Literal["acsylla", "cassandra-driver"] = "cassandra-driver"
-    # A scorer writes a batch (Cassandra rows, prediction records, then its offset commit) on a delivery thread
-    # while it consumes, decodes and scores the next one (scorecast.batch_consumer). Off: one batch at a time.
+    # A scorer writes a batch (Cassandra rows, then prediction records) on a delivery thread while it consumes,
+    # decodes and scores the next one, and commits each batch after its writes, in order (scorecast.batch_consumer):
+    # 1.17-1.23x end to end on one worker (docs/performance.md, "Write path"). Off: one batch at a time.
     worker_overlap_writes: bool = True
 
     # TLS and authentication (README "TLS and authentication"), beside the credentials above. Certificates and

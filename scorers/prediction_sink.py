@@ -13,7 +13,7 @@ raised for the caller to retry.
 
 Two implementations share that contract (``PredictionSink``): ``PredictionWriter`` on cassandra-driver, and
 ``scorers.acsylla_sink.AcsyllaPredictionWriter`` on acsylla (the DataStax C++ driver), opt-in: it writes faster
-at less CPU per row, but a worker end to end gained only ~1.1x (docs/performance.md, "Write path").
+at less CPU per row, but a worker end to end gained only ~1.1-1.2x (docs/performance.md, "Write path").
 ``prediction_sink(settings, session)`` picks one from ``SCORECAST_PREDICTION_WRITE_CLIENT``.
 """
 
