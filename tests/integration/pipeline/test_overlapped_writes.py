@@ -39,6 +39,7 @@ class FaultySink:
         self.fault = fault
         self.writes = 0
         self.acknowledged = 0  # rows whose write returned
+        self.thread = ""  # that of the last write
         self.committed_seen: list[tuple[int, int]] = []  # (committed events, acknowledged rows) at each write
         self._group = settings.group_id(WorkerConfig(stream=STREAM, model="fraud").group)
         self._topic = settings.topic(STREAM, "events")
@@ -46,6 +47,7 @@ class FaultySink:
 
     def write(self, rows: PredictionRows) -> list[RejectedRow]:
         self.writes += 1
+        self.thread = threading.current_thread().name
         partitions = self._probe.list_topics(self._topic, timeout=10).topics[self._topic].partitions
         offsets = self._probe.committed([TopicPartition(self._topic, p) for p in partitions], timeout=10)
         self.committed_seen.append((sum(max(tp.offset, 0) for tp in offsets), self.acknowledged))
@@ -57,6 +59,12 @@ class FaultySink:
     def close(self) -> None:
         self._probe.close()
         self.inner.close()
+
+
+@pytest.fixture(params=["cassandra-driver", "acsylla"])
+def pipeline_settings(pipeline_settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """Each test on both prediction sinks: acsylla's runs its event loop on the delivery thread."""
+    return pipeline_settings.model_copy(update={"prediction_write_client": request.param})
 
 
 @pytest.fixture
@@ -126,6 +134,10 @@ def test_commits_never_run_ahead_of_acknowledged_writes(
     sinks = faulty(slow_every_other)
     stats = run_worker(batch_max=BATCH)
     assert stats.scored == N
+    assert type(sinks[0].inner).__name__ == {"acsylla": "AcsyllaPredictionWriter"}.get(
+        pipeline_settings.prediction_write_client, "PredictionWriter"
+    )
+    assert sinks[0].thread.startswith("deliver")  # written on the delivery thread
     seen = sinks[0].committed_seen
     assert len(seen) >= N // BATCH
     assert all(done <= acknowledged for done, acknowledged in seen)  # no offset before its rows were written
