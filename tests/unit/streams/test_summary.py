@@ -86,3 +86,32 @@ def test_the_size_of_a_summary_does_not_depend_on_the_events_it_has_seen() -> No
         large.add(LAYOUT, rows)
     assert large.events == 500_000
     assert large.nbytes == small.nbytes
+
+
+def _slot_of_each_value(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The bin rule value by value: below the first edge, [edges[i-1], edges[i]), above the last; last bin closed."""
+    slots = np.searchsorted(edges, values, side="right")
+    slots[values == edges[-1]] = len(edges) - 1
+    return slots
+
+
+@settings(max_examples=100)
+@given(
+    edges=st.lists(st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, 3.5]), min_size=2, max_size=6).map(sorted),
+    values=arrays(np.float64, st.integers(0, 60), elements=st.sampled_from([-2.0, -1.0, 0.0, 0.25, 0.5, 1.0,
+                                                                             1.5, 2.0, 3.5, 4.0, np.nan])),
+)  # fmt: skip
+def test_numeric_counts_follow_the_bin_rule_value_by_value(edges: list[float], values: np.ndarray) -> None:
+    """Counting by placing the edges among the sorted values gives each slot what looking up every value
+    among the edges gives, repeated edges and values on an edge included."""
+    spec = FeatureSpec("one", (Feature("x", "numeric", "double"),))
+    counts = (1,) * (len(edges) - 1)
+    profile = ReferenceProfile(1, {"x": NumericProfile(tuple(edges), counts, 0.0, 1.0, edges[0], edges[-1], {})},
+                               {}, None)  # fmt: skip
+    layout = Layout.of_features(spec, profile)
+    summary = layout.summary()
+    summary.add(layout, values.reshape(-1, 1))
+    finite = values[np.isfinite(values)]
+    expected = np.bincount(_slot_of_each_value(np.asarray(edges), finite), minlength=len(edges) + 1)
+    assert summary.counts.tolist() == expected.tolist()
+    assert summary.invalid.tolist() == [len(values) - len(finite)]
