@@ -102,6 +102,12 @@ def compare(column: Column, summary: Summary, j: int) -> ColumnResult:
     )
 
 
+def column_psi(column: Column, summary: Summary) -> float:
+    """``compare``'s PSI alone, from the bin counts: what a backtest needs beside a sketch's KS p-value."""
+    window = summary.column_counts(column).astype(np.float64)
+    return psi(_fold(column, column.reference.astype(np.float64)), _fold(column, window))
+
+
 def psi(reference: np.ndarray, window: np.ndarray) -> float:
     """Population stability index: KL(w‖r) + KL(r‖w) on smoothed bin shares."""
     r = reference + PSI_PSEUDO_COUNT
