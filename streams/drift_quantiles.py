@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,8 +57,7 @@ class WeightedSample:
 
     @classmethod
     def of(cls, sketch: kll_doubles_sketch) -> WeightedSample:
-        flat = np.fromiter(itertools.chain.from_iterable(sketch), np.float64, 2 * sketch.num_retained)
-        values, weights = flat[0::2], flat[1::2]
+        values, weights = _retained(sketch)
         order = np.argsort(values, kind="stable")
         cumulative = np.concatenate([[0.0], np.cumsum(weights[order])])
         return cls(values[order], weights[order], int(sketch.n), cumulative / cumulative[-1])
@@ -70,6 +70,29 @@ class WeightedSample:
     def own_cdf(self) -> np.ndarray:
         """``cdf`` at this sample's own values: kept, since a reference is tested against window after window."""
         return self.cdf(self.values)
+
+
+# DataSketches' KLL serial format (kll_sketch::serialize): a full-size preamble of 5 ints (family 15, serial
+# version 1: more than one item), then n, min_k and the level count, the level offsets (uint32, the last one
+# implied), min and max, and the retained items level by level; an item of level h stands for 2^h values.
+_KLL_FAMILY, _KLL_SERIAL_VERSION, _KLL_FULL_PREAMBLE = 15, 1, 5
+
+
+def _retained(sketch: kll_doubles_sketch) -> tuple[np.ndarray, np.ndarray]:
+    """The sketch's retained values and weights, in its iteration order. Read from its serialized bytes: the
+    Python iterator makes a tuple per item (~0.3 ms a window sketch, 0.04 s of a 200k-event backtest's drift).
+    Any other layout (empty, one item, another format) goes through the iterator."""
+    data = sketch.serialize()
+    preamble, version, family = struct.unpack_from("<BBB", data, 0)
+    if (preamble, version, family) == (_KLL_FULL_PREAMBLE, _KLL_SERIAL_VERSION, _KLL_FAMILY):
+        (levels,) = struct.unpack_from("<B", data, 18)
+        offsets = np.frombuffer(data, "<u4", levels, 20).astype(np.int64)
+        items = np.frombuffer(data, "<f8", offset=20 + 4 * levels + 16)
+        sizes = np.diff(offsets - offsets[0], append=len(items))
+        if len(items) == sketch.num_retained and np.all(sizes >= 0):
+            return items.astype(np.float64), np.repeat(np.ldexp(1.0, np.arange(levels)), sizes)
+    flat = np.fromiter(itertools.chain.from_iterable(sketch), np.float64, 2 * sketch.num_retained)
+    return flat[0::2], flat[1::2]
 
 
 def ks_test(reference: WeightedSample, window: WeightedSample) -> tuple[float, float]:

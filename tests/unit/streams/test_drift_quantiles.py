@@ -7,6 +7,7 @@ unbinned test rejects 76%.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -16,6 +17,7 @@ from scipy.stats import binomtest, ks_2samp, wasserstein_distance
 from schemas.features import Feature, FeatureSpec
 from scorers.profile import NumericProfile, ReferenceProfile
 from streams.drift import DriftMonitor, DriftPolicy, WindowReport
+from streams.drift_quantiles import WeightedSample, window_sketch
 from streams.summary import Layout
 from streams.windows import WindowSpec
 
@@ -110,3 +112,23 @@ def test_windows_larger_than_the_sketch_holds_keep_the_level() -> None:
     assert binomtest(rejections, trials, 0.05, alternative="greater").pvalue > 0.01
     shifted = [rng.normal(0.1, 1.0, 20_000) for _ in range(10)]
     assert all(r.columns[0].p_value <= 0.05 for r in windows(monitor_of(reference), shifted))
+
+
+@pytest.mark.parametrize("sizes", [(1,), (5,), (1_000,), (1_001,), (16_700,), (200_000,), (3_000, 40_000, 7)])
+def test_a_sketch_is_read_back_as_its_iterator_gives_it(sizes: tuple[int, ...]) -> None:
+    """The retained values and weights read from a sketch's serialized bytes are the iterator's, in its order:
+    exact and in estimation mode, one level or many, merged sketches included."""
+    rng = np.random.default_rng(len(sizes) + sum(sizes))
+    sketch = window_sketch()
+    for n in sizes:
+        part = window_sketch()
+        part.update(rng.lognormal(size=n))
+        sketch.merge(part)
+    flat = np.fromiter(itertools.chain.from_iterable(sketch), np.float64, 2 * sketch.num_retained)
+    order = np.argsort(flat[0::2], kind="stable")
+    sample = WeightedSample.of(sketch)
+    np.testing.assert_array_equal(sample.values, flat[0::2][order])
+    np.testing.assert_array_equal(sample.weights, flat[1::2][order])
+    cumulative = np.concatenate([[0.0], np.cumsum(flat[1::2][order])])
+    np.testing.assert_array_equal(sample.cumulative, cumulative / cumulative[-1])
+    assert sample.n == sum(sizes)
