@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import pytest
 from scorecast.app.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.registry import ModelVersion
+from scorers.replay.reader import RangeReader, RawBatch
 from scorers.replay.runner import ReplayOutcome, ReplayRequest, run_replay
 from tests.integration.pipeline.conftest import pipeline_settings, registered, run_worker
 
@@ -81,3 +82,21 @@ def champion(registered: list[ModelVersion]) -> str:
 
 def every_version(registered: list[ModelVersion]) -> tuple[str, ...]:
     return tuple(f"{v.model}@{v.version}" for v in registered)
+
+
+class CountingReader(RangeReader):
+    """The real range reader, counting the records it reads from Kafka (events or labels, wherever installed)."""
+
+    read = 0
+
+    def __iter__(self) -> Iterator[RawBatch]:
+        for raw in super().__iter__():
+            CountingReader.read += len(raw)
+            yield raw
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch, module: object) -> type[CountingReader]:
+    """Make ``module`` read its ranges through ``CountingReader``, counting from zero."""
+    monkeypatch.setattr(module, "RangeReader", CountingReader)
+    CountingReader.read = 0
+    return CountingReader

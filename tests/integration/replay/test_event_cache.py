@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,27 +9,13 @@ import pytest
 
 from scorers.registry import ModelVersion
 from scorers.replay import scan
-from scorers.replay.reader import RangeReader, RawBatch
 from scorers.replay.runner import ReplayOutcome
-from tests.integration.replay.conftest import Produce, Replay, champion, read_results
-
-
-class CountingReader(RangeReader):
-    """The real reader, counting the event records the scan reads from Kafka."""
-
-    read = 0
-
-    def __iter__(self) -> Iterator[RawBatch]:
-        for raw in super().__iter__():
-            CountingReader.read += len(raw)
-            yield raw
+from tests.integration.replay.conftest import CountingReader, Produce, Replay, champion, count_reads, read_results
 
 
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> type[CountingReader]:
-    monkeypatch.setattr(scan, "RangeReader", CountingReader)
-    CountingReader.read = 0
-    return CountingReader
+    return count_reads(monkeypatch, scan)  # the event records read from Kafka
 
 
 def challenger(registered: list[ModelVersion]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,26 +9,12 @@ import pytest
 
 from scorers.registry import ModelVersion
 from scorers.replay import label_fetch
-from scorers.replay.reader import RangeReader, RawBatch
-from tests.integration.replay.conftest import Produce, Replay, champion, read_results
-
-
-class CountingReader(RangeReader):
-    """The real reader, counting the label records it reads from Kafka."""
-
-    read = 0
-
-    def __iter__(self) -> Iterator[RawBatch]:
-        for raw in super().__iter__():
-            CountingReader.read += len(raw)
-            yield raw
+from tests.integration.replay.conftest import CountingReader, Produce, Replay, champion, count_reads, read_results
 
 
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> type[CountingReader]:
-    monkeypatch.setattr(label_fetch, "RangeReader", CountingReader)
-    CountingReader.read = 0
-    return CountingReader
+    return count_reads(monkeypatch, label_fetch)  # the label records read from Kafka
 
 
 def test_cached_labels_give_the_same_results_and_only_new_labels_are_read(
