@@ -52,11 +52,9 @@ def consume(settings: Settings, plan: Plan, _: Any) -> Section:
 
     section = Section("Kafka consume rate (transport choice)")
     section.measurements = bench_consume.run(settings, n=plan.n * 2, repeats=plan.repeats)
+    section.lines = bench_consume.report(section.measurements)
     if not bench_consume.faust_installed():
         section.lines.append("faust-streaming not installed (pip install 'scorecast[faust]'): its column is skipped")
-        return section
-    confluent, faust = section.measurements
-    section.lines.append(f"confluent-kafka / faust-streaming: {ratio(confluent, faust):.1f}x")
     return section
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from benchmarks.common import Measurement, measure
+from benchmarks.common import Measurement, measure, ratio
 from infra.topics import ensure_topics
 from scorecast.io.read_policy import take_batch
 from scorecast.io.reader import Span, read_range
@@ -148,7 +148,7 @@ def run(settings: Settings, n: int = 200_000, repeats: int = 3) -> list[Measurem
     fill_topic(settings, topic, 5 * n)
     measurements = [
         measure(
-            "kafka consume: confluent-kafka consume(2000)",
+            CONFLUENT,
             "msg/s",
             lambda: confluent_rate(settings, topic, 5 * n),
             repeats,
@@ -158,12 +158,33 @@ def run(settings: Settings, n: int = 200_000, repeats: int = 3) -> list[Measurem
         rates = [range_read_cpu_rate(settings, topic, tuning, batch) for _ in range(repeats)]
         measurements.append(Measurement.of(f"kafka range read: {name} (per CPU-second)", "msg/CPU-s", rates))
     if faust_installed():
-        measurements.append(
-            measure(
-                "kafka consume: faust-streaming take(2000)", "msg/s", lambda: faust_rate(settings, topic, n), repeats
-            )
-        )
+        measurements.append(measure(FAUST, "msg/s", lambda: faust_rate(settings, topic, n), repeats))
     return measurements
+
+
+CONFLUENT = "kafka consume: confluent-kafka consume(2000)"
+FAUST = "kafka consume: faust-streaming take(2000)"
+
+
+def report(measurements: list[Measurement]) -> list[str]:
+    """The ratios behind the two choices: confluent-kafka over faust-streaming (the scorer's transport), each
+    range-read tuning over the replay reader's own settings (whether bulk-drain tuning pays)."""
+    by_name = {m.name: m for m in measurements}
+    lines = []
+    if CONFLUENT in by_name and FAUST in by_name:
+        lines.append(f"confluent-kafka / faust-streaming: {ratio(by_name[CONFLUENT], by_name[FAUST]):.1f}x")
+    range_reads = [m for m in measurements if m.name.startswith("kafka range read: ")]
+    if range_reads:
+        baseline = range_reads[0]
+        lines += [
+            f"range read per CPU-second, {_tuning(m)} / {_tuning(baseline)}: {ratio(m, baseline):.2f}x"
+            for m in range_reads[1:]
+        ]
+    return lines
+
+
+def _tuning(measurement: Measurement) -> str:
+    return measurement.name.removeprefix("kafka range read: ").removesuffix(" (per CPU-second)")
 
 
 def faust_installed() -> bool:
