@@ -111,6 +111,10 @@ def pipeline(settings: Settings, plan: Plan, models: Any) -> Section:
         ],
         f"peak worker RSS {rss.median:.0f} MB (target <= 300 MB)",
     ]
+    shares = [m for m in measured if m.name.startswith(f"{bench_pipeline.SHARES}{default} sink: ")]
+    if shares:  # what the gap to the ceiling (Cassandra alone on the box) is made of
+        parties = ", ".join(f"{m.name.rsplit(': ', 1)[1]} {m.median:.1f}" for m in shares)
+        section.lines.append(f"box CPU µs per event, 1 worker, {default} sink: {parties}")
     return section
 
 
@@ -118,7 +122,7 @@ def freshness(settings: Settings, plan: Plan, models: Any) -> Section:
     from benchmarks import bench_freshness, bench_pipeline
 
     section = Section("Freshness: produce → prediction readable (p50/p99)")
-    peak, _ = bench_pipeline.scorecast_rate(settings, models, plan.n, workers=1)
+    peak = bench_pipeline.scorecast_drain(settings, models, plan.n, workers=1).rate
     rates = (peak / 4, peak / 2)
     section.lines.append(f"max throughput of 1 worker in this run: {peak:,.0f} events/s; loads: 1/4 and 1/2 of it")
     section.measurements = bench_freshness.run(settings, models, rates, plan.repeats)

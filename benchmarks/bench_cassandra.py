@@ -30,13 +30,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import acsylla
 import numpy as np
 
 from benchmarks.common import Measurement, figure
-from infra.local import LocalCluster
+from benchmarks.cpu import local_service_pid, process_cpu_s
 from infra.migrations import migrate
 from scorecast.cassandra import connect
 from scorecast.io.acsylla_cluster import acsylla_cluster
@@ -160,20 +159,10 @@ class Sample:
     server_us: float  # Cassandra's CPU per row (nan when its process is not ours to read)
 
 
-def _jvm_cpu_s(pid: int | None) -> float:
-    if pid is None:
-        return float("nan")
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def sample(settings: Settings, write: Write, rows: PredictionRows, cassandra_pid: int | None) -> Sample:
-    cpu, server = time.process_time(), _jvm_cpu_s(cassandra_pid)
+    cpu, server = time.process_time(), process_cpu_s(cassandra_pid)
     seconds = write(settings, rows)
-    cpu, server = time.process_time() - cpu, _jvm_cpu_s(cassandra_pid) - server
+    cpu, server = time.process_time() - cpu, process_cpu_s(cassandra_pid) - server
     n = len(rows)
     return Sample(n / seconds, cpu / n * 1e6, server / n * 1e6)
 
@@ -188,11 +177,6 @@ def bench_keyspace(settings: Settings) -> Iterator[Settings]:
     finally:
         with cassandra_session(scoped, keyspace=False) as session:
             session.execute(f"DROP KEYSPACE IF EXISTS {scoped.keyspace}", timeout=120)
-
-
-def _cassandra_pid(settings: Settings) -> int | None:
-    cluster = LocalCluster(settings)
-    return cluster.pid(cluster.service("cassandra"))
 
 
 def bridge_cost_us(calls: int = 5000) -> tuple[float, float]:
@@ -228,7 +212,7 @@ def run(settings: Settings, n: int = 100_000, repeats: int = 3) -> tuple[Measure
     chosen = variants()
     samples: dict[str, list[Sample]] = {name: [] for name in chosen}
     with bench_keyspace(settings) as scoped:
-        pid = _cassandra_pid(scoped)
+        pid = local_service_pid(scoped, "cassandra")
         sample(scoped, chosen[BASELINE], _slice(rows, 0, min(n, 5 * CHUNK)), pid)  # warm-up: JIT, memtables
         for _ in range(repeats):
             for name, write in chosen.items():

@@ -42,6 +42,7 @@ import httpx
 from cassandra.concurrent import execute_concurrent_with_args
 
 from benchmarks.common import Measurement, ratio
+from benchmarks.cpu import local_service_pid, process_cpu_s
 from infra.migrations import migrate
 from lookup_api.acsylla_connection import AcsyllaConnection
 from lookup_api.config import ApiSettings
@@ -176,44 +177,23 @@ def write_targets(path: Path, base: str, ids: list[str], token: str) -> None:
             out.write("\n")
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its live children (the server's workers), from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total, pending = 0.0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(c) for c in (task / "children").read_text().split()]
-        except FileNotFoundError:
-            continue
-    return total
-
-
 def cassandra_pid() -> int | None:
-    """The local Cassandra's pid, from the pid file `scorecast infra up` writes (None for another cluster)."""
-    pid_file = Path(os.environ.get("SCORECAST_INFRA_DIR", ".scorecast")) / "run" / "cassandra.pid"
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return pid if Path(f"/proc/{pid}").exists() else None
+    """The local Cassandra's pid (None for another cluster)."""
+    return local_service_pid(Settings(), "cassandra")
 
 
 def attack(
     vegeta: str, targets: Path, phase: str, rate: int, seconds: float, server_pid: int, workers: int | None = None
 ) -> LoadResult:
     cassandra = cassandra_pid()
-    cassandra_cpu = process_cpu_s(cassandra) if cassandra else float("nan")
+    cassandra_cpu = process_cpu_s(cassandra)
     vegeta_cpu = _children_cpu_s()
     cpu = process_cpu_s(server_pid)
     command = [vegeta, "attack", "-format=json", f"-targets={targets}", f"-duration={seconds}s", "-timeout=5s"]
     command += [f"-rate={rate}/1s"] if rate else ["-rate=0", f"-max-workers={workers}", f"-workers={workers}"]
     attack_run = subprocess.run(command, check=True, capture_output=True, timeout=seconds + 60)
     server_cpu_s = process_cpu_s(server_pid) - cpu
-    cassandra_cpu_s = process_cpu_s(cassandra) - cassandra_cpu if cassandra else float("nan")
+    cassandra_cpu_s = process_cpu_s(cassandra) - cassandra_cpu
     vegeta_cpu_s = _children_cpu_s() - vegeta_cpu
     report = subprocess.run(
         [vegeta, "report", "-type=json"], input=attack_run.stdout, check=True, capture_output=True, timeout=120

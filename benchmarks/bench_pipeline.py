@@ -28,6 +28,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from benchmarks.common import Measurement, measure
+from benchmarks.cpu import CpuShares, CpuSpan, local_service_pid
 from infra.init import initialise
 from schemas.codec import AvroCodec
 from schemas.features import encode, load_feature_spec
@@ -87,26 +88,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass(frozen=True)
 class Drain:
     rate: float  # events/s, committed
     peak_rss_mb: float
     cpu_us_per_event: float  # the workers' CPU over the same span
-
-
-def scorecast_rate(
-    settings: Settings, models: list[ExampleModel], n: int, workers: int, write_client: str | None = None
-) -> tuple[float, float]:
-    """(events/s over the drain of a backlog of ``n`` events by ``workers`` processes, peak worker RSS in MB).
-    ``write_client`` picks the workers' prediction sink (the settings' by default)."""
-    drain = scorecast_drain(settings, models, n, workers, write_client)
-    return drain.rate, drain.peak_rss_mb
+    # Over the same span, CPU µs per event of: the workers, Kafka, Cassandra, the rest of the box, and its idle time
+    shares_us: dict[str, float]
 
 
 def scorecast_drain(
@@ -153,7 +141,14 @@ def scorecast_drain(
         probe = Consumer({**scoped.kafka_config(), "group.id": group})
         try:
             first = last = None
-            cpu_first = cpu_last = 0.0
+            span = CpuSpan(
+                {
+                    "workers": [p.pid for p in processes],
+                    "Kafka": [local_service_pid(scoped, "kafka")],
+                    "Cassandra": [local_service_pid(scoped, "cassandra")],
+                }
+            )
+            shares: CpuShares | None = None
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
                 if any(process.poll() is not None for process in processes):
@@ -162,10 +157,10 @@ def scorecast_drain(
                 now = time.perf_counter()
                 if first is None and done > 0:
                     first = (now, done)
-                    cpu_first = sum(cpu_seconds(p.pid) for p in processes)
+                    span.start()
                 if done >= n:
                     last = (now, done)
-                    cpu_last = sum(cpu_seconds(p.pid) for p in processes)
+                    shares = span.stop()
                     break
                 time.sleep(0.05)
             rss = max(peak_rss_mb(p.pid) for p in processes)
@@ -175,10 +170,11 @@ def scorecast_drain(
                 process.terminate()
             for process in processes:
                 process.wait(60)
-        if first is None or last is None:
+        if first is None or last is None or shares is None:
             raise RuntimeError(f"{workers} worker(s) did not drain {n} events in time")
         events = last[1] - first[1]
-        return Drain(events / (last[0] - first[0]), rss, (cpu_last - cpu_first) / max(events, 1) * 1e6)
+        per_event = shares.per_unit_us(events)
+        return Drain(events / (last[0] - first[0]), rss, per_event["workers"], per_event)
 
 
 def naive_rate(settings: Settings, models: list[ExampleModel], n: int) -> float:
@@ -234,17 +230,32 @@ def run(
 ) -> list[Measurement]:
     """The naive pipeline, then scorecast with each worker count and sink, interleaved repeat by repeat (so a
     before/after ratio compares runs on the same box state), and the workers' peak RSS."""
-    rss: list[float] = []
-    rates: dict[tuple[int, str], list[float]] = {(w, c): [] for w in workers for c in clients}
+    drains: dict[tuple[int, str], list[Drain]] = {(w, c): [] for w in workers for c in clients}
     results = [measure("naive per-event pipeline", "events/s", lambda: naive_rate(settings, models, 3_000), repeats)]
     for _ in range(repeats):
-        for (count, client), values in rates.items():
-            rate, peak = scorecast_rate(settings, models, n, count, client)
-            values.append(rate)
-            rss.append(peak)
-    results += [Measurement.of(scorecast_name(w, c), "events/s", values) for (w, c), values in rates.items()]
-    results.append(Measurement.of("scorer worker peak RSS", "MB", rss))
+        for (count, client), values in drains.items():
+            values.append(scorecast_drain(settings, models, n, count, client))
+    results += [
+        Measurement.of(scorecast_name(w, c), "events/s", [d.rate for d in values]) for (w, c), values in drains.items()
+    ]
+    results.append(
+        Measurement.of("scorer worker peak RSS", "MB", [d.peak_rss_mb for values in drains.values() for d in values])
+    )
+    for (count, client), values in drains.items():  # where the box's CPU went while one worker drained
+        if count == 1:
+            results += [
+                Measurement.of(f"{SHARES}{client} sink: {party}", "µs CPU/event", [d.shares_us[party] for d in values])
+                for party in values[0].shares_us
+            ]
     return results
+
+
+# The names of the CPU-share measurements of 1 worker: the prefix, then "<client> sink: <party>".
+SHARES = "box CPU per event, 1 worker, "
+
+
+def cpu_shares_line(drain: Drain) -> str:
+    return "box CPU per event: " + ", ".join(f"{party} {us:.1f} µs" for party, us in drain.shares_us.items())
 
 
 def main() -> None:
@@ -274,7 +285,7 @@ def main() -> None:
             values.append(drain)
             print(
                 f"1 worker, {client} sink, {'overlapped' if overlap else 'serial'} writes: {drain.rate:,.0f} events/s,"
-                f" {drain.cpu_us_per_event:.1f} µs CPU/event (load {os.getloadavg()[0]:.1f})",
+                f" {drain.cpu_us_per_event:.1f} µs CPU/event (load {os.getloadavg()[0]:.1f}); {cpu_shares_line(drain)}",
                 flush=True,
             )
     medians = {}

@@ -23,6 +23,7 @@ import scorecast.batch_consumer
 import scorers.outputs
 import scorers.worker
 from benchmarks.bench_pipeline import STREAM, isolated
+from benchmarks.cpu import CpuSpan, local_service_pid
 from scorecast.app.produce_cli import produce_synthetic
 from scorecast.settings import Settings
 from scorers.acsylla_sink import AcsyllaPredictionWriter
@@ -84,9 +85,18 @@ def main() -> None:
     )
     with isolated(settings, _models(), "stages") as scoped:
         produce_synthetic(scoped, STREAM, count=args.n, seed=5, labels=False)
+        span = CpuSpan(
+            {
+                "worker": [os.getpid()],
+                "Kafka": [local_service_pid(scoped, "kafka")],
+                "Cassandra": [local_service_pid(scoped, "cassandra")],
+            }
+        )
         with scorer_worker(scoped, WorkerConfig(stream=STREAM, model="fraud")) as worker:
             started, cpu = time.perf_counter(), time.process_time()
+            span.start()
             stats = worker.run(threading.Event(), idle_exit_s=IDLE_EXIT_S)
+            shares = span.stop()
             seconds = time.perf_counter() - started - IDLE_EXIT_S
             cpu = time.process_time() - cpu
     events = max(stats.scored, 1)
@@ -94,6 +104,11 @@ def main() -> None:
     print(
         f"{args.client} sink, {mode}: {stats.scored} events in {stats.batches} batches, {events / seconds:,.0f} "
         f"events/s, process CPU {cpu / events * 1e6:.1f} µs/event (load {os.getloadavg()[0]:.1f})"
+    )
+    print(
+        "  box CPU (the idle exit's second included): "
+        + ", ".join(f"{party} {us:.1f}" for party, us in shares.per_unit_us(events).items())
+        + " µs/event"
     )
     for _, _, stage in dict.fromkeys(STAGES, None):
         if stage in clock.wall:
