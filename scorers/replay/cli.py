@@ -113,9 +113,14 @@ def replay(
     no_label_cache: Annotated[bool, typer.Option(help="read every label from Kafka and keep none")] = False,
     event_cache: Annotated[
         Path | None,
-        typer.Option(help="folder of decoded events kept by topic range [default: user cache folder]"),
+        typer.Option(
+            help="folder of decoded events kept by topic range, and drift results by their inputs "
+            "[default: user cache folder]"
+        ),
     ] = None,
-    no_event_cache: Annotated[bool, typer.Option(help="read and decode every event from Kafka and keep none")] = False,
+    no_event_cache: Annotated[
+        bool, typer.Option(help="read and decode every event from Kafka, compute every drift, keep none")
+    ] = False,
     event_cache_gb: Annotated[
         float, typer.Option(help="size bound of the event cache; least recently used spans go first", min=0)
     ] = 4.0,

@@ -11,6 +11,7 @@ from scorers.registry import ModelVersion
 from scorers.replay.metrics import (
     Calibration,
     Drift,
+    Memo,
     Metrics,
     calibration,
     feature_drift,
@@ -47,8 +48,15 @@ class Findings:
 
 
 def find(
-    stream: str, replay: ReplayRange, horizon_ms: int, backtest: Backtest, metas: list[ModelVersion], slices: int = 12
+    stream: str,
+    replay: ReplayRange,
+    horizon_ms: int,
+    backtest: Backtest,
+    metas: list[ModelVersion],
+    slices: int = 12,
+    memo: Memo | None = None,
 ) -> Findings:
+    """``memo`` keeps drift results by their inputs (drift_memo.DriftMemo.drift) for later backtests."""
     keys = [(m.model, m.version) for m in metas]
     edges = slice_edges(backtest.event_times, slices)
     step = max(1, len(backtest) // 50_000)
@@ -77,11 +85,12 @@ def find(
         first = seen.setdefault(reference, key)
         findings.drift_reference[key] = first
         if first == key:  # versions trained on the same data share one feature reference: compare it once
-            findings.feature_drift[key] = feature_drift(backtest, edges, meta.feature_spec, profile)
+            findings.feature_drift[key] = feature_drift(backtest, edges, meta.feature_spec, profile, memo)
         else:
             findings.feature_drift[key] = findings.feature_drift[first]
         if profile.score is not None:
-            findings.score_drift[key] = score_drift(backtest.scores[key], backtest.event_times, edges, profile.score)
+            scores = backtest.scores[key]
+            findings.score_drift[key] = score_drift(scores, backtest.event_times, edges, profile.score, memo)
         else:
             findings.score_drift[key] = None
     return findings

@@ -12,6 +12,8 @@ PSI, and KS or chi-square p-values), so a backtest and the live drift monitor ag
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,15 +134,31 @@ class Drift:
     psi_whole: np.ndarray  # (columns,): the whole range against the reference
 
 
-def feature_drift(backtest: Backtest, edges: np.ndarray, spec: FeatureSpec, profile: ReferenceProfile) -> Drift:
+# Drift kept by its inputs (drift_memo.DriftMemo.drift): (reference, values, event times, edges, compute) -> Drift.
+Memo = Callable[[str, np.ndarray, np.ndarray, np.ndarray, Callable[[], Drift]], Drift]
+
+
+def feature_drift(
+    backtest: Backtest, edges: np.ndarray, spec: FeatureSpec, profile: ReferenceProfile, memo: Memo | None = None
+) -> Drift:
     """Every feature the reference profiles, per slice, against the reference."""
     index = [backtest.feature_names.index(name) for name in spec.names]
-    return _drift(Layout.of_features(spec, profile), backtest.features[:, index], backtest.event_times, edges)
+    values, times = backtest.features[:, index], backtest.event_times
+    compute = functools.partial(_drift, Layout.of_features(spec, profile), values, times, edges)
+    if memo is None:
+        return compute()
+    return memo(repr(("features", spec, profile.numeric, profile.categorical)), values, times, edges, compute)
 
 
-def score_drift(scores: np.ndarray, event_times: np.ndarray, edges: np.ndarray, profile: NumericProfile) -> Drift:
+def score_drift(
+    scores: np.ndarray, event_times: np.ndarray, edges: np.ndarray, profile: NumericProfile, memo: Memo | None = None
+) -> Drift:
     """The version's score distribution per slice against its scores on the training data."""
-    return _drift(Layout.of_score(profile), scores.reshape(-1, 1), event_times, edges)
+    values = scores.reshape(-1, 1)
+    compute = functools.partial(_drift, Layout.of_score(profile), values, event_times, edges)
+    if memo is None:
+        return compute()
+    return memo(repr(("score", profile)), values, event_times, edges, compute)
 
 
 def psi_and_p_value(column: Column, summary: Summary, j: int) -> tuple[float, float]:

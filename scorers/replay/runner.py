@@ -16,6 +16,7 @@ from scorecast.settings import Settings
 from scorers.registry import Registry
 from scorers.replay.bounds import parse_bound
 from scorers.replay.checkpoint import Checkpoint, Manifest
+from scorers.replay.drift_memo import DriftMemo
 from scorers.replay.errors import ReplayError, ReplayInterruptedError
 from scorers.replay.event_cache import DEFAULT_MAX_BYTES
 from scorers.replay.findings import Findings, find
@@ -150,7 +151,8 @@ def run_replay(
     write_parquet(results_table(events, pinned.keys), request.results)
     rejects = write_rejects(checkpoint, request.results)
     clock.lap("write results")
-    findings = find(request.stream, replay, request.horizon_ms, backtest, [v for v, _ in pinned.versions])
+    memo = None if request.event_cache is None else DriftMemo(request.event_cache).drift
+    findings = find(request.stream, replay, request.horizon_ms, backtest, [v for v, _ in pinned.versions], memo=memo)
     clock.lap("metrics and drift")
     findings = dataclasses.replace(findings, seconds=clock.total)
     if request.report is not None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from scorers.registry import ModelVersion
-from scorers.replay import scan
+from scorers.replay import metrics, scan
+from scorers.replay.metrics import Drift
 from scorers.replay.runner import ReplayOutcome
 from tests.integration.replay.conftest import CountingReader, Produce, Replay, champion, count_reads, read_results
 
@@ -23,15 +25,40 @@ def challenger(registered: list[ModelVersion]) -> str:
     return f"{version.model}@{version.version}"
 
 
+@pytest.fixture
+def drift_computed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many drift comparisons (a column set against a reference) the replays computed, not read back."""
+    computed = [0]
+    compute = metrics._drift
+
+    def counted(*args: Any) -> Drift:
+        computed[0] += 1
+        return compute(*args)
+
+    monkeypatch.setattr(metrics, "_drift", counted)
+    return computed
+
+
 def same_findings(a: ReplayOutcome, b: ReplayOutcome) -> None:
     fa, fb = a.findings, b.findings
     assert (fa.events, fa.labelled, fa.rejects) == (fb.events, fb.labelled, fb.rejects)
     assert fa.overall == fb.overall
     assert fa.over_time == fb.over_time
+    for drift_a, drift_b in (*zip(fa.feature_drift.values(), fb.feature_drift.values(), strict=True),
+                             *zip(fa.score_drift.values(), fb.score_drift.values(), strict=True)):  # fmt: skip
+        assert (drift_a is None) == (drift_b is None)
+        if drift_a is not None and drift_b is not None:  # PSI is exact; sketch p-values vary within their error
+            np.testing.assert_array_equal(drift_a.psi, drift_b.psi)
+            np.testing.assert_array_equal(drift_a.psi_whole, drift_b.psi_whole)
 
 
 def test_cached_events_give_the_same_results_and_only_new_events_are_read(
-    registered: list[ModelVersion], produce: Produce, replay: Replay, tmp_path: Path, counted: Any
+    registered: list[ModelVersion],
+    produce: Produce,
+    replay: Replay,
+    tmp_path: Path,
+    counted: Any,
+    drift_computed: list[int],
 ) -> None:
     cache = tmp_path / "event-cache"
     first = produce(3_000)
@@ -40,8 +67,10 @@ def test_cached_events_give_the_same_results_and_only_new_events_are_read(
         counted.read = 0
         cold = replay(*first.window, (model,), name=f"cold-{model}", event_cache=cache)
         cold_reads, counted.read = counted.read, 0
+        drift_computed[0] = 0
         warm = replay(*first.window, (model,), name=f"warm-{model}", event_cache=cache)
         assert counted.read == 0  # every event of the range came from the cache
+        assert drift_computed[0] == 0  # and its drift from the cold replay's
         assert read_results(warm.results).equals(read_results(plain.results))
         assert read_results(cold.results).equals(read_results(plain.results))
         same_findings(warm, plain)
