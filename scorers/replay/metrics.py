@@ -75,7 +75,11 @@ def _grouped_auc(
     scores: np.ndarray, y: np.ndarray, group: np.ndarray, groups: int, labelled: np.ndarray, positives: np.ndarray
 ) -> np.ndarray:
     """Per group, P(score of a positive > score of a negative) + 1/2 P(equal): the area under the ROC curve."""
-    order = np.lexsort((scores, group))
+    # By score, then (a stable sort of small ints: a radix sort) by group: ~2x faster than lexsort on both keys,
+    # ~6x with one group. The order among equal scores is free: ties share their mean rank below.
+    order = np.argsort(scores)
+    if groups > 1:
+        order = order[np.argsort(group[order], kind="stable")]
     s, g, yy = scores[order], group[order], y[order]
     first = np.searchsorted(g, np.arange(groups))  # where each group starts in the sorted order
     rank = np.arange(1, len(s) + 1, dtype=np.float64) - first[g]  # 1-based rank within the group
