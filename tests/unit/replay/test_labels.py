@@ -112,3 +112,25 @@ def test_a_label_whose_event_id_is_not_utf8_is_counted_not_raised() -> None:
     assert table.column("event_id").to_pylist() == ["b"]
     assert table.column("offset").to_pylist() == [1]
     assert unreadable == 1
+
+
+def test_the_join_agrees_with_a_plain_first_label_lookup_on_random_duplicates() -> None:
+    rng = np.random.default_rng(8)
+    n_labels, n_events = 3_000, 2_000
+    rows = [
+        (f"e{rng.integers(0, 2_500)}", int(rng.integers(0, 2)), int(rng.integers(0, 500)), int(p), int(o))
+        for o, p in enumerate(rng.integers(0, 3, n_labels))
+    ]
+    table = labels(rows)
+    ids = [f"e{i}" for i in rng.integers(0, 3_000, n_events)]
+    times = rng.integers(0, 400, n_events)
+    first: dict[str, tuple[int, int, int, int]] = {}  # id -> (label_time, partition, offset, label)
+    for event_id, value, label_time, partition, offset in rows:
+        first[event_id] = min(first.get(event_id, (label_time, partition, offset, value)),
+                              (label_time, partition, offset, value))  # fmt: skip
+    label, known = join_labels(pa.array(ids), times, table, horizon_ms=50)
+    for i, event_id in enumerate(ids):
+        expected = event_id in first and first[event_id][0] <= times[i] + 50
+        assert known[i] == expected
+        if expected:
+            assert label[i] == first[event_id][3]
