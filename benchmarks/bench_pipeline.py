@@ -92,9 +92,12 @@ def peak_rss_mb(pid: int) -> float:
 class Drain:
     rate: float  # events/s, committed
     peak_rss_mb: float
-    cpu_us_per_event: float  # the workers' CPU over the same span
-    # Over the same span, CPU µs per event of: the workers, Kafka, Cassandra, the rest of the box, and its idle time
+    # Over the drain, CPU µs per event of: the workers, Kafka, Cassandra, the rest of the box, and its idle time
     shares_us: dict[str, float]
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return self.shares_us["workers"]
 
 
 def scorecast_drain(
@@ -173,8 +176,7 @@ def scorecast_drain(
         if first is None or last is None or shares is None:
             raise RuntimeError(f"{workers} worker(s) did not drain {n} events in time")
         events = last[1] - first[1]
-        per_event = shares.per_unit_us(events)
-        return Drain(events / (last[0] - first[0]), rss, per_event["workers"], per_event)
+        return Drain(events / (last[0] - first[0]), rss, shares.per_unit_us(events))
 
 
 def naive_rate(settings: Settings, models: list[ExampleModel], n: int) -> float:

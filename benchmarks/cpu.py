@@ -59,12 +59,9 @@ class CpuShares:
 
     def per_unit_us(self, units: int) -> dict[str, float]:
         """Each party's CPU µs per unit of work (event, row, request), the box's idle included."""
-        per = {name: seconds / max(units, 1) * 1e6 for name, seconds in self.parties.items()}
-        per["rest of the box"] = (
-            (self.busy_s - sum(v for v in self.parties.values() if not math.isnan(v))) / max(units, 1) * 1e6
-        )
-        per["idle"] = self.idle_s / max(units, 1) * 1e6
-        return per
+        known = sum(seconds for seconds in self.parties.values() if not math.isnan(seconds))
+        seconds = {**self.parties, "rest of the box": self.busy_s - known, "idle": self.idle_s}
+        return {name: value / max(units, 1) * 1e6 for name, value in seconds.items()}
 
 
 class CpuSpan:

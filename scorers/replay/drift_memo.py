@@ -14,6 +14,7 @@ again; the oldest are deleted beyond ``max_files``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -50,25 +51,29 @@ class DriftMemo:
         found = _load(path)
         if found is not None:
             self.hits += 1
-            os.utime(path)  # recently used: deleted last
+            with contextlib.suppress(OSError):  # evicted meanwhile, or a read-only cache: the result stands
+                os.utime(path)  # recently used: deleted last
             return found
         drift = compute()
         self._store(path, drift)
         return drift
 
     def _store(self, path: Path, drift: Drift) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Keep ``drift``; a folder that cannot be written (full, read-only, not a folder) costs the next backtest
+        the computation and this one a warning, nothing else."""
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
+            self.directory.mkdir(parents=True, exist_ok=True)
             with tmp.open("wb") as out:
                 np.savez(out, columns=np.array(drift.columns), tests=np.array(drift.tests), psi=drift.psi,
                          p_values=drift.p_values, psi_whole=drift.psi_whole)  # fmt: skip
             os.replace(tmp, path)
-        except OSError as error:  # a full or read-only disk costs the next backtest the computation, nothing else
+            self._evict()
+        except OSError as error:
             log.warning("could not keep drift results in %s: %s", self.directory, error)
         finally:
-            tmp.unlink(missing_ok=True)
-        self._evict()
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def _evict(self) -> None:
         files = []
@@ -98,14 +103,18 @@ def _load(path: Path) -> Drift | None:
             columns = tuple(str(c) for c in data["columns"])
             drift = Drift(columns, tuple(str(t) for t in data["tests"]), data["psi"], data["p_values"],
                           data["psi_whole"])  # fmt: skip
-    except FileNotFoundError:
-        return None
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # not computed before (or no cache folder to hold it)
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        log.warning("recomputing drift: unreadable %s (%s)", path, error)
-        path.unlink(missing_ok=True)
+        _drop(path, f"unreadable ({error})")
         return None
     if drift.psi.shape != drift.p_values.shape or {drift.psi.shape[0], len(drift.psi_whole)} != {len(columns)}:
-        log.warning("recomputing drift: %s holds arrays of mismatched shapes", path)
-        path.unlink(missing_ok=True)
+        _drop(path, "arrays of mismatched shapes")
         return None
     return drift
+
+
+def _drop(path: Path, why: str) -> None:
+    log.warning("recomputing drift: %s: %s", path, why)
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)

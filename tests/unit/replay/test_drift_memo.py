@@ -128,3 +128,22 @@ def test_the_oldest_files_go_beyond_the_bound(backtest: Backtest, tmp_path: Path
     for i in range(5):
         memo.drift("reference", np.full((10, 1), float(i)), times, np.arange(3), lambda: result)
     assert len(list((tmp_path / FOLDER).glob("*.npz"))) == 3
+
+
+def test_a_folder_that_cannot_be_written_costs_a_warning_not_the_backtest(
+    backtest: Backtest,
+    versions: list[ModelVersion],
+    spec: FeatureSpec,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    profile = versions[0].reference_profile
+    assert profile is not None
+    edges = slice_edges(backtest.event_times, 6)
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")
+    memo = Counted(DriftMemo(blocked))
+    drift = feature_drift(backtest, edges, spec, profile, memo)
+    same_drift(feature_drift(backtest, edges, spec, profile), drift, read_back=False)
+    assert memo.computed == 1
+    assert "could not keep drift results" in caplog.text
