@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from confluent_kafka import KafkaException, TopicCollection
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
 from pyarrow import feather
 
@@ -37,16 +38,31 @@ def default_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scorecast" / "replay-labels"
 
 
-def topic_identity(settings: Settings, topic: str, timeout_s: float = 10.0) -> tuple[str, str] | None:
-    """(cluster id, topic id), or None where the cluster does not say (then nothing is cached)."""
+def topic_identity(
+    settings: Settings, topic: str, timeout_s: float = 10.0, attempts: int = 3
+) -> tuple[str, str] | None:
+    """(cluster id, topic id), or None where the cluster does not say (then nothing of the topic is cached: its
+    records are read from Kafka). A retriable error (a broker busy or electing) is asked again, up to
+    ``attempts`` times: caching is not given up over a moment's hiccup."""
     admin = AdminClient(settings.kafka_config())
-    try:
-        cluster = admin.list_topics(topic, timeout=timeout_s).cluster_id
-        described = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout_s)[topic].result()
-    except KafkaException as error:
-        log.info("labels of %s are not cached: %s", topic, error)
-        return None
+    for attempt in range(1, attempts + 1):
+        try:
+            cluster = admin.list_topics(topic, timeout=timeout_s).cluster_id
+            described = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout_s)[topic].result()
+            break
+        except KafkaException as error:
+            if (
+                attempt < attempts
+                and error.args
+                and isinstance(error.args[0], KafkaError)
+                and error.args[0].retriable()
+            ):
+                time.sleep(0.2 * attempt)
+                continue
+            log.warning("records of %s are not cached (read from Kafka instead): %s", topic, error)
+            return None
     if not cluster or described.topic_id is None:
+        log.warning("records of %s are not cached: the cluster gives no cluster or topic id", topic)
         return None
     return str(cluster), str(described.topic_id)
 

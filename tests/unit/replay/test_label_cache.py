@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow as pa
+import pytest
+from confluent_kafka import KafkaError, KafkaException
 
+from scorecast.settings import Settings
+from scorers.replay import label_cache
 from scorers.replay.label_cache import LabelCache
 from scorers.replay.labels import LABEL_SCHEMA
 from scorers.replay.ranges import PartitionRange
@@ -69,3 +75,31 @@ def test_a_damaged_chunk_is_dropped_and_read_again(tmp_path: Path) -> None:
     found, gaps = labels.lookup((PartitionRange(0, 0, 10),))
     assert (found, gaps) == ([], [PartitionRange(0, 0, 10)])
     assert not chunk.exists()
+
+
+class FlakyAdmin:
+    """An admin client whose first metadata request fails retriably (a broker busy or electing), as a double."""
+
+    calls = 0
+
+    def __init__(self, config: dict[str, object]) -> None:
+        pass
+
+    def list_topics(self, topic: str, timeout: float) -> object:
+        FlakyAdmin.calls += 1
+        if FlakyAdmin.calls == 1:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "metadata request timed out", retriable=True))
+        return SimpleNamespace(cluster_id="cluster-1")
+
+    def describe_topics(self, topics: object, request_timeout: float) -> dict[str, Future[object]]:
+        described: Future[object] = Future()
+        described.set_result(SimpleNamespace(topic_id="topic-id-1"))
+        return {"t.events": described}
+
+
+def test_a_retriable_metadata_error_is_asked_again_instead_of_giving_up_caching(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(label_cache, "AdminClient", FlakyAdmin)
+    assert label_cache.topic_identity(Settings(), "t.events") == ("cluster-1", "topic-id-1")
+    assert FlakyAdmin.calls == 2
