@@ -115,13 +115,19 @@ class KafkaTopicView:
         found: dict[int, int] = {}
         if not offsets:
             return found
-        self._consumer.assign([TopicPartition(self.topic, p, o) for p, o in offsets.items()])
+        self._consumer.incremental_assign([TopicPartition(self.topic, p, o) for p, o in offsets.items()])
         deadline = time.monotonic() + self._timeout
         while len(found) < len(offsets) and time.monotonic() < deadline:
+            first: dict[int, int] = {}
             for m in self._consumer.consume(len(offsets), 0.2):
-                if m.error() is None and (m.partition() or 0) not in found:
-                    found[m.partition() or 0] = m.timestamp()[1]
-        # Pausing would stick to the partition across assignments: the rest of the batch is simply ignored.
+                partition = m.partition() or 0
+                if m.error() is None and partition not in found and partition not in first:
+                    first[partition] = m.timestamp()[1]
+            # A partition found stops being fetched: while another is slow to answer (a leader moving, a broker
+            # recovering), librdkafka would otherwise keep prefetching the found ones and this loop drain them.
+            if first:
+                self._consumer.incremental_unassign([TopicPartition(self.topic, p) for p in first])
+                found |= first
         self._consumer.unassign()
         return found
 
