@@ -87,13 +87,16 @@ class DriftMemo:
 
 
 def digest(reference: str, values: np.ndarray, event_times: np.ndarray, edges: np.ndarray) -> str:
-    """The inputs' digest: their dtypes and shapes too, so equal bytes of another layout never collide."""
+    """The inputs' digest: their dtypes, shapes and memory order too, so equal bytes of another layout never
+    collide. Hashed in the order they lie in: a column selection (``features[:, index]``) comes back in Fortran
+    order, and copying it to C order cost more than the hash itself."""
     h = hashlib.sha256()
     h.update(reference.encode())
     for array in (values, event_times, edges):
-        contiguous = np.ascontiguousarray(array)
-        h.update(f"|{contiguous.dtype.str}{contiguous.shape}|".encode())
-        h.update(contiguous.data.cast("B"))
+        order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+        flat = array.T if order == "F" else np.ascontiguousarray(array)
+        h.update(f"|{array.dtype.str}{array.shape}{order}|".encode())
+        h.update(flat.data.cast("B"))
     return h.hexdigest()
 
 

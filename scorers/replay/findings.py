@@ -15,7 +15,6 @@ from scorers.replay.metrics import (
     Metrics,
     calibration,
     feature_drift,
-    metrics,
     over_time,
     score_drift,
     slice_edges,
@@ -60,6 +59,7 @@ def find(
     keys = [(m.model, m.version) for m in metas]
     edges = slice_edges(backtest.event_times, slices)
     step = max(1, len(backtest) // 50_000)
+    measured = over_time(backtest, edges)
     findings = Findings(
         stream=stream,
         range=replay,
@@ -69,9 +69,9 @@ def find(
         rejects=backtest.rejects,
         unreadable_labels=backtest.unreadable_labels,
         labelled=int(backtest.known.sum()),
-        overall={k: metrics(backtest.scores[k], backtest.labels, backtest.known) for k in keys},
+        overall={k: measured[k][0] for k in keys},
         edges=edges,
-        over_time=over_time(backtest, edges),
+        over_time={k: measured[k][1] for k in keys},
         calibration={k: calibration(backtest.scores[k], backtest.labels, backtest.known) for k in keys},
         score_samples={k: backtest.scores[k][::step] for k in keys},
     )

@@ -16,7 +16,7 @@ import pytest
 
 from schemas.features import FeatureSpec
 from scorers.registry import ModelVersion
-from scorers.replay.drift_memo import FOLDER, DriftMemo
+from scorers.replay.drift_memo import FOLDER, DriftMemo, digest
 from scorers.replay.findings import Findings, find
 from scorers.replay.metrics import Drift, feature_drift, slice_edges
 from scorers.replay.results import Backtest
@@ -147,3 +147,18 @@ def test_a_folder_that_cannot_be_written_costs_a_warning_not_the_backtest(
     same_drift(feature_drift(backtest, edges, spec, profile), drift, read_back=False)
     assert memo.computed == 1
     assert "could not keep drift results" in caplog.text
+
+
+def test_the_digest_reads_a_column_selection_in_its_own_order_and_sees_every_value() -> None:
+    rng = np.random.default_rng(4)
+    features = rng.random((1_000, 6), dtype=np.float32)
+    selected = features[:, [4, 1, 2]]  # comes back in Fortran order; hashed without a copy
+    assert selected.flags.f_contiguous
+    times, edges = np.arange(1_000, dtype=np.int64), np.array([0, 500, 1_000])
+    first = digest("r", selected, times, edges)
+    assert digest("r", features[:, [4, 1, 2]], times, edges) == first
+    changed = selected.copy(order="F")
+    changed[700, 2] += 1
+    assert digest("r", changed, times, edges) != first
+    assert digest("r", np.ascontiguousarray(selected), times, edges) != first  # another layout: a miss, not a mix
+    assert digest("r", selected[:, :2], times, edges) != first

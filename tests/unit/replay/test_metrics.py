@@ -53,9 +53,21 @@ def test_slices_cover_every_event_once(backtest: Backtest) -> None:
     which = slice_of(backtest.event_times, edges)
     assert which.min() == 0
     assert which.max() == 11
-    per_slice = over_time(backtest, edges)[("fraud", 1)]
-    assert sum(m.events for m in per_slice) == len(backtest)
-    assert sum(m.labelled for m in per_slice) == int(backtest.known.sum())
+    whole, per_slice = over_time(backtest, edges)[("fraud", 1)]
+    assert sum(m.events for m in per_slice) == whole.events == len(backtest)
+    assert sum(m.labelled for m in per_slice) == whole.labelled == int(backtest.known.sum())
+
+
+def test_the_whole_range_from_the_slices_sort_equals_its_own_computation(backtest: Backtest) -> None:
+    scores = backtest.scores[("fraud", 1)]
+    whole, _ = over_time(backtest, slice_edges(backtest.event_times, 12))[("fraud", 1)]
+    alone = metrics(scores, backtest.labels, backtest.known)
+    assert (whole.events, whole.labelled, whole.positives) == (alone.events, alone.labelled, alone.positives)
+    for a, b in ((whole.auc, alone.auc), (whole.log_loss, alone.log_loss), (whole.brier, alone.brier)):
+        assert a is not None
+        assert b is not None
+        assert abs(a - b) < 1e-12
+    assert abs(whole.mean_score - alone.mean_score) < 1e-12
 
 
 def test_a_shift_halfway_shows_as_drift_in_the_later_slices_only(
@@ -93,9 +105,10 @@ def test_every_slice_matches_scikit_learn_with_tied_scores() -> None:
     known = rng.random(n) < 0.8
     group = rng.integers(0, groups, n)
     group[group == 3] = 4  # an empty group
-    found = grouped_metrics(scores, labels, known, group, groups)
-    for i in range(groups):
-        rows = group == i
+    found = grouped_metrics(scores, labels, known, group, groups, whole=True)
+    assert len(found) == groups + 1
+    for i in range(groups + 1):
+        rows = group == i if i < groups else np.ones(n, dtype=bool)  # the last: every event
         m = found[i]
         y, p = labels[rows & known], scores[rows & known].astype(np.float64)
         assert (m.events, m.labelled, m.positives) == (int(rows.sum()), len(y), int(y.sum()))
