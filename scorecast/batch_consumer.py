@@ -23,6 +23,12 @@ the next owner redo at most those two, and no offset is committed before its bat
 on the delivery thread, one batch at a time. A revoke or a loss of partitions (called inside ``consume``, on
 the caller's thread) first waits for the batch being written to settle, so a revoked partition's offsets are
 committed before it moves, and a lost one's are forgotten after, never committed.
+While a batch cannot be written (a sink down, retried) the caller's thread keeps polling with every partition
+paused: librdkafka drops a member that has not polled for ``max.poll.interval.ms`` (5 min), and its partitions'
+batch in hand would be redone by their next owner after the rejoin. Paused, a poll takes no record (librdkafka
+drops what it had prefetched and reads it again on resume) and serves the group's events; partitions assigned
+meanwhile start paused, and those revoked or lost meanwhile go at once instead of waiting for the batch in hand,
+which commits nothing of theirs (their next owner redoes its share: at most the batches in hand).
 While the group rebalances (a member joined and a dead one is awaited for up to the session timeout) the
 coordinator holds commits and then refuses them; asynchronous commits let a caught-up worker deliver a whole
 partition in that window with nothing committed (measured: 51,563 events redone after one kill). Delivered
@@ -33,11 +39,12 @@ next owner starts after the last delivered batch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -54,6 +61,10 @@ log = logging.getLogger(__name__)
 # What a kill -9 can leave delivered-or-not but uncommitted, per worker: the batch in hand, and with ``overlap``
 # also the one written before it (its commit is sent while the next is written). The duplicate bound per kill.
 BATCHES_IN_HAND = 2
+# A batch whose write takes longer than this (overlapped: the next one is handled and waits for it) makes the
+# caller's thread poll with its partitions paused until it settles; a serial delivery does from its first retry.
+HOLD_AFTER_S = 1.0
+HOLD_POLL_S = 0.5  # one paused poll: how soon a settled batch, or a stop, is noticed meanwhile
 
 Deliver = Callable[[], None]
 Handler = Callable[[list[Message]], Deliver]
@@ -71,6 +82,8 @@ class ConsumerConfig:
     # A member that died without leaving (kill -9, lost node) holds its partitions until this expires;
     # 10 s instead of librdkafka's 45 s bounds that stall.
     session_timeout_ms: int = 10_000
+    # librdkafka drops a member that has not polled for this long (it must be >= session_timeout_ms).
+    max_poll_interval_ms: int = 300_000
     instance_id: str | None = None  # static membership: a restarted member gets its partitions back at once
     # A refused commit is sent again with the next batch's; when no batch comes (caught up), after this long.
     commit_retry_s: float = 0.5
@@ -107,6 +120,10 @@ class BatchConsumer:
         self._halt = threading.Event()  # the caller's thread gave up: the delivery thread stops retrying
         self._handle: Handler | None = None
         self._stop = threading.Event()
+        self._caller: threading.Thread | None = None  # the thread in run(): the only one that may poll
+        self._in_callback = False  # inside a rebalance callback, itself inside a poll: no poll from there
+        self._holding = False  # partitions paused while a batch in hand is retried
+        self._moves = 0  # partitions revoked or lost so far: a batch taken before one records only what is held
         consumer = Consumer(
             {
                 **settings.kafka_config(),
@@ -118,7 +135,7 @@ class BatchConsumer:
                 "queued.max.messages.kbytes": 16384,
                 "on_commit": self._on_commit,
                 "error_cb": self._on_client_error,
-                "max.poll.interval.ms": 300000,
+                "max.poll.interval.ms": config.max_poll_interval_ms,
                 "session.timeout.ms": config.session_timeout_ms,
                 "heartbeat.interval.ms": max(1000, config.session_timeout_ms // 4),
                 **({"group.instance.id": config.instance_id} if config.instance_id else {}),
@@ -134,13 +151,16 @@ class BatchConsumer:
         """Consume until ``stop`` is set, or until partitions were held and nothing came for ``idle_exit_s``."""
         reader = self._reader
         self._handle, self._stop = handle, stop
+        self._caller = threading.current_thread()
         self._halt.clear()
         pool = ThreadPoolExecutor(1, thread_name_prefix="deliver") if self.config.overlap else None
         reader.subscribe(self.config.topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost)
         reader.still()
         try:
             while not stop.is_set():
+                self._release()
                 messages = reader.take().records  # a fatal error raises: what was delivered is committed below
+                moves = self._moves
                 self._raise_failure()
                 if not messages:
                     if self._in_flight:  # caught up: the batch being written is committed as soon as it is
@@ -156,10 +176,10 @@ class BatchConsumer:
                 deliver = handle(messages)  # overlapped: while the previous batch is still being written
                 if pool is None:
                     self._settle(handle, messages, deliver, stop)
-                    self._delivered(messages)
+                    self._delivered(messages, moves)
                 else:
                     self._settle_in_flight()  # in order: this batch is written only after the previous one
-                    self._in_flight.append(_InFlight(messages, pool.submit(self._deliver, deliver, stop)))
+                    self._in_flight.append(_InFlight(messages, pool.submit(self._deliver, deliver, stop), moves))
                 self._commit()
             self._settle_in_flight()  # stopped: the batch being written finishes and is committed
         except StopRequestedError as stopped:  # a stop cut an outage's wait short: nothing of this batch is committed
@@ -175,7 +195,10 @@ class BatchConsumer:
                 log.warning("consumer close failed: %s", error)
         return self.stats
 
-    def _delivered(self, messages: list[Message]) -> None:
+    def _delivered(self, messages: list[Message], moves: int) -> None:
+        if moves != self._moves:  # partitions moved away while it was in hand: their next owner redoes its share
+            held = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+            messages = [m for m in messages if (m.topic() or "", _partition(m)) in held]
         self._offsets.delivered(messages)
         self.stats.batches += 1
         self.stats.messages += len(messages)
@@ -186,6 +209,9 @@ class BatchConsumer:
         (its ``handle`` is not thread-safe). Its offsets count as delivered once it settled; a failure is raised."""
         while self._in_flight:
             flight = self._in_flight[0]
+            self._poll_until(flight.done)
+            if not self._in_flight or self._in_flight[0] is not flight:
+                continue  # settled by a rebalance callback during that poll
             try:
                 flight.done.result()
             except PermanentError as error:
@@ -193,7 +219,7 @@ class BatchConsumer:
                 self._refused(self._handle, flight.messages, error, self._stop)
             finally:
                 self._in_flight.popleft()
-            self._delivered(flight.messages)
+            self._delivered(flight.messages, flight.moves)
 
     def _abandon_in_flight(self) -> None:
         """Leaving on an error or a stop: a batch still being written gets its retries ended; if it was written
@@ -206,7 +232,7 @@ class BatchConsumer:
             except BaseException as error:  # left uncommitted; the first error is the one raised
                 log.debug("a batch being written when the consumer stopped is left uncommitted: %s", error)
                 continue
-            self._delivered(flight.messages)
+            self._delivered(flight.messages, flight.moves)
 
     def _raise_failure(self) -> None:
         failure, self._failure = self._failure, None
@@ -220,6 +246,55 @@ class BatchConsumer:
         except BaseException as error:  # raised by the run loop, outside the callback
             self._failure = self._failure or error
             self._in_flight.clear()
+
+    def _may_poll(self) -> bool:
+        return threading.current_thread() is self._caller and not self._in_callback
+
+    def _poll_until(self, done: Future[None]) -> None:
+        """Wait for a batch being written; past ``HOLD_AFTER_S``, while polling with every partition paused."""
+        if not self._may_poll():
+            return
+        try:
+            done.result(HOLD_AFTER_S)
+            return
+        except TimeoutError:
+            pass
+        except BaseException:  # settled with an error: the caller takes it from the future
+            return
+        while not done.done() and not self._stop.is_set():
+            self._poll_held(HOLD_POLL_S)
+
+    def _wait(self, seconds: float, stop: threading.Event) -> bool:
+        """The wait between two tries of a delivery; True once ``stop`` is set. On the caller's thread it polls
+        with every partition paused, so the group keeps this member however long the outage lasts."""
+        if not self._may_poll():
+            return stop.wait(seconds)
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            self._poll_held(min(left, HOLD_POLL_S))
+        return stop.is_set()
+
+    def _poll_held(self, seconds: float) -> None:
+        """One poll with every partition paused: it serves the group's events (rebalances) and takes no record."""
+        if not self._holding:
+            self._holding = True
+            self._consumer.pause(self._consumer.assignment())
+            log.info("partitions paused while the batch in hand is retried; the group keeps this member")
+        taken = self._reader.errors.sort(self._consumer.consume(self.config.batch_max, seconds), bounded=False)
+        self._reader.errors.raise_if_fatal()
+        first: dict[tuple[str, int], int] = {}
+        for m in taken.records:  # of a partition that was not paused in time: read again after the release
+            first.setdefault((m.topic() or "", _partition(m)), m.offset() or 0)
+        for (topic, partition), offset in first.items():
+            self._consumer.seek(TopicPartition(topic, partition, offset))
+            self._consumer.pause([TopicPartition(topic, partition)])
+
+    def _release(self) -> None:
+        """The batch in hand settled: every partition held is read again from where the batches stopped."""
+        if self._holding:
+            self._holding = False
+            self._consumer.resume(self._consumer.assignment())
+            self._reader.still()  # the hold was no idle time: an idle exit counts from now
 
     def _settle(self, handle: Handler, messages: list[Message], deliver: Deliver, stop: threading.Event) -> None:
         """Deliver, retrying what is retryable; bisect a batch that fails permanently down to its bad messages."""
@@ -253,7 +328,7 @@ class BatchConsumer:
             except Exception as error:  # retryable, or unknown: keep the batch, back off, retry; never commit
                 self.stats.retries += 1
                 self._retry_log.failed(error)
-                if stop.wait(backoff) or self._halt.is_set():
+                if self._wait(backoff, stop) or self._halt.is_set():
                     raise
                 backoff = min(backoff * 2, self.config.retry_backoff_max_s)
 
@@ -293,6 +368,9 @@ class BatchConsumer:
     def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         if partitions:
             log.info("assigned partitions %s", sorted(tp.partition for tp in partitions))
+        if self._holding and partitions:  # assigned while a batch is retried: start paused, like the others
+            self._consumer.incremental_assign(partitions)
+            self._consumer.pause(partitions)
 
     def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         # Called inside consume(), so every batch taken so far is delivered: commit it before the partitions
@@ -300,22 +378,39 @@ class BatchConsumer:
         if not partitions:
             return
         log.info("revoked partitions %s", sorted(tp.partition for tp in partitions))
-        self._settle_in_callback()  # the batch being written is acknowledged first, so it is committed below
+        if not self._holding:  # held: the batch in hand is not waited for, a rebalance is not held up by an outage
+            with self._callback():
+                self._settle_in_callback()  # the batch being written is acknowledged first, so it is committed below
         self._commit_now(self._offsets.pending(partitions), "revoking partitions")
-        self._offsets.forget(partitions)
+        self._forget(partitions)
 
     def _lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         # Lost, not revoked (the session expired): they may already be another member's, so no commit.
         if partitions:
             log.warning("lost partitions %s", sorted(tp.partition for tp in partitions))
-        self._settle_in_callback()  # then its lost partitions' offsets are forgotten, never committed
+        if not self._holding:
+            with self._callback():
+                self._settle_in_callback()  # then its lost partitions' offsets are forgotten, never committed
+        self._forget(partitions)
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
         self._offsets.forget(partitions)
+        self._moves += 1
+
+    @contextlib.contextmanager
+    def _callback(self) -> Iterator[None]:
+        self._in_callback = True
+        try:
+            yield
+        finally:
+            self._in_callback = False
 
 
 @dataclass(frozen=True)
 class _InFlight:
     messages: list[Message]
     done: Future[None]  # the delivery thread's ``_deliver`` of the batch
+    moves: int  # BatchConsumer._moves when it was taken
 
 
 class RetryLog:

@@ -5,6 +5,7 @@ during a rebalance), ``on_revoke`` called from inside ``consume``, client errors
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -32,6 +33,9 @@ class ConsumerDouble:
         self.on_revoke: Callable[[Any, list[TopicPartition]], None] | None = None
         self.stop = threading.Event()
         self.committed_at_revoke: dict[int, int] = {}
+        self.paused: set[int] = set()
+        self.paused_polls = 0
+        self.on_paused_poll: Callable[[ConsumerDouble], None] | None = None  # a group event during a paused poll
 
     def subscribe(self, topics: list[str], on_assign: Any = None, on_revoke: Any = None, on_lost: Any = None) -> None:
         self.on_revoke = on_revoke
@@ -41,6 +45,12 @@ class ConsumerDouble:
         replies, self.replies = self.replies, []
         for error, offsets in replies:
             self.on_commit(error, offsets)
+        if self.held and self.paused >= {tp.partition for tp in self.held}:
+            self.paused_polls += 1  # nothing to fetch: a poll that only serves events
+            if self.on_paused_poll is not None:
+                self.on_paused_poll(self)
+            time.sleep(min(timeout, 0.01))
+            return []
         if not self.script:
             self.stop.set()
             return []
@@ -67,6 +77,12 @@ class ConsumerDouble:
         assert self.on_revoke is not None
         self.on_revoke(self, revoked)
         self.committed_at_revoke = dict(self.committed)  # what the partition's next owner would start from
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.paused |= {tp.partition for tp in partitions}
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.paused -= {tp.partition for tp in partitions}
 
     def assignment(self) -> list[TopicPartition]:
         return self.held
