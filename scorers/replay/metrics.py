@@ -171,7 +171,8 @@ def feature_drift(
 ) -> Drift:
     """Every feature the reference profiles, per slice, against the reference."""
     index = [backtest.feature_names.index(name) for name in spec.names]
-    values, times = backtest.features[:, index], backtest.event_times
+    whole = index == list(range(backtest.features.shape[1]))  # the usual case: no column copied
+    values, times = backtest.features if whole else backtest.features[:, index], backtest.event_times
     compute = functools.partial(_drift, Layout.of_features(spec, profile), values, times, edges)
     if memo is None:
         return compute()
