@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,26 +35,28 @@ class _LibrdkafkaLogger(logging.LoggerAdapter[logging.Logger]):
         self.logger.debug(msg, *args, **kwargs)
 
 
-class _StateChangeLog:
-    """Logs a kind of client error once, and again only after ``_REPEAT_AFTER_S`` (librdkafka reports a
-    refused connection on every reconnect, several times a second)."""
+class StateChangeLog:
+    """Logs a kind of Kafka error once, and again only after ``_REPEAT_AFTER_S`` (librdkafka reports a refused
+    connection on every reconnect, several times a second, and a subscribed topic not created yet on every
+    metadata refresh). Fatal errors at ERROR, others at ``level``, as ``<what>: <error>`` on ``logger``."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str, logger: str, level: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._what, self._logger, self._level, self._clock = what, logger, level, clock
         self._lock = threading.Lock()
         self._logged_at: dict[int, float] = {}
 
     def __call__(self, error: KafkaError) -> None:
-        now = time.monotonic()
+        now = self._clock()
         code = error.code()
         with self._lock:
             if now - self._logged_at.get(code, -_REPEAT_AFTER_S) < _REPEAT_AFTER_S:
                 return
             self._logged_at[code] = now
-        logger = logging.getLogger(CLIENT_ERRORS_LOGGER)
-        logger.log(logging.ERROR if error.fatal() else logging.INFO, "Kafka client: %s", error.str())
+        level = logging.ERROR if error.fatal() else self._level
+        logging.getLogger(self._logger).log(level, "%s: %s", self._what, error.str())
 
 
-log_client_error = _StateChangeLog()
+log_client_error = StateChangeLog("Kafka client", CLIENT_ERRORS_LOGGER, logging.INFO)
 
 
 def client_hooks() -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import NamedTuple
 from confluent_kafka import Consumer, KafkaError, Message
 
 from scorecast.io.errors import kafka_error
-from scorecast.io.librdkafka import log_client_error
+from scorecast.io.librdkafka import StateChangeLog, log_client_error
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,10 @@ def is_fatal(error: KafkaError) -> bool:
 class ReadErrors:
     """The error half of the policy for one reader: a bounded read ends on any error, a live one logs it."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.what = what
         self._fatal: KafkaError | None = None
+        self._live_errors = StateChangeLog(f"{what} error", __name__, logging.WARNING, clock)
 
     def client_error(self, error: KafkaError) -> None:
         """The consumer's ``error_cb``: logged once per kind, a fatal one remembered to end the read."""
@@ -92,8 +93,8 @@ class ReadErrors:
                 self.raise_if_fatal()
             elif bounded:
                 raise kafka_error(error, self.what)
-            else:
-                log.warning("consumer error: %s", error)
+            else:  # waited out (a subscribed topic not created yet): logged once per kind, not per poll
+                self._live_errors(error)
         self.raise_if_fatal()  # error_cb runs inside consume(): a fatal report there ends this batch's read
         return out
 

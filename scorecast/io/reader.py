@@ -87,7 +87,7 @@ class KafkaReader:
         self.what = what
         self.batch_max = batch_max
         self.wait_s = wait_s
-        self.errors = ReadErrors(what)
+        self.errors = ReadErrors(what, clock)
         self._progress = Progress(clock)
         self._paused: list[TopicPartition] = []  # what a range read paused, resumed by the next one
 

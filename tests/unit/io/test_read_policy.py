@@ -68,7 +68,26 @@ def test_a_live_read_logs_other_errors_and_goes_on(caplog: pytest.LogCaptureFixt
     with caplog.at_level(logging.WARNING, logger="scorecast.io.read_policy"):
         batch = reader.take()
     assert [m.offset() for m in batch.records] == [0]
-    assert "consumer error" in caplog.text
+    assert "Kafka consumer error: " in caplog.text
+
+
+def test_a_live_read_logs_an_error_once_per_kind_not_once_per_poll(caplog: pytest.LogCaptureFixture) -> None:
+    """A subscribed topic not created yet comes back on every metadata refresh: one line, again after 60 s."""
+    now = [0.0]
+    missing, other = failed(KafkaError.UNKNOWN_TOPIC_OR_PART), failed(KafkaError.NOT_LEADER_FOR_PARTITION)
+    polls = [[missing]] * 30 + [[other], [missing]]
+    reader = KafkaReader(cast("Consumer", ConsumerDouble([*polls, [missing]])), "Kafka consumer",
+                         clock=lambda: now[0])  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="scorecast.io.read_policy"):
+        for _ in polls:
+            reader.take()
+            now[0] += 1.0
+        now[0] += 60.0
+        reader.take()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3  # the missing topic, the other error, the missing topic a minute later
+    assert "Unknown topic or partition" in lines[0]
+    assert lines[0] == lines[2]
 
 
 def test_live_quiet_time_counts_from_the_last_record_or_end() -> None:
