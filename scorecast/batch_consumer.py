@@ -61,8 +61,9 @@ log = logging.getLogger(__name__)
 # What a kill -9 can leave delivered-or-not but uncommitted, per worker: the batch in hand, and with ``overlap``
 # also the one written before it (its commit is sent while the next is written). The duplicate bound per kill.
 BATCHES_IN_HAND = 2
-# A batch whose write takes longer than this (overlapped: the next one is handled and waits for it) makes the
-# caller's thread poll with its partitions paused until it settles; a serial delivery does from its first retry.
+# A batch whose write takes longer than this (overlapped: the next one is handled and waits for it; serial:
+# its retries) makes the caller's thread poll with its partitions paused until it settles. Shorter waits (a
+# shadow joiner's champion a moment behind) keep librdkafka's prefetch, which a pause drops.
 HOLD_AFTER_S = 1.0
 HOLD_POLL_S = 0.5  # one paused poll: how soon a settled batch, or a stop, is noticed meanwhile
 
@@ -264,10 +265,11 @@ class BatchConsumer:
         while not done.done() and not self._stop.is_set():
             self._poll_held(HOLD_POLL_S)
 
-    def _wait(self, seconds: float, stop: threading.Event) -> bool:
-        """The wait between two tries of a delivery; True once ``stop`` is set. On the caller's thread it polls
-        with every partition paused, so the group keeps this member however long the outage lasts."""
-        if not self._may_poll():
+    def _wait(self, seconds: float, stop: threading.Event, since: float) -> bool:
+        """The wait between two tries of a delivery begun at ``since``; True once ``stop`` is set. Past
+        ``HOLD_AFTER_S``, on the caller's thread, it polls with every partition paused, so the group keeps this
+        member however long the outage lasts."""
+        if not self._may_poll() or time.monotonic() - since < HOLD_AFTER_S:
             return stop.wait(seconds)
         deadline = time.monotonic() + seconds
         while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
@@ -318,6 +320,7 @@ class BatchConsumer:
 
     def _deliver(self, deliver: Deliver, stop: threading.Event) -> None:
         backoff = 0.1
+        started = time.monotonic()
         while True:
             try:
                 deliver()
@@ -328,7 +331,7 @@ class BatchConsumer:
             except Exception as error:  # retryable, or unknown: keep the batch, back off, retry; never commit
                 self.stats.retries += 1
                 self._retry_log.failed(error)
-                if self._wait(backoff, stop) or self._halt.is_set():
+                if self._wait(backoff, stop, started) or self._halt.is_set():
                     raise
                 backoff = min(backoff * 2, self.config.retry_backoff_max_s)
 

@@ -19,6 +19,7 @@ from tests.unit.pipeline.consumer_double import TOPIC, ConsumerDouble, batch
 def outage(monkeypatch: pytest.MonkeyPatch) -> tuple[BatchConsumer, ConsumerDouble, list[int]]:
     """A consumer of two scripted batches, and the sizes of the batches it takes."""
     monkeypatch.setattr(scorecast.batch_consumer, "Consumer", ConsumerDouble)
+    monkeypatch.setattr(scorecast.batch_consumer, "HOLD_AFTER_S", 0.0)  # hold from the first retry
     ConsumerDouble.script = [lambda _: batch((0, 0), (0, 1), (1, 0)), lambda _: batch((0, 2))]
     consumer = BatchConsumer(Settings(topic_prefix="unit."), ConsumerConfig(group="unit", topics=(TOPIC,)))
     double: ConsumerDouble = consumer._consumer  # type: ignore[assignment]
@@ -74,8 +75,11 @@ def test_a_partition_revoked_while_a_batch_is_retried_goes_at_once_and_gets_no_c
     assert double.committed == {0: 3}  # and partition 1's record in it is left to its next owner
 
 
-def test_a_write_that_works_at_once_never_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("failures", [0, 2])
+def test_a_write_that_works_at_once_or_soon_never_pauses(monkeypatch: pytest.MonkeyPatch, failures: int) -> None:
+    """Retries for less than HOLD_AFTER_S (a shadow joiner's champion a moment behind) keep the prefetch."""
     consumer, double, taken = outage(monkeypatch)
-    run(consumer, double, taken, failures=0)
+    monkeypatch.setattr(scorecast.batch_consumer, "HOLD_AFTER_S", 1.0)
+    run(consumer, double, taken, failures=failures)
     assert double.paused_polls == 0
     assert double.committed == {0: 3, 1: 1}
